@@ -1,0 +1,1 @@
+"""labkit: what the PMLE labs share."""
