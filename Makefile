@@ -1,0 +1,75 @@
+# Two commands matter: `make lab` and `make test`. Everything else is for authors,
+# instructors and benchmarks. The first use of any target sets up .venv from uv.lock.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+UV := .tools/bin/uv
+UV_VERSION := 0.13.8
+KERNEL := pmle-labs
+export UV_PYTHON_DOWNLOADS := never
+export TF_CPP_MIN_LOG_LEVEL := 3
+TEST_WORKSPACE := $(CURDIR)/build/test-workspace
+SOLUTIONS := $(sort $(wildcard labs/*/solution.ipynb))
+
+.PHONY: setup lab test lint unit notebooks run grade exercises catalog environment bench stop clean
+
+setup: $(VENV)/.ready
+
+$(UV):
+	$(PYTHON) -m venv .tools
+	.tools/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+$(VENV)/.ready: uv.lock pyproject.toml | $(UV)
+	$(UV) sync --locked --python $(PYTHON) --compile-bytecode
+	$(PY) -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "PMLE Labs (Python 3.11)" >/dev/null
+	touch $@
+
+## make lab: JupyterLab on the labs, local backend
+lab: setup
+	$(VENV)/bin/jupyter lab --notebook-dir=labs --ServerApp.ip=127.0.0.1
+
+## make test: lint, unit and service tests, notebook checks, then every lab executed
+test: setup
+	rm -rf $(TEST_WORKSPACE)
+	$(MAKE) --no-print-directory lint unit notebooks; status=$$?; \
+	  LAB_WORKSPACE=$(TEST_WORKSPACE) $(PY) -m labkit.services stop >/dev/null; exit $$status
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(PY) -m labkit.authoring check
+
+unit: setup
+	LAB_WORKSPACE=$(TEST_WORKSPACE) $(VENV)/bin/pytest -n 2 -q
+
+notebooks: setup
+	LAB_WORKSPACE=$(TEST_WORKSPACE) $(VENV)/bin/pytest -p no:cacheprovider -n 2 --dist loadfile \
+	  --nbval-lax --nbval-current-env -q $(SOLUTIONS)
+
+## make run LAB=00: execute one lab headless; the executed copy lands in build/
+run: setup
+	$(PY) -m labkit.authoring run $(LAB)
+
+## make grade NB=path/to/notebook.ipynb: run a learner's notebook, report its self-checks
+grade: setup
+	$(PY) -m labkit.authoring grade $(NB) --json build/grade.json
+
+## make exercises / catalog / environment: regenerate what is derived from the solutions
+exercises: setup
+	$(PY) -m labkit.authoring exercises
+
+catalog: setup
+	$(PY) -m labkit.authoring catalog
+
+environment: setup
+	$(PY) -m labkit.authoring environment
+
+## make bench: speed of the local services as ratios against the direct engines
+bench: setup
+	$(PY) -m bench $(ONLY)
+
+stop: setup
+	$(PY) -m labkit.services stop
+
+clean:
+	rm -rf build .venv .tools

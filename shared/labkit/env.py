@@ -1,0 +1,142 @@
+"""labkit.start(): choose the backend and point the real client libraries at it.
+
+The only backend-aware line in a lab is `env = labkit.start()`. Everything after it is
+the code a learner would write against real Google Cloud.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from labkit.workspace import Workspace
+
+BACKENDS = ("local", "gcp")
+LOCAL_PROJECT = "pmle-labs-local"
+DEFAULT_REGION = "us-central1"
+
+# Quiet TensorFlow's C++ start-up lines before any lab imports it (they drown the
+# learner's output and break strict notebook output comparison).
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+class ConfigError(RuntimeError):
+    """The chosen backend cannot start; the message says exactly what to set."""
+
+
+@dataclass(frozen=True)
+class Env:
+    backend: str
+    project: str
+    region: str
+    bucket: str
+    workspace: Path
+    endpoint: str | None = None  # base URL of the local services; None on gcp
+
+    @property
+    def bucket_uri(self) -> str:
+        return f"gs://{self.bucket}"
+
+    def __repr__(self) -> str:
+        where = f" at {self.endpoint}" if self.endpoint else ""
+        return (f"Env(backend={self.backend!r}{where}, project={self.project!r}, "
+                f"region={self.region!r}, bucket={self.bucket!r})")
+
+
+_started: dict[str, Env] = {}
+
+
+def start(backend: str | None = None) -> Env:
+    """Starts (or joins) the chosen backend and returns where labs should work.
+
+    backend: "local" (default) or "gcp"; LAB_BACKEND sets it when not given.
+    Calling it again returns the same Env.
+    """
+    backend = (backend or os.environ.get("LAB_BACKEND") or "local").strip().lower()
+    if backend not in BACKENDS:
+        raise ConfigError(f"LAB_BACKEND={backend!r} is not a backend; use one of {BACKENDS}.")
+    if backend in _started:
+        return _started[backend]
+    env = _start_local() if backend == "local" else _start_gcp()
+    _started[backend] = env
+    return env
+
+
+def _start_local() -> Env:
+    from labkit.services import auth, daemon
+
+    workspace = Workspace.from_env()
+    port = daemon.ensure_running(workspace)
+    endpoint = f"http://127.0.0.1:{port}"
+    project = os.environ.get("LAB_LOCAL_PROJECT", LOCAL_PROJECT)
+    os.environ.update({
+        "GOOGLE_CLOUD_PROJECT": project,
+        "GOOGLE_APPLICATION_CREDENTIALS": auth.write_credentials(workspace, endpoint),
+        "BIGQUERY_EMULATOR_HOST": endpoint,
+        "STORAGE_EMULATOR_HOST": endpoint,
+    })
+    env = Env("local", project, DEFAULT_REGION, f"{project}-labs", workspace.root, endpoint)
+    _init_vertex(env, os.environ["GOOGLE_APPLICATION_CREDENTIALS"])
+    return env
+
+
+def _init_vertex(env: Env, credentials_file: str) -> None:
+    """Points the Vertex AI SDK at the local services; a learner's later
+    aiplatform.init(project=..., location=...) keeps endpoint, transport and credentials."""
+    import google.auth
+    from google.cloud import aiplatform
+
+    credentials, _ = google.auth.load_credentials_from_file(
+        credentials_file, scopes=["https://www.googleapis.com/auth/cloud-platform"])
+    aiplatform.init(project=env.project, location=env.region, staging_bucket=env.bucket_uri,
+                    api_endpoint=env.endpoint, api_transport="rest", credentials=credentials)
+
+
+def _gcloud(key: str) -> str | None:
+    if not shutil.which("gcloud"):
+        return None
+    try:
+        out = subprocess.run(["gcloud", "config", "get-value", key], capture_output=True,
+                             text=True, timeout=20).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out if out and out != "(unset)" else None
+
+
+def _first(*names: str) -> str | None:
+    return next((os.environ[n] for n in names if os.environ.get(n)), None)
+
+
+def _start_gcp() -> Env:
+    project = _first("GOOGLE_CLOUD_PROJECT", "CLOUDSDK_CORE_PROJECT") or _gcloud("project")
+    region = _first("LAB_REGION", "GOOGLE_CLOUD_REGION", "CLOUDSDK_COMPUTE_REGION") or _gcloud(
+        "compute/region")
+    bucket = _first("LAB_BUCKET")
+    missing = []
+    if not project:
+        missing.append("the project: export GOOGLE_CLOUD_PROJECT=your-project-id "
+                       "(or gcloud config set project your-project-id)")
+    if not region:
+        missing.append("the region: export LAB_REGION=us-central1 "
+                       "(or gcloud config set compute/region us-central1)")
+    if not bucket:
+        missing.append("a Cloud Storage bucket the labs may write to: export LAB_BUCKET=name "
+                       "(create it with: gcloud storage buckets create gs://name "
+                       "--location=REGION)")
+    if missing:
+        raise ConfigError("LAB_BACKEND=gcp needs\n  - " + "\n  - ".join(missing))
+    bucket = bucket.removeprefix("gs://").rstrip("/")
+
+    import google.auth
+    from google.auth.exceptions import DefaultCredentialsError
+
+    try:
+        google.auth.default()
+    except DefaultCredentialsError as exc:
+        raise ConfigError("LAB_BACKEND=gcp needs Application Default Credentials: run "
+                          "`gcloud auth application-default login` (on Vertex AI Workbench "
+                          "they are already set).") from exc
+    return Env("gcp", project, region, bucket, Workspace.from_env().root)

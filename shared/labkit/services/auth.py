@@ -1,0 +1,51 @@
+"""Credentials for the real client libraries, minted by a local token endpoint.
+
+google-auth refreshes `external_account` credentials against their `token_url` (an STS
+token exchange), so a credentials file naming our endpoint makes `bigquery.Client()`
+and `aiplatform` send `Authorization: Bearer <workspace token>` with no Google call.
+(An `authorized_user` file would not work: google-auth always refreshes it at Google.)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from urllib.parse import parse_qs
+
+from labkit.services.http import HttpError, Request, Router
+from labkit.workspace import Workspace
+
+TOKEN_PATH = "/labkit/token"
+
+
+def write_credentials(workspace: Workspace, base_url: str) -> str:
+    """Writes the credentials file for `base_url` and returns its path."""
+    subject = workspace.path("auth", "subject_token")
+    subject.write_text(workspace.token)
+    os.chmod(subject, 0o600)
+    creds = {
+        "type": "external_account",
+        "audience": "//iam.googleapis.com/projects/0/locations/global/"
+                    "workloadIdentityPools/labkit/providers/local",
+        "subject_token_type": "urn:ietf:params:oauth:token-type:jwt",
+        "token_url": base_url + TOKEN_PATH,
+        "credential_source": {"file": str(subject)},
+    }
+    path = workspace.path("auth", "credentials.json")
+    path.write_text(json.dumps(creds, indent=2))
+    os.chmod(path, 0o600)
+    return str(path)
+
+
+def register(router: Router, workspace: Workspace) -> None:
+    token = workspace.token
+
+    def exchange(request: Request) -> dict:
+        form = {k: v[0] for k, v in parse_qs(request.body.decode()).items()}
+        if form.get("subject_token") != token:
+            raise HttpError(401, {"error": "invalid_grant",
+                                  "error_description": "subject token is not this workspace's"})
+        return {"access_token": token, "token_type": "Bearer", "expires_in": 3600,
+                "issued_token_type": "urn:ietf:params:oauth:token-type:access_token"}
+
+    router.add("POST", TOKEN_PATH, exchange, needs_token=False)

@@ -1,0 +1,119 @@
+"""One background process per workspace hosts every local service.
+
+Notebooks join it rather than each starting their own, so two open notebooks see the
+same tables and models and never write the same files from two processes.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import importlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from labkit.services.http import LocalServer, Router
+from labkit.workspace import Workspace
+
+# Each module exposes register(router, workspace). Order matters only for overlapping
+# patterns, and the services' URL prefixes do not overlap.
+SERVICES = [
+    "labkit.services.auth",
+    # "labkit.bigquery.service",
+    # "labkit.storage.service",
+    # "labkit.vertex.service",
+]
+
+STARTUP_TIMEOUT_S = 60
+
+
+def build_router(workspace: Workspace) -> Router:
+    router = Router()
+    names = []
+    for name in SERVICES:
+        importlib.import_module(name).register(router, workspace)
+        names.append(name.rsplit(".", 1)[-1])
+    router.add("GET", "/labkit/health", lambda request: {"status": "ok", "pid": os.getpid(),
+                                                          "services": names})
+    return router
+
+
+def serve(workspace: Workspace, port: int = 0) -> None:
+    server = LocalServer(build_router(workspace), workspace.token, port)
+    state = {"pid": os.getpid(), "port": server.port, "started": time.time()}
+    info = workspace.path("services.json")
+    info.with_suffix(".tmp").write_text(json.dumps(state))
+    info.with_suffix(".tmp").replace(info)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    print(f"labkit services listening on http://127.0.0.1:{server.port}", flush=True)
+    server.serve_forever()
+
+
+def _healthy(workspace: Workspace, port: int) -> bool:
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/labkit/health",
+                                     headers={"Authorization": f"Bearer {workspace.token}"})
+    try:
+        with urllib.request.urlopen(request, timeout=2) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+def running_port(workspace: Workspace) -> int | None:
+    info = workspace.root / "services.json"
+    if not info.exists():
+        return None
+    try:
+        port = json.loads(info.read_text())["port"]
+    except (ValueError, KeyError):
+        return None
+    return port if _healthy(workspace, port) else None
+
+
+def ensure_running(workspace: Workspace) -> int:
+    """Returns the port of this workspace's services, starting them if none answer."""
+    with open(workspace.path("services.lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # two notebooks starting at once start one process
+        port = running_port(workspace)
+        if port:
+            return port
+        (workspace.root / "services.json").unlink(missing_ok=True)
+        log = open(workspace.path("logs", "services.log"), "ab")
+        process = subprocess.Popen(
+            [sys.executable, "-m", "labkit.services", "serve"],
+            env={**os.environ, "LAB_WORKSPACE": str(workspace.root)},
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            start_new_session=True,  # outlives the kernel that started it
+        )
+        deadline = time.monotonic() + STARTUP_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise RuntimeError("The local services failed to start; see "
+                                   f"{workspace.root / 'logs' / 'services.log'}")
+            port = running_port(workspace)
+            if port:
+                return port
+            time.sleep(0.05)
+        process.kill()
+        raise RuntimeError(f"The local services did not answer within {STARTUP_TIMEOUT_S} s; "
+                           f"see {workspace.root / 'logs' / 'services.log'}")
+
+
+def stop(workspace: Workspace) -> bool:
+    """Stops this workspace's services; True if a process was stopped."""
+    info: Path = workspace.root / "services.json"
+    if not info.exists():
+        return False
+    try:
+        pid = json.loads(info.read_text())["pid"]
+        os.kill(pid, signal.SIGTERM)
+    except (ValueError, KeyError, ProcessLookupError):
+        return False
+    finally:
+        info.unlink(missing_ok=True)
+    return True
