@@ -178,11 +178,10 @@ class _Handler(BaseHTTPRequestHandler):
         route, params, path_known = self.server.router.match(request.method, request.path)
         if route is None:
             status = 405 if path_known else 404
-            raise HttpError(status, {"error": {"code": status, "status": "NOT_FOUND" if status == 404
-                                               else "METHOD_NOT_ALLOWED",
-                                               "message": f"The local services do not implement "
-                                                          f"{request.method} {request.path}. It "
-                                                          f"runs with LAB_BACKEND=gcp."}})
+            message = (f"The local services do not implement {request.method} {request.path}. "
+                       f"It runs with LAB_BACKEND=gcp.")
+            code = "NOT_FOUND" if status == 404 else "METHOD_NOT_ALLOWED"
+            raise HttpError(status, {"error": {"code": status, "status": code, "message": message}})
         if route.needs_token and not self._has_token(request):
             raise HttpError(401, {"error": {"code": 401, "status": "UNAUTHENTICATED",
                                             "message": "Missing or wrong workspace token. Call "
