@@ -79,6 +79,11 @@ def _start_local() -> Env:
         "STORAGE_EMULATOR_HOST": endpoint,
     })
     env = Env("local", project, DEFAULT_REGION, f"{project}-labs", workspace.root, endpoint)
+    # The default bucket exists locally as it would in the learner's project; a direct
+    # engine call (a file write) keeps start() fast.
+    from labkit.storage.engine import Store
+
+    Store(workspace, project).ensure_bucket(env.bucket, DEFAULT_REGION)
     _init_vertex(env, os.environ["GOOGLE_APPLICATION_CREDENTIALS"])
     return env
 

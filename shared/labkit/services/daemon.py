@@ -25,7 +25,7 @@ from labkit.workspace import Workspace
 SERVICES = [
     "labkit.services.auth",
     # "labkit.bigquery.service",
-    # "labkit.storage.service",
+    "labkit.storage.service",
     # "labkit.vertex.service",
 ]
 

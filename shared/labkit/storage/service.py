@@ -1,0 +1,199 @@
+"""Cloud Storage JSON API routes: HTTP <-> Store calls.
+
+google-cloud-storage sends no token when STORAGE_EMULATOR_HOST is set (it uses
+AnonymousCredentials), so these routes accept token-less requests from local hosts; the
+server's Host/Origin guard still applies.
+"""
+
+from __future__ import annotations
+
+import email.parser
+import email.policy
+import json
+from urllib.parse import quote
+
+from labkit.services.http import Request, Response, Router
+from labkit.storage import errors
+from labkit.storage.engine import Store
+from labkit.workspace import Workspace
+
+BUCKET = r"/storage/v1/b/(?P<bucket>[^/]+)"
+OBJECT = BUCKET + r"/o/(?P<object>.+?)"
+
+
+def _query(request: Request) -> dict:
+    return {k: v[0] for k, v in request.query.items()}
+
+
+def _object_headers(resource: dict) -> dict:
+    return {"X-Goog-Generation": resource["generation"],
+            "X-Goog-Metageneration": resource["metageneration"],
+            "X-Goog-Hash": f"crc32c={resource['crc32c']},md5={resource['md5Hash']}",
+            "X-Goog-Stored-Content-Length": resource["size"],
+            "X-Goog-Stored-Content-Encoding": resource.get("contentEncoding", "identity"),
+            "ETag": resource["etag"]}
+
+
+def _parse_multipart(request: Request) -> tuple[dict, bytes]:
+    content_type = request.headers.get("content-type", "")
+    raw = f"Content-Type: {content_type}\r\n\r\n".encode() + request.body
+    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(raw)
+    parts = list(message.iter_parts()) if message.is_multipart() else []
+    if len(parts) != 2:
+        raise errors.invalid("Multipart upload needs a metadata part and a media part.")
+    try:
+        metadata = json.loads(parts[0].get_payload(decode=True) or b"{}")
+    except ValueError as exc:
+        raise errors.invalid(f"Invalid JSON in the metadata part: {exc}") from None
+    media = parts[1].get_payload(decode=True) or b""
+    if "contentType" not in metadata and parts[1].get_content_type():
+        metadata["contentType"] = parts[1].get_content_type()
+    return metadata, media
+
+
+def register(router: Router, workspace: Workspace) -> None:
+    store = Store(workspace)
+
+    def add(method: str, pattern: str, handler) -> None:
+        def handle(r: Request):
+            store.base_url = f"http://{r.headers.get('host', '127.0.0.1')}"
+            return handler(r)
+        router.add(method, pattern, handle, needs_token=False)
+
+    # ---- buckets
+    def insert_bucket(r: Request):
+        return store.create_bucket(r.json(), r.arg("project"))
+
+    def list_buckets(r: Request):
+        return {"kind": "storage#buckets",
+                "items": store.list_buckets(r.arg("project"), r.arg("prefix") or "")}
+
+    add("POST", r"/storage/v1/b", insert_bucket)
+    add("GET", r"/storage/v1/b", list_buckets)
+    add("GET", BUCKET, lambda r: store.get_bucket(r.params["bucket"]))
+    add("PATCH", BUCKET, lambda r: store.patch_bucket(r.params["bucket"], r.json()))
+    add("PUT", BUCKET, lambda r: store.patch_bucket(r.params["bucket"], r.json()))
+
+    def delete_bucket(r: Request):
+        store.delete_bucket(r.params["bucket"])
+        return Response(204)
+
+    add("DELETE", BUCKET, delete_bucket)
+
+    # ---- objects
+    def list_objects(r: Request):
+        q = _query(r)
+        try:
+            max_results = min(int(q.get("maxResults") or 1000), 1000)
+        except ValueError:
+            raise errors.invalid("Invalid value for maxResults.") from None
+        return store.list_objects(
+            r.params["bucket"], q.get("prefix") or "", q.get("delimiter") or "",
+            q.get("pageToken"), max(max_results, 1), q.get("startOffset") or "",
+            q.get("endOffset") or "", q.get("includeTrailingDelimiter") == "true")
+
+    def media(r: Request):
+        bucket, name = r.params["bucket"], r.params["object"]
+        resource = store.get_object(bucket, name)
+        if r.arg("generation") and r.arg("generation") != resource["generation"]:
+            raise errors.no_object(bucket, name)
+        data, span = store.read_range(bucket, name, r.headers.get("range"))
+        headers = {"Content-Type": resource["contentType"], **_object_headers(resource)}
+        if span is None:
+            return Response(200, data, headers)
+        start, end, size = span
+        headers["Content-Range"] = f"bytes {start}-{end}/{size}"
+        return Response(206, data, headers)
+
+    def get_object(r: Request):
+        if r.arg("alt") == "media":
+            return media(r)
+        store.check_preconditions(r.params["bucket"], r.params["object"], _query(r))
+        return store.public(store.get_object(r.params["bucket"], r.params["object"]))
+
+    def delete_object(r: Request):
+        store.delete_object(r.params["bucket"], r.params["object"], _query(r))
+        return Response(204)
+
+    def patch_object(r: Request):
+        return store.public(store.patch_object(r.params["bucket"], r.params["object"],
+                                               r.json(), _query(r)))
+
+    def copy(r: Request):
+        p = r.params
+        return store.public(store.copy_object(p["bucket"], p["object"], p["dbucket"],
+                                              p["dobject"], r.json(), _dest_conditions(r)))
+
+    def rewrite(r: Request):
+        resource = copy(r)
+        return {"kind": "storage#rewriteResponse", "totalBytesRewritten": resource["size"],
+                "objectSize": resource["size"], "done": True, "resource": resource}
+
+    def compose(r: Request):
+        return store.public(store.compose(r.params["bucket"], r.params["object"], r.json(),
+                                          _query(r)))
+
+    destination = r"/b/(?P<dbucket>[^/]+)/o/(?P<dobject>.+)"
+    add("POST", OBJECT + r"/copyTo" + destination, copy)
+    add("POST", OBJECT + r"/rewriteTo" + destination, rewrite)
+    add("POST", OBJECT + r"/compose", compose)
+    add("GET", BUCKET + r"/o", list_objects)
+    add("GET", OBJECT, get_object)
+    add("DELETE", OBJECT, delete_object)
+    add("PATCH", OBJECT, patch_object)
+    add("PUT", OBJECT, patch_object)
+    add("GET", r"/download" + OBJECT, media)
+
+    # ---- uploads
+    def upload(r: Request):
+        bucket, q = r.params["bucket"], _query(r)
+        kind = q.get("uploadType", "media")
+        if kind == "media":
+            if not q.get("name"):
+                raise errors.gcs_error(400, "required", "Required")
+            fields = {"contentType": r.headers.get("content-type")}
+            return store.public(store.put_object(bucket, q["name"], r.body, fields, q))
+        if kind == "multipart":
+            metadata, data = _parse_multipart(r)
+            name = metadata.get("name") or q.get("name")
+            if not name:
+                raise errors.gcs_error(400, "required", "Required")
+            return store.public(store.put_object(bucket, name, data, metadata, q))
+        if kind == "resumable":
+            metadata = r.json()
+            name = metadata.get("name") or q.get("name")
+            if not name:
+                raise errors.gcs_error(400, "required", "Required")
+            if "contentType" not in metadata and r.headers.get("x-upload-content-type"):
+                metadata["contentType"] = r.headers["x-upload-content-type"]
+            upload_id = store.start_upload(bucket, name, metadata, q)
+            host = r.headers.get("host", "127.0.0.1")
+            location = (f"http://{host}/upload/storage/v1/b/{quote(bucket)}/o?"
+                        f"uploadType=resumable&upload_id={upload_id}")
+            return Response(200, None, {"Location": location, "X-GUploader-UploadID": upload_id})
+        raise errors.invalid(f"Invalid uploadType: {kind}")
+
+    def upload_chunk(r: Request):
+        upload_id = r.arg("upload_id") or ""
+        have, resource = store.upload_chunk(upload_id, r.body, r.headers.get("content-range"))
+        if resource is not None:
+            return store.public(resource)
+        headers = {"Range": f"bytes=0-{have - 1}"} if have else {}
+        return Response(308, None, headers)
+
+    def cancel_upload(r: Request):
+        session, part = store._upload_paths(r.arg("upload_id") or "")
+        session.unlink(missing_ok=True)
+        part.unlink(missing_ok=True)
+        return Response(499, None)
+
+    add("POST", r"/upload" + BUCKET + r"/o", upload)
+    add("PUT", r"/upload" + BUCKET + r"/o", upload_chunk)
+    add("POST", r"/upload" + BUCKET + r"/o/resumable", upload_chunk)
+    add("DELETE", r"/upload" + BUCKET + r"/o", cancel_upload)
+
+
+def _dest_conditions(r: Request) -> dict:
+    """Copy/rewrite name destination conditions ifGenerationMatch etc. (source ones prefixed)."""
+    return {k: v[0] for k, v in r.query.items() if k.startswith("if") and
+            not k.startswith("ifSource")}
