@@ -26,7 +26,7 @@ SERVICES = [
     "labkit.services.auth",
     # "labkit.bigquery.service",
     "labkit.storage.service",
-    # "labkit.vertex.service",
+    "labkit.vertex.service",
 ]
 
 STARTUP_TIMEOUT_S = 60

@@ -1,0 +1,92 @@
+"""Batch prediction's BigQuery side, through the real BigQuery client.
+
+The services process talks to the local BigQuery over HTTP like any client would, with the
+workspace token, so batch prediction reads and writes tables exactly as a learner's code
+sees them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+
+from labkit.vertex import errors
+from labkit.workspace import Workspace
+
+
+def client():
+    from google.api_core.client_options import ClientOptions
+    from google.cloud import bigquery
+    from google.oauth2.credentials import Credentials
+
+    workspace = Workspace.from_env()
+    port = json.loads((workspace.root / "services.json").read_text())["port"]
+    project = os.environ.get("LAB_LOCAL_PROJECT", "pmle-labs-local")
+    return bigquery.Client(project=project, credentials=Credentials(workspace.token),
+                           client_options=ClientOptions(api_endpoint=f"http://127.0.0.1:{port}"))
+
+
+def read_rows(project: str, dataset: str, table: str) -> list[dict]:
+    from google.api_core import exceptions
+
+    try:
+        return [dict(r) for r in client().list_rows(f"{project}.{dataset}.{table}")]
+    except exceptions.NotFound:
+        raise errors.invalid(f"BigQuery table {project}.{dataset}.{table} for batch prediction "
+                             f"input is not found.") from None
+    except exceptions.GoogleAPICallError as exc:
+        raise errors.invalid(f"Reading {project}.{dataset}.{table}: {exc.message}") from None
+
+
+def _column(values: list):
+    """FLOAT64/INT64 for scalar numbers, STRING (JSON) for anything else, as Vertex writes."""
+    if values and all(isinstance(v, bool) for v in values):
+        return "BOOL", values
+    if values and all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+        return "INT64", values
+    if values and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+        return "FLOAT64", [float(v) for v in values]
+    if values and all(isinstance(v, str) for v in values):
+        return "STRING", values
+    return "STRING", [json.dumps(v) for v in values]
+
+
+def write_predictions(output_uri: str, version: dict, label: str, instances: list, rows,
+                      results: list, failures: list) -> dict:
+    """Writes `predictions` (and `errors`) tables; returns the job's outputInfo."""
+    import pandas as pd
+    from google.api_core import exceptions
+    from google.cloud import bigquery
+
+    bq = client()
+    m = re.fullmatch(r"bq://([^.]+)(?:\.([^.]+)\.([^.]+))?", output_uri)
+    if not m:
+        raise errors.invalid(f"bigquery_destination.output_uri {output_uri!r} must be "
+                             f"bq://project or bq://project.dataset.table.")
+    project = m[1]
+    safe = re.sub(r"[^A-Za-z0-9_]", "_", version["displayName"])
+    dataset, table = (m[2], m[3]) if m[2] else (f"prediction_{safe}_{label}", "predictions")
+    if not m[2]:
+        bq.create_dataset(bigquery.Dataset(f"{project}.{dataset}"), exists_ok=True)
+
+    def frame(indices: list[int]) -> pd.DataFrame:
+        if rows is not None:
+            return pd.DataFrame([rows[i] for i in indices])
+        return pd.DataFrame({"instance": [json.dumps(instances[i]) for i in indices]})
+
+    predictions = frame([i for i, _ in results])
+    _, values = _column([p for _, p in results])
+    predictions["prediction"] = values
+    try:
+        bq.load_table_from_dataframe(predictions, f"{project}.{dataset}.{table}").result()
+        if failures and not m[2]:
+            failed = frame([i for i, _, _ in failures])
+            failed["errors"] = [json.dumps({"status": s, "message": msg})
+                                for _, s, msg in failures]
+            bq.load_table_from_dataframe(failed, f"{project}.{dataset}.errors").result()
+    except exceptions.GoogleAPICallError as exc:
+        raise errors.invalid(f"Writing predictions to BigQuery {project}.{dataset}.{table}: "
+                             f"{exc.message}") from None
+    return {"bigqueryOutputDataset": f"bq://{project}.{dataset}",
+            "bigqueryOutputTable": table}

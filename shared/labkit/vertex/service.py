@@ -1,0 +1,98 @@
+"""Vertex AI REST v1 routes: HTTP <-> registry, endpoints, batch jobs, operations.
+
+The SDK (api_transport="rest") addresses /v1/projects/P/locations/L/... and polls
+operations under /ui/projects/...; resource IDs in paths may carry @version (URL-encoded).
+"""
+
+from __future__ import annotations
+
+from labkit.services.http import Request, Router
+from labkit.vertex import errors, operations
+from labkit.vertex.batch import BatchJobs
+from labkit.vertex.endpoints import Endpoints
+from labkit.vertex.models import Registry
+from labkit.vertex.store import ResourceStore
+from labkit.workspace import Workspace
+
+PARENT = r"/v1/projects/(?P<project>[^/]+)/locations/(?P<location>[^/]+)"
+MODEL = PARENT + r"/models/(?P<model>[^/:]+)"
+ENDPOINT = PARENT + r"/endpoints/(?P<endpoint>[^/:]+)"
+JOB = PARENT + r"/batchPredictionJobs/(?P<job>[^/:]+)"
+
+
+def _parent(r: Request) -> str:
+    return f"projects/{r.params['project']}/locations/{r.params['location']}"
+
+
+def _query(r: Request) -> dict:
+    return {k: v[0] for k, v in r.query.items()}
+
+
+def register(router: Router, workspace: Workspace) -> None:
+    store = ResourceStore(workspace)
+    registry = Registry(store)
+    endpoints = Endpoints(store, registry)
+    jobs = BatchJobs(store, registry)
+
+    def add(method: str, pattern: str, handler) -> None:
+        router.add(method, pattern, handler)
+
+    # ---- models
+    add("POST", PARENT + r"/models:upload", lambda r: registry.upload(_parent(r), r.json()))
+    add("GET", PARENT + r"/models", lambda r: registry.list(_parent(r), _query(r)))
+    add("GET", MODEL, lambda r: registry.get(_parent(r), r.params["model"]))
+    add("PATCH", MODEL, lambda r: registry.patch(_parent(r), r.params["model"], r.json(),
+                                                 r.arg("updateMask")))
+    add("DELETE", MODEL, lambda r: registry.delete(_parent(r), r.params["model"]))
+    add("GET", MODEL + r":listVersions",
+        lambda r: registry.list_versions(_parent(r), r.params["model"], _query(r)))
+    add("POST", MODEL + r":mergeVersionAliases",
+        lambda r: registry.merge_aliases(_parent(r), r.params["model"], r.json()))
+    add("GET", MODEL + r"/evaluations",
+        lambda r: registry.evaluations(_parent(r), r.params["model"], _query(r)))
+    add("GET", MODEL + r"/evaluations/(?P<evaluation>[^/:]+)",
+        lambda r: registry.evaluation(_parent(r), r.params["model"], r.params["evaluation"]))
+
+    # ---- endpoints
+    add("POST", PARENT + r"/endpoints",
+        lambda r: endpoints.create(_parent(r), r.json(), r.arg("endpointId")))
+    add("GET", PARENT + r"/endpoints", lambda r: endpoints.list(_parent(r), _query(r)))
+    add("GET", ENDPOINT, lambda r: endpoints.get(_parent(r), r.params["endpoint"]))
+    add("PATCH", ENDPOINT, lambda r: endpoints.patch(_parent(r), r.params["endpoint"],
+                                                     r.json(), r.arg("updateMask")))
+    add("DELETE", ENDPOINT, lambda r: endpoints.delete(_parent(r), r.params["endpoint"]))
+    add("POST", ENDPOINT + r":deployModel",
+        lambda r: endpoints.deploy(_parent(r), r.params["endpoint"], r.json()))
+    add("POST", ENDPOINT + r":undeployModel",
+        lambda r: endpoints.undeploy(_parent(r), r.params["endpoint"], r.json()))
+    add("POST", ENDPOINT + r":predict",
+        lambda r: endpoints.predict(_parent(r), r.params["endpoint"], r.json()))
+
+    def gcp_only(feature: str):
+        def refuse(r: Request):
+            raise errors.gcp_only(feature)
+        return refuse
+
+    add("POST", ENDPOINT + r":explain",
+        gcp_only("Online explanations (endpoint.explain, Vertex Explainable AI)"))
+    for verb, feature in (("rawPredict", "raw_predict"),
+                          ("streamRawPredict", "stream_raw_predict"),
+                          ("directPredict", "direct_predict"),
+                          ("directRawPredict", "direct_raw_predict"),
+                          ("serverStreamingPredict", "server streaming predict")):
+        add("POST", ENDPOINT + f":{verb}", gcp_only(f"Endpoint {feature}"))
+
+    # ---- batch prediction jobs
+    add("POST", PARENT + r"/batchPredictionJobs", lambda r: jobs.create(_parent(r), r.json()))
+    add("GET", PARENT + r"/batchPredictionJobs", lambda r: jobs.list(_parent(r), _query(r)))
+    add("GET", JOB, lambda r: jobs.get(_parent(r), r.params["job"]))
+    add("POST", JOB + r":cancel", lambda r: jobs.cancel(_parent(r), r.params["job"]))
+    add("DELETE", JOB, lambda r: jobs.delete(_parent(r), r.params["job"]))
+
+    # ---- operations (the SDK polls them under /ui/)
+    def get_operation(r: Request):
+        name = r.params["name"]
+        return operations.get(store, name.rsplit("/", 1)[-1], name)
+
+    for prefix in ("/ui/", "/v1/"):
+        add("GET", prefix + r"(?P<name>projects/[^:]+/operations/[^/:]+)", get_operation)

@@ -1,0 +1,64 @@
+"""Vertex resources persisted in the workspace: one JSON file per resource.
+
+vertex/<collection>/<id>.json, written to a temporary file and renamed, under one lock:
+the services process is the only writer, so a lock per process is enough.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import threading
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+from labkit.workspace import Workspace
+
+
+def now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def new_id() -> str:
+    """Vertex resource IDs are large decimal numbers."""
+    return str(random.randint(10**18, 9 * 10**18))
+
+
+class ResourceStore:
+    def __init__(self, workspace: Workspace):
+        self.root = workspace.root / "vertex"
+        self.lock = threading.RLock()
+
+    def _path(self, collection: str, rid: str) -> Path:
+        return self.root / collection / f"{rid}.json"
+
+    def get(self, collection: str, rid: str) -> dict | None:
+        try:
+            return json.loads(self._path(collection, rid).read_text())
+        except (FileNotFoundError, ValueError):
+            return None
+
+    def put(self, collection: str, rid: str, resource: dict) -> dict:
+        path = self._path(collection, rid)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{rid}.{uuid.uuid4().hex}.tmp")
+        tmp.write_text(json.dumps(resource, indent=1))
+        os.replace(tmp, path)
+        return resource
+
+    def delete(self, collection: str, rid: str) -> None:
+        self._path(collection, rid).unlink(missing_ok=True)
+
+    def all(self, collection: str) -> list[dict]:
+        folder = self.root / collection
+        if not folder.exists():
+            return []
+        found = []
+        for path in folder.glob("*.json"):
+            try:
+                found.append(json.loads(path.read_text()))
+            except ValueError:
+                continue
+        return sorted(found, key=lambda r: r.get("createTime", ""))
