@@ -60,6 +60,7 @@ def expect_between(value: Any, low: float, high: float, what: str,
 def expect_less(value: Any, other: Any, what: str, hint: str | None = None) -> None:
     """Passes when value < other."""
     _todo_guard(value, what, hint)
+    _todo_guard(other, what, hint)
     if not float(value) < float(other):
         raise CheckFailed(f"{what}: {float(value):.4g} should be below {float(other):.4g}.", hint)
     print(f"Passed: {what} ({float(value):.4g} < {float(other):.4g})")

@@ -25,8 +25,10 @@ def write_credentials(workspace: Workspace, base_url: str) -> str:
     os.chmod(subject, 0o600)
     creds = {
         "type": "external_account",
-        "audience": "//iam.googleapis.com/projects/0/locations/global/"
-                    "workloadIdentityPools/labkit/providers/local",
+        # No projects/<number> in the audience: google-auth would then look the project up
+        # at Cloud Resource Manager, which is not reachable offline.
+        "audience": "//iam.googleapis.com/locations/global/workloadIdentityPools/labkit/"
+                    "providers/local",
         "subject_token_type": "urn:ietf:params:oauth:token-type:jwt",
         "token_url": base_url + TOKEN_PATH,
         "credential_source": {"file": str(subject)},

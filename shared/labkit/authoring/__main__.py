@@ -1,0 +1,83 @@
+"""python -m labkit.authoring check|lint|exercises|catalog|environment|run LAB|grade NB"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from labkit.authoring import catalog, environment, exercises, lint, runner
+from labkit.authoring.notebook import (
+    EXERCISE,
+    LABS,
+    REPO,
+    SOLUTION,
+    dumps,
+    find_lab,
+    lab_dirs,
+    read,
+)
+
+
+def generated_files() -> dict[Path, str]:
+    """Every file derived from the solutions and pyproject, with its expected text."""
+    files = {lab / EXERCISE: dumps(exercises.make_exercise(read(lab / SOLUTION)))
+             for lab in lab_dirs()}
+    files[LABS / "README.md"] = catalog.render()
+    files[REPO / "environment.yml"] = environment.render()
+    return files
+
+
+def stale_files() -> list[Path]:
+    return [p for p, text in generated_files().items()
+            if not p.exists() or p.read_text() != text]
+
+
+def regenerate(kind: str) -> None:
+    for path, text in generated_files().items():
+        wanted = {"exercises": path.name == EXERCISE, "catalog": path.name == "README.md",
+                  "environment": path.name == "environment.yml"}[kind]
+        if wanted and (not path.exists() or path.read_text() != text):
+            path.write_text(text)
+            print(f"wrote {path.relative_to(REPO)}")
+
+
+def check() -> int:
+    status = 0
+    for lab in lab_dirs():
+        for problem in lint.lint_file(lab / SOLUTION):
+            print(f"{lab.name}/{SOLUTION}: {problem}")
+            status = 1
+    for path in stale_files():
+        print(f"{path.relative_to(REPO)} is out of date: run `make exercises catalog environment`")
+        status = 1
+    print("notebook lint and generated files: " + ("FAILED" if status else "ok"))
+    return status
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m labkit.authoring")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("check", help="lint every lab and check generated files are in sync")
+    for kind in ("exercises", "catalog", "environment"):
+        sub.add_parser(kind, help=f"regenerate {kind}")
+    run_p = sub.add_parser("run", help="execute one lab headless into build/")
+    run_p.add_argument("lab", help="00, 00_ml_foundations or a lab folder")
+    grade_p = sub.add_parser("grade", help="execute a notebook and report its self-checks")
+    grade_p.add_argument("notebook", type=Path)
+    grade_p.add_argument("--json", type=Path, help="also write the report as JSON here")
+    args = parser.parse_args()
+    if args.command == "check":
+        sys.exit(check())
+    if args.command in ("exercises", "catalog", "environment"):
+        regenerate(args.command)
+    elif args.command == "run":
+        sys.exit(runner.run(find_lab(args.lab)))
+    elif args.command == "grade":
+        if not args.notebook.exists():
+            sys.exit(f"No notebook at {args.notebook}")
+        sys.exit(runner.grade(args.notebook, args.json))
+
+
+if __name__ == "__main__":
+    main()
