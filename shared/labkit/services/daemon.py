@@ -24,7 +24,7 @@ from labkit.workspace import Workspace
 # patterns, and the services' URL prefixes do not overlap.
 SERVICES = [
     "labkit.services.auth",
-    # "labkit.bigquery.service",
+    "labkit.bigquery.service",
     "labkit.storage.service",
     "labkit.vertex.service",
 ]

@@ -1,0 +1,544 @@
+"""Runs BigQuery statements and scripts on DuckDB (no HTTP here).
+
+Each statement runs in its own DuckDB transaction: a failing statement leaves every
+stored table as it was. BigQuery ML statements go to labkit.bigquery.ml's engine.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+from sqlglot import exp
+
+from labkit.bigquery import schema as bqschema
+from labkit.bigquery.errors import (
+    BigQueryError,
+    duplicate,
+    invalid_query,
+    not_found,
+    unsupported,
+)
+from labkit.bigquery.sql import params as sqlparams
+from labkit.bigquery.sql.script import split_statements
+from labkit.bigquery.sql.translate import (
+    PUBLIC_PROJECT,
+    Scope,
+    expression_to_duckdb,
+    parse,
+    schema_name,
+    table_parts,
+    to_duckdb,
+)
+from labkit.bigquery.storage import Warehouse, now_ms
+
+_MAYBE_ML = re.compile(r"\bMODEL\b|\bML\s*\.", re.IGNORECASE)
+
+
+@dataclass
+class Result:
+    """What one statement (or a whole script) produced."""
+    statement_type: str
+    table: pa.Table | None = None
+    fields: list[dict] | None = None
+    duck_types: list | None = None  # DuckDB types of `table`'s columns (for encoding)
+    affected_rows: int | None = None
+    dml_stats: dict | None = None
+    ddl_operation: str | None = None
+    ddl_target_table: dict | None = None
+    ddl_target_dataset: dict | None = None
+    bytes_processed: int = 0
+    children: list[Result] = field(default_factory=list)
+
+
+@dataclass
+class _Context:
+    project: str
+    dataset: str | None
+    cursor: duckdb.DuckDBPyConnection
+    named: dict
+    positional: list
+    variables: set[str]
+
+
+class Engine:
+    def __init__(self, warehouse: Warehouse, models_root: Path):
+        self.wh = warehouse
+        self.models_root = models_root
+        self._ml = None
+        self._ml_error: str | None = None
+        self._ml_lock = threading.Lock()
+        self._local = threading.local()
+
+    # --- entry point ------------------------------------------------------------------------
+
+    def run(self, sql: str, *, project: str, dataset: str | None = None,
+            parameters: list[dict] | None = None, dry_run: bool = False) -> Result:
+        if not sql or not sql.strip():
+            raise invalid_query("Syntax error: Unexpected end of script at [1:1]")
+        named, positional = sqlparams.bind(parameters)
+        cursor = self.wh.cursor()
+        ctx = _Context(project, dataset, cursor, named, positional, set())
+        statements = split_statements(sql)
+        if len(statements) == 1:
+            return self._statement(statements[0], ctx, dry_run)
+        results = []
+        try:
+            for text in statements:
+                results.append(self._statement(text, ctx, dry_run))
+        finally:
+            for name in ctx.variables:
+                cursor.execute(f"RESET VARIABLE {bqschema.quote(name)}")
+        last = next((r for r in reversed(results) if r.table is not None), None)
+        return Result("SCRIPT", table=last.table if last else None,
+                      fields=last.fields if last else None,
+                      duck_types=last.duck_types if last else None,
+                      bytes_processed=sum(r.bytes_processed for r in results), children=results)
+
+    def _statement(self, text: str, ctx: _Context, dry_run: bool) -> Result:
+        if _MAYBE_ML.search(text):
+            ml = self.ml_engine(required=False)
+            if ml is not None and ml.handles(text):
+                if dry_run:
+                    return Result("SELECT" if text.lstrip().upper().startswith(("SELECT", "WITH"))
+                                  else "CREATE_MODEL")
+                return self._run_ml(ml, text, ctx)
+            if ml is None and _looks_like_ml(text):
+                raise BigQueryError(f"BigQuery ML is not available in this build"
+                                    f"{': ' + self._ml_error if self._ml_error else ''}",
+                                    "invalidQuery", "query")
+        tree = parse(text)
+        cursor = ctx.cursor
+        if dry_run:
+            return self._dry_run(tree, ctx)
+        cursor.execute("BEGIN TRANSACTION")
+        try:
+            result = self._execute(tree, ctx)
+            cursor.execute("COMMIT")
+            return result
+        except BaseException:
+            try:
+                cursor.execute("ROLLBACK")
+            except duckdb.Error:
+                pass
+            raise
+
+    def _scope(self, ctx: _Context) -> Scope:
+        return Scope(ctx.project, ctx.dataset, self.wh, dict(ctx.named), list(ctx.positional),
+                     set(ctx.variables))
+
+    # --- statements -------------------------------------------------------------------------
+
+    def _execute(self, tree: exp.Expression, ctx: _Context) -> Result:
+        if isinstance(tree, (exp.Query,)):
+            return self._select(tree, ctx)
+        if isinstance(tree, exp.Create) and tree.kind == "SCHEMA":
+            return self._create_schema(tree, ctx)
+        if isinstance(tree, exp.Drop) and tree.kind == "SCHEMA":
+            return self._drop_schema(tree, ctx)
+        if isinstance(tree, exp.Create) and tree.kind in ("TABLE", "VIEW"):
+            return self._create_table(tree, ctx)
+        if isinstance(tree, exp.Drop) and tree.kind in ("TABLE", "VIEW"):
+            return self._drop_table(tree, ctx)
+        if isinstance(tree, (exp.Insert, exp.Update, exp.Delete, exp.Merge, exp.TruncateTable)):
+            return self._dml(tree, ctx)
+        if isinstance(tree, exp.Alter) and tree.kind == "TABLE":
+            return self._alter(tree, ctx)
+        if isinstance(tree, exp.Declare):
+            return self._declare(tree, ctx)
+        if isinstance(tree, exp.Set):
+            return self._set(tree, ctx)
+        if isinstance(tree, (exp.Transaction, exp.Commit, exp.Rollback)):
+            return Result(type(tree).__name__.upper())
+        words = tree.sql("bigquery").split()
+        raise unsupported(f"The statement {' '.join(words[:2]).upper() or 'given'}")
+
+    def _run(self, tree: exp.Expression, ctx: _Context, scope: Scope | None = None):
+        scope = scope or self._scope(ctx)
+        sql = to_duckdb(tree, scope)
+        for name, table in scope.relations.items():
+            ctx.cursor.register(name, table)
+        try:
+            return scope, sql, self._duck(ctx.cursor, sql)
+        finally:
+            for name in scope.relations:
+                ctx.cursor.unregister(name)
+
+    @staticmethod
+    def _duck(cursor: duckdb.DuckDBPyConnection, sql: str):
+        try:
+            rel = cursor.sql(sql)
+            if rel is None:
+                return None
+            return rel.columns, rel.types, rel.to_arrow_table()
+        except duckdb.Error as exc:
+            raise duck_error(exc) from exc
+
+    def _select(self, tree: exp.Expression, ctx: _Context, scope: Scope | None = None) -> Result:
+        columns_used = _columns_used(tree)
+        scope, _, (columns, types, table) = self._run(tree, ctx, scope)
+        return Result("SELECT", table=table, fields=bqschema.fields(columns, types),
+                      duck_types=types, bytes_processed=self._bytes(scope, columns_used))
+
+    def _dry_run(self, tree: exp.Expression, ctx: _Context) -> Result:
+        columns_used = _columns_used(tree)
+        scope = self._scope(ctx)
+        kind = _statement_type(tree)
+        if isinstance(tree, exp.Query):
+            sql = to_duckdb(tree, scope)
+            for name, table in scope.relations.items():
+                ctx.cursor.register(name, table)
+            try:
+                rel = ctx.cursor.sql(f"SELECT * FROM ({sql}) LIMIT 0")
+                fields = bqschema.fields(rel.columns, rel.types)
+            except duckdb.Error as exc:
+                raise duck_error(exc) from exc
+            finally:
+                for name in scope.relations:
+                    ctx.cursor.unregister(name)
+            return Result(kind, fields=fields, bytes_processed=self._bytes(scope, columns_used))
+        if not (isinstance(tree, (exp.Create, exp.Drop)) and tree.kind == "SCHEMA"):
+            to_duckdb(tree, scope)
+        return Result(kind, bytes_processed=self._bytes(scope, columns_used))
+
+    def _bytes(self, scope: Scope, columns_used: set[str] | None) -> int:
+        total = 0
+        for project, dataset, table in dict.fromkeys(scope.read_tables):
+            for column, size in self.wh.column_bytes(project, dataset, table).items():
+                if columns_used is None or column.lower() in columns_used:
+                    total += size
+        return total
+
+    def _dataset_ref(self, tree: exp.Create | exp.Drop, ctx: _Context) -> tuple[str, str]:
+        target = tree.this if isinstance(tree, exp.Create) else tree.this
+        parts = [p.name for p in target.parts] if isinstance(target, exp.Table) else []
+        if not parts:
+            raise invalid_query("Syntax error: Expected a dataset name")
+        project = parts[-2] if len(parts) >= 2 else ctx.project
+        dataset = parts[-1]
+        if project == PUBLIC_PROJECT:
+            from labkit.bigquery.errors import access_denied
+            raise access_denied(f"Dataset {project}:{dataset}: the public datasets are "
+                                "read-only.")
+        return project, dataset
+
+    def _create_schema(self, tree: exp.Create, ctx: _Context) -> Result:
+        project, dataset = self._dataset_ref(tree, ctx)
+        target = {"projectId": project, "datasetId": dataset}
+        if self.wh.dataset_exists(project, dataset):
+            if tree.args.get("exists"):
+                return Result("CREATE_SCHEMA", ddl_operation="SKIP", ddl_target_dataset=target)
+            raise duplicate("Dataset", f"{project}:{dataset}")
+        validate_dataset_id(dataset)
+        ctx.cursor.execute(f"CREATE SCHEMA {bqschema.quote(schema_name(project, dataset))}")
+        meta = {"creationTime": now_ms(), "lastModifiedTime": now_ms(), **_options(tree)}
+        self.wh.set_dataset_meta(ctx.cursor, project, dataset, meta)
+        return Result("CREATE_SCHEMA", ddl_operation="CREATE", ddl_target_dataset=target)
+
+    def _drop_schema(self, tree: exp.Drop, ctx: _Context) -> Result:
+        project, dataset = self._dataset_ref(tree, ctx)
+        target = {"projectId": project, "datasetId": dataset}
+        if not self.wh.dataset_exists(project, dataset):
+            if tree.args.get("exists"):
+                return Result("DROP_SCHEMA", ddl_operation="SKIP", ddl_target_dataset=target)
+            raise not_found("Dataset", f"{project}:{dataset}")
+        self.drop_dataset(ctx.cursor, project, dataset, bool(tree.args.get("cascade")))
+        return Result("DROP_SCHEMA", ddl_operation="DROP", ddl_target_dataset=target)
+
+    def drop_dataset(self, cursor, project: str, dataset: str, contents: bool) -> None:
+        """Drops a dataset (with its tables and models when `contents`)."""
+        models = self._models(project, dataset)
+        if (self.wh.tables(project, dataset) or models) and not contents:
+            raise BigQueryError(f"Dataset {project}:{dataset} is still in use", "resourceInUse")
+        cursor.execute(f"DROP SCHEMA {bqschema.quote(schema_name(project, dataset))} CASCADE")
+        self.wh.drop_dataset_meta(cursor, project, dataset)
+        if models:
+            self.ml_engine(required=True).drop_dataset(project, dataset)
+
+    def _models(self, project: str, dataset: str) -> list:
+        ml = self.ml_engine(required=False) if (self.models_root.exists()) else None
+        if ml is None:
+            return []
+        try:
+            return ml.list_models(project, dataset)
+        except Exception:  # noqa: BLE001 - a broken model store must not block dataset drops
+            return []
+
+    def _create_table(self, tree: exp.Create, ctx: _Context) -> Result:
+        scope = self._scope(ctx)
+        target = tree.this.this if isinstance(tree.this, exp.Schema) else tree.this
+        project, dataset, name = table_parts(target, scope)
+        existing = self.wh.table_kind(project, dataset, name) \
+            if self.wh.dataset_exists(project, dataset) else None
+        ref = {"projectId": project, "datasetId": dataset, "tableId": name}
+        is_view = tree.kind == "VIEW"
+        kind = "CREATE_VIEW" if is_view else (
+            "CREATE_TABLE_AS_SELECT" if tree.expression else "CREATE_TABLE")
+        if existing and tree.args.get("exists"):
+            return Result(kind, ddl_operation="SKIP", ddl_target_table=ref)
+        if existing and not tree.args.get("replace"):
+            raise duplicate("Table", f"{project}:{dataset}.{name}")
+        if existing and existing != tree.kind:  # OR REPLACE across kinds: drop the other
+            ctx.cursor.execute(f"DROP {existing} {self.wh.ref(project, dataset, name)}")
+        extra = _options(tree)
+        if is_view:
+            extra["view"] = {"query": tree.expression.sql("bigquery"), "useLegacySql": False}
+        columns_used = _columns_used(tree.expression) if tree.expression else set()
+        self._run(tree, ctx, scope)
+        self.wh.touch_table(ctx.cursor, project, dataset, name, created=True, extra=extra)
+        return Result(kind, ddl_operation="REPLACE" if existing else "CREATE",
+                      ddl_target_table=ref, bytes_processed=self._bytes(scope, columns_used))
+
+    def _drop_table(self, tree: exp.Drop, ctx: _Context) -> Result:
+        scope = self._scope(ctx)
+        project, dataset, name = table_parts(tree.this, scope)
+        ref = {"projectId": project, "datasetId": dataset, "tableId": name}
+        kind = "DROP_VIEW" if tree.kind == "VIEW" else "DROP_TABLE"
+        existing = self.wh.table_kind(project, dataset, name) \
+            if self.wh.dataset_exists(project, dataset) else None
+        if existing is None:
+            if tree.args.get("exists"):
+                return Result(kind, ddl_operation="SKIP", ddl_target_table=ref)
+            raise not_found("Table", f"{project}:{dataset}.{name}")
+        if existing != tree.kind:
+            raise invalid_query(f"{project}:{dataset}.{name} is a {existing}, not a {tree.kind}; "
+                                f"use DROP {existing}")
+        self._run(tree, ctx, scope)
+        self.wh.set_table_meta(ctx.cursor, project, dataset, name, None)
+        return Result(kind, ddl_operation="DROP", ddl_target_table=ref)
+
+    def _dml(self, tree: exp.Expression, ctx: _Context) -> Result:
+        scope = self._scope(ctx)
+        columns_used = _columns_used(tree)
+        kind = _statement_type(tree)
+        target = tree.expressions[0] if isinstance(tree, exp.TruncateTable) else tree.this
+        target = target.this if isinstance(target, exp.Schema) else target
+        project, dataset, name = table_parts(target, scope)
+        if self.wh.dataset_exists(project, dataset) and \
+                self.wh.table_kind(project, dataset, name) is None:
+            raise not_found("Table", f"{project}:{dataset}.{name}")
+        if isinstance(tree, exp.TruncateTable):
+            to_duckdb(tree, scope)
+            count = self._count(ctx.cursor, f"DELETE FROM {self.wh.ref(project, dataset, name)}")
+        else:
+            sql = to_duckdb(tree, scope)
+            for rel_name, table in scope.relations.items():
+                ctx.cursor.register(rel_name, table)
+            try:
+                count = self._count(ctx.cursor, sql)
+            finally:
+                for rel_name in scope.relations:
+                    ctx.cursor.unregister(rel_name)
+        self.wh.touch_table(ctx.cursor, project, dataset, name)
+        stats = {"INSERT": "insertedRowCount", "UPDATE": "updatedRowCount",
+                 "DELETE": "deletedRowCount", "TRUNCATE_TABLE": "deletedRowCount"}.get(kind)
+        return Result(kind, affected_rows=count,
+                      dml_stats={stats: str(count)} if stats else None,
+                      bytes_processed=self._bytes(scope, columns_used))
+
+    @staticmethod
+    def _count(cursor, sql: str) -> int:
+        try:
+            row = cursor.execute(sql).fetchone()
+        except duckdb.Error as exc:
+            raise duck_error(exc) from exc
+        return int(row[0]) if row else 0
+
+    def _alter(self, tree: exp.Alter, ctx: _Context) -> Result:
+        scope = self._scope(ctx)
+        project, dataset, name = table_parts(tree.this, scope)
+        if self.wh.table_kind(project, dataset, name) is None:
+            raise not_found("Table", f"{project}:{dataset}.{name}")
+        sql = to_duckdb(tree, scope)
+        self._count(ctx.cursor, sql)
+        self.wh.touch_table(ctx.cursor, project, dataset, name)
+        return Result("ALTER_TABLE", ddl_operation="ALTER",
+                      ddl_target_table={"projectId": project, "datasetId": dataset,
+                                        "tableId": name})
+
+    def _declare(self, tree: exp.Declare, ctx: _Context) -> Result:
+        for item in tree.expressions:
+            names = item.this if isinstance(item.this, list) else [item.this]
+            kind = item.args.get("kind")
+            default = item.args.get("default")
+            type_sql = kind.sql("duckdb") if kind is not None else None
+            value = expression_to_duckdb(default.sql("bigquery"), self._scope(ctx)) \
+                if default is not None else "NULL"
+            if type_sql:
+                value = f"CAST({value} AS {type_sql})"
+            for ident in names:
+                name = ident.name.lower()
+                if name in ctx.variables:
+                    raise invalid_query(f"Variable '{name}' is already declared")
+                self._count(ctx.cursor, f"SET VARIABLE {bqschema.quote(name)} = {value}")
+                ctx.variables.add(name)
+        return Result("DECLARE")
+
+    def _set(self, tree: exp.Set, ctx: _Context) -> Result:
+        for item in tree.expressions:
+            assignment = item.this
+            if not isinstance(assignment, exp.EQ) or not isinstance(assignment.this, exp.Column):
+                raise unsupported("This form of SET")
+            name = assignment.this.name.lower()
+            if name not in ctx.variables:
+                raise invalid_query(f"Undeclared variable: {name}")
+            value = expression_to_duckdb(assignment.expression.sql("bigquery"), self._scope(ctx))
+            self._count(ctx.cursor, f"SET VARIABLE {bqschema.quote(name)} = {value}")
+        return Result("ASSIGNMENT")
+
+    # --- BigQuery ML ------------------------------------------------------------------------
+
+    def ml_engine(self, required: bool):
+        with self._ml_lock:
+            if self._ml is None and self._ml_error is None:
+                try:
+                    from labkit.bigquery.ml import MLEngine
+                    self._ml = MLEngine(self.models_root, self._ml_run_query)
+                except Exception as exc:  # noqa: BLE001 - any import failure means "absent"
+                    self._ml_error = f"{type(exc).__name__}: {exc}"
+        if self._ml is None and required:
+            raise BigQueryError("BigQuery ML is not available in this build"
+                                f" ({self._ml_error})", "invalidQuery")
+        return self._ml
+
+    def _ml_run_query(self, sql: str) -> pa.Table:
+        """The ML engine's way to read data: a BigQuery SELECT in the current statement's
+        project, dataset and transaction."""
+        ctx: _Context = self._local.ctx
+        tree = parse(sql)
+        if not isinstance(tree, exp.Query):
+            raise invalid_query("Only SELECT queries can feed a model")
+        return self._select(tree, ctx).table
+
+    def _run_ml(self, ml, text: str, ctx: _Context) -> Result:
+        from labkit.bigquery.ml import MLError
+
+        self._local.ctx = ctx
+        ctx.cursor.execute("BEGIN TRANSACTION")
+        try:
+            outcome = ml.execute(text, ctx.project, ctx.dataset)
+            result = self._ml_result(outcome, ctx)
+            ctx.cursor.execute("COMMIT")
+            return result
+        except MLError as exc:
+            ctx.cursor.execute("ROLLBACK")
+            raise BigQueryError(str(getattr(exc, "message", None) or exc),
+                                getattr(exc, "reason", "invalidQuery") or "invalidQuery",
+                                "query") from exc
+        except BaseException:
+            ctx.cursor.execute("ROLLBACK")
+            raise
+        finally:
+            self._local.ctx = None
+
+    def _ml_result(self, outcome, ctx: _Context) -> Result:
+        if outcome.statement_type != "SELECT":
+            ref = outcome.model_ref or {}
+            target = {"projectId": ref.get("projectId"), "datasetId": ref.get("datasetId"),
+                      "tableId": ref.get("modelId")} if ref else None
+            operation = "DROP" if outcome.statement_type == "DROP_MODEL" else "CREATE"
+            return Result(outcome.statement_type, ddl_operation=operation,
+                          ddl_target_table=target)
+        if outcome.rewritten_sql:
+            scope = self._scope(ctx)
+            scope.relations.update(outcome.relations or {})
+            return self._select(parse(outcome.rewritten_sql), ctx, scope)
+        return self.arrow_result(outcome.table, ctx.cursor)
+
+    @staticmethod
+    def arrow_result(table: pa.Table, cursor) -> Result:
+        """Wraps an arrow table as a SELECT result with BigQuery field types."""
+        name = f"__arrow_{threading.get_ident()}_{time.monotonic_ns()}"
+        cursor.register(name, table)
+        try:
+            rel = cursor.sql(f"SELECT * FROM {name} LIMIT 0")
+            columns, types = rel.columns, rel.types
+        finally:
+            cursor.unregister(name)
+        return Result("SELECT", table=table, fields=bqschema.fields(columns, types),
+                      duck_types=types)
+
+
+# --- helpers ------------------------------------------------------------------------------
+
+_DATASET_ID = re.compile(r"^[A-Za-z0-9_]{1,1024}$")
+
+
+def validate_dataset_id(dataset: str) -> None:
+    if not _DATASET_ID.match(dataset):
+        raise BigQueryError(f"Invalid dataset ID \"{dataset}\". Dataset IDs must be "
+                            "alphanumeric (plus underscores) and must be at most 1024 "
+                            "characters long.", "invalid")
+
+
+def _looks_like_ml(text: str) -> bool:
+    return bool(re.search(r"\b(CREATE|DROP)\b[\w\s]*\bMODEL\b|\bML\s*\.\s*\w+\s*\(", text,
+                          re.IGNORECASE))
+
+
+def _options(tree: exp.Expression) -> dict:
+    """OPTIONS(description=..., friendly_name=..., labels=...) -> resource fields."""
+    out = {}
+    props = tree.args.get("properties")
+    for prop in props.expressions if props else []:
+        if isinstance(prop, exp.Property) and isinstance(prop.args.get("value"), exp.Literal):
+            key, value = prop.name.lower(), prop.args["value"].this
+            if key == "description":
+                out["description"] = value
+            elif key == "friendly_name":
+                out["friendlyName"] = value
+    return out
+
+
+def _columns_used(tree: exp.Expression | None) -> set[str] | None:
+    """Lower-case column names a statement reads; None means all (SELECT *)."""
+    if tree is None:
+        return set()
+    if any(True for _ in tree.find_all(exp.Star)):
+        return None
+    return {c.name.lower() for c in tree.find_all(exp.Column)}
+
+
+def _statement_type(tree: exp.Expression) -> str:
+    if isinstance(tree, exp.Query):
+        return "SELECT"
+    if isinstance(tree, exp.Create):
+        if tree.kind == "SCHEMA":
+            return "CREATE_SCHEMA"
+        if tree.kind == "VIEW":
+            return "CREATE_VIEW"
+        return "CREATE_TABLE_AS_SELECT" if tree.expression else "CREATE_TABLE"
+    if isinstance(tree, exp.Drop):
+        return f"DROP_{tree.kind}" if tree.kind in ("SCHEMA", "TABLE", "VIEW") else "DROP"
+    if isinstance(tree, exp.TruncateTable):
+        return "TRUNCATE_TABLE"
+    if isinstance(tree, exp.Alter):
+        return "ALTER_TABLE"
+    return type(tree).__name__.upper()
+
+
+_UNRECOGNIZED = re.compile(r'Referenced column "?([^"\s]+)"? not found')
+_NO_FUNCTION = re.compile(r"(?:Scalar|Aggregate|Table) Function with name \"?(\w+)\"? does not "
+                          r"exist", re.IGNORECASE)
+
+
+def duck_error(exc: duckdb.Error) -> BigQueryError:
+    """DuckDB's failure as BigQuery's invalidQuery, with BigQuery's wording where known."""
+    text = str(exc).split("\n")[0]
+    text = re.sub(r"^[A-Za-z ]+ Error: ", "", text)
+    match = _UNRECOGNIZED.search(text)
+    if match:
+        return invalid_query(f"Unrecognized name: {match.group(1)}")
+    match = _NO_FUNCTION.search(text)
+    if match:
+        return invalid_query(f"Function not found: {match.group(1)}")
+    if isinstance(exc, duckdb.ParserException):
+        return invalid_query(f"Syntax error: {text}")
+    if isinstance(exc, duckdb.CatalogException) and "does not exist" in text:
+        return invalid_query(text)
+    return invalid_query(text)

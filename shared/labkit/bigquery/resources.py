@@ -1,0 +1,310 @@
+"""Datasets and tables as REST resources: create, get, list, patch, delete (no HTTP here)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+from labkit.bigquery import schema as bqschema
+from labkit.bigquery.engine import Engine, validate_dataset_id
+from labkit.bigquery.errors import access_denied, duplicate, invalid, not_found
+from labkit.bigquery.sql.translate import PUBLIC_PROJECT, schema_name
+from labkit.bigquery.storage import LOCATION, Warehouse, now_ms
+
+_DATASET_FIELDS = ("description", "friendlyName", "labels", "defaultTableExpirationMs",
+                   "defaultPartitionExpirationMs", "access", "defaultCollation",
+                   "maxTimeTravelHours", "storageBillingModel")
+_TABLE_FIELDS = ("description", "friendlyName", "labels", "expirationTime",
+                 "timePartitioning", "rangePartitioning", "clustering",
+                 "requirePartitionFilter")
+
+
+def _etag(resource: dict) -> str:
+    return hashlib.md5(json.dumps(resource, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _writable(project: str, what: str) -> None:
+    if project == PUBLIC_PROJECT:
+        raise access_denied(f"{what}: the public datasets are read-only.")
+
+
+class Resources:
+    def __init__(self, engine: Engine):
+        self.engine = engine
+        self.wh: Warehouse = engine.wh
+
+    # --- datasets -----------------------------------------------------------------------
+
+    def dataset(self, project: str, dataset: str) -> dict:
+        if not self.wh.dataset_exists(project, dataset):
+            raise not_found("Dataset", f"{project}:{dataset}")
+        meta = self.wh.dataset_meta(project, dataset)
+        body = {
+            "kind": "bigquery#dataset", "id": f"{project}:{dataset}",
+            "datasetReference": {"projectId": project, "datasetId": dataset},
+            "location": LOCATION, "type": "DEFAULT",
+            "creationTime": str(meta.get("creationTime", 0)),
+            "lastModifiedTime": str(meta.get("lastModifiedTime", 0)),
+            **{k: meta[k] for k in _DATASET_FIELDS if k in meta},
+        }
+        body.setdefault("access", [])
+        body["etag"] = _etag(body)
+        body["selfLink"] = f"/bigquery/v2/projects/{project}/datasets/{dataset}"
+        return body
+
+    def list_datasets(self, project: str) -> list[dict]:
+        out = []
+        for dataset in self.wh.datasets(project):
+            meta = self.wh.dataset_meta(project, dataset)
+            item = {"kind": "bigquery#dataset", "id": f"{project}:{dataset}",
+                    "datasetReference": {"projectId": project, "datasetId": dataset},
+                    "location": LOCATION, "type": "DEFAULT"}
+            for key in ("friendlyName", "labels"):
+                if key in meta:
+                    item[key] = meta[key]
+            out.append(item)
+        return out
+
+    def create_dataset(self, project: str, body: dict) -> dict:
+        ref = body.get("datasetReference") or {}
+        dataset = ref.get("datasetId") or ""
+        project = ref.get("projectId") or project
+        _writable(project, f"Dataset {project}:{dataset}")
+        validate_dataset_id(dataset)
+        location = (body.get("location") or LOCATION)
+        if location.upper() not in ("US", "EU") and not location.lower().startswith(
+                ("us-", "europe-", "asia-", "australia-", "northamerica-", "southamerica-",
+                 "me-", "africa-")):
+            raise invalid(f"Invalid dataset location: {location}")
+        cur = self.wh.cursor()
+        cur.execute("BEGIN TRANSACTION")
+        try:
+            if self.wh.dataset_exists(project, dataset):
+                raise duplicate("Dataset", f"{project}:{dataset}")
+            cur.execute(f"CREATE SCHEMA {bqschema.quote(schema_name(project, dataset))}")
+            meta = {k: body[k] for k in _DATASET_FIELDS if k in body}
+            meta["creationTime"] = meta["lastModifiedTime"] = now_ms()
+            self.wh.set_dataset_meta(cur, project, dataset, meta)
+            cur.execute("COMMIT")
+        except BaseException:
+            cur.execute("ROLLBACK")
+            raise
+        return self.dataset(project, dataset)
+
+    def patch_dataset(self, project: str, dataset: str, body: dict, replace: bool) -> dict:
+        _writable(project, f"Dataset {project}:{dataset}")
+        self.dataset(project, dataset)
+        meta = self.wh.dataset_meta(project, dataset)
+        if replace:
+            meta = {k: v for k, v in meta.items() if k not in _DATASET_FIELDS}
+        for key in _DATASET_FIELDS:
+            if key in body:
+                if body[key] is None:
+                    meta.pop(key, None)
+                elif key == "labels" and not replace:
+                    labels = {**meta.get("labels", {}), **body[key]}
+                    meta["labels"] = {k: v for k, v in labels.items() if v is not None}
+                else:
+                    meta[key] = body[key]
+        meta["lastModifiedTime"] = now_ms()
+        cur = self.wh.cursor()
+        self.wh.set_dataset_meta(cur, project, dataset, meta)
+        return self.dataset(project, dataset)
+
+    def delete_dataset(self, project: str, dataset: str, contents: bool) -> None:
+        _writable(project, f"Dataset {project}:{dataset}")
+        if not self.wh.dataset_exists(project, dataset):
+            raise not_found("Dataset", f"{project}:{dataset}")
+        cur = self.wh.cursor()
+        cur.execute("BEGIN TRANSACTION")
+        try:
+            self.engine.drop_dataset(cur, project, dataset, contents)
+            cur.execute("COMMIT")
+        except BaseException:
+            cur.execute("ROLLBACK")
+            raise
+
+    # --- tables -------------------------------------------------------------------------
+
+    def _require_table(self, project: str, dataset: str, table: str) -> str:
+        kind = self.wh.table_kind(project, dataset, table) \
+            if self.wh.dataset_exists(project, dataset) else None
+        if kind is None:
+            if not self.wh.dataset_exists(project, dataset):
+                raise not_found("Dataset", f"{project}:{dataset}")
+            raise not_found("Table", f"{project}:{dataset}.{table}")
+        return kind
+
+    def table(self, project: str, dataset: str, table: str) -> dict:
+        kind = self._require_table(project, dataset, table)
+        meta = self.wh.table_meta(project, dataset, table)
+        columns, types = self.wh.columns(project, dataset, table)
+        body = {
+            "kind": "bigquery#table", "id": f"{project}:{dataset}.{table}",
+            "tableReference": {"projectId": project, "datasetId": dataset, "tableId": table},
+            "schema": {"fields": _overlay(bqschema.fields(columns, types),
+                                          (meta.get("schema") or {}).get("fields") or [])},
+            "type": kind, "location": LOCATION,
+            "creationTime": str(meta.get("creationTime", 0)),
+            "lastModifiedTime": str(meta.get("lastModifiedTime", 0)),
+            **{k: meta[k] for k in _TABLE_FIELDS if k in meta},
+        }
+        if kind == "TABLE":
+            sizes = self.wh.column_bytes(project, dataset, table)
+            body["numRows"] = str(self.wh.num_rows(project, dataset, table))
+            body["numBytes"] = str(sum(sizes.values()))
+            body["numLongTermBytes"] = "0"
+        else:
+            body["view"] = meta.get("view") or {"query": "", "useLegacySql": False}
+        body["etag"] = _etag(body)
+        body["selfLink"] = f"/bigquery/v2/projects/{project}/datasets/{dataset}/tables/{table}"
+        return body
+
+    def list_tables(self, project: str, dataset: str) -> list[dict]:
+        if not self.wh.dataset_exists(project, dataset):
+            raise not_found("Dataset", f"{project}:{dataset}")
+        out = []
+        for name, kind in self.wh.tables(project, dataset):
+            meta = self.wh.table_meta(project, dataset, name)
+            item = {"kind": "bigquery#table", "id": f"{project}:{dataset}.{name}",
+                    "tableReference": {"projectId": project, "datasetId": dataset,
+                                       "tableId": name},
+                    "type": kind, "creationTime": str(meta.get("creationTime", 0))}
+            for key in ("friendlyName", "labels", "expirationTime"):
+                if key in meta:
+                    item[key] = meta[key]
+            if kind == "VIEW":
+                item["view"] = {"useLegacySql": False}
+            out.append(item)
+        return out
+
+    def create_table(self, project: str, dataset: str, body: dict) -> dict:
+        ref = body.get("tableReference") or {}
+        project = ref.get("projectId") or project
+        dataset = ref.get("datasetId") or dataset
+        table = ref.get("tableId") or ""
+        _writable(project, f"Table {project}:{dataset}.{table}")
+        if not table or any(c in table for c in '."`'):
+            raise invalid(f"Invalid table ID \"{table}\".")
+        if not self.wh.dataset_exists(project, dataset):
+            raise not_found("Dataset", f"{project}:{dataset}")
+        fields = (body.get("schema") or {}).get("fields") or []
+        view = body.get("view")
+        extra = {k: body[k] for k in _TABLE_FIELDS if k in body}
+        if self.wh.table_kind(project, dataset, table):
+            raise duplicate("Table", f"{project}:{dataset}.{table}")
+        if view:
+            if view.get("useLegacySql"):
+                raise invalid("Legacy SQL views are not supported by the local BigQuery. "
+                              "It runs with LAB_BACKEND=gcp.")
+            self.engine.run(f"CREATE VIEW `{project}.{dataset}.{table}` AS {view['query']}",
+                            project=project, dataset=dataset)
+            if extra:
+                self.wh.touch_table(self.wh.cursor(), project, dataset, table, extra=extra)
+            return self.table(project, dataset, table)
+        bqschema.check_schema(fields)
+        cur = self.wh.cursor()
+        cur.execute("BEGIN TRANSACTION")
+        try:
+            target = self.wh.ref(project, dataset, table)
+            columns = ", ".join(
+                f"{bqschema.quote(f['name'])} {bqschema.duck_type(f)}"
+                + (" NOT NULL" if (f.get("mode") or "").upper() == "REQUIRED" else "")
+                for f in fields)
+            cur.execute(f"CREATE TABLE {target} ({columns})" if columns else
+                        f"CREATE TABLE {target} (__labkit_empty BOOLEAN)")
+            if not columns:  # BigQuery allows schemaless tables; DuckDB needs a column
+                cur.execute(f"ALTER TABLE {target} DROP COLUMN __labkit_empty")
+            if fields:
+                extra["schema"] = {"fields": fields}
+            self.wh.touch_table(cur, project, dataset, table, created=True, extra=extra)
+            cur.execute("COMMIT")
+        except BaseException:
+            cur.execute("ROLLBACK")
+            raise
+        return self.table(project, dataset, table)
+
+    def patch_table(self, project: str, dataset: str, table: str, body: dict,
+                    replace: bool) -> dict:
+        _writable(project, f"Table {project}:{dataset}.{table}")
+        kind = self._require_table(project, dataset, table)
+        if body.get("view") and kind == "VIEW":
+            self.engine.run(f"CREATE OR REPLACE VIEW `{project}.{dataset}.{table}` AS "
+                            f"{body['view']['query']}", project=project, dataset=dataset)
+        meta = self.wh.table_meta(project, dataset, table)
+        cur = self.wh.cursor()
+        cur.execute("BEGIN TRANSACTION")
+        try:
+            for key in _TABLE_FIELDS:
+                if key in body:
+                    if body[key] is None:
+                        meta.pop(key, None)
+                    else:
+                        meta[key] = body[key]
+            new_fields = (body.get("schema") or {}).get("fields")
+            if new_fields and kind == "TABLE":
+                self._evolve_schema(cur, project, dataset, table, new_fields)
+                meta["schema"] = {"fields": new_fields}
+            meta["lastModifiedTime"] = now_ms()
+            self.wh.set_table_meta(cur, project, dataset, table, meta)
+            cur.execute("COMMIT")
+        except BaseException:
+            cur.execute("ROLLBACK")
+            raise
+        return self.table(project, dataset, table)
+
+    def _evolve_schema(self, cur, project, dataset, table, new_fields: list[dict]) -> None:
+        """BigQuery lets a patch add NULLABLE columns; dropping or retyping needs DDL."""
+        bqschema.check_schema(new_fields)
+        columns, types = self.wh.columns(project, dataset, table)
+        current = {c.lower(): f for c, f in zip(columns, bqschema.fields(columns, types),
+                                                strict=True)}
+        wanted = {f["name"].lower() for f in new_fields}
+        for name in current:
+            if name not in wanted:
+                raise invalid(f"Provided Schema does not match Table {project}:{dataset}."
+                              f"{table}. Field {name} is missing in new schema")
+        for f in new_fields:
+            if f["name"].lower() not in current:
+                if (f.get("mode") or "NULLABLE").upper() == "REQUIRED":
+                    raise invalid(f"Provided Schema does not match Table {project}:{dataset}."
+                                  f"{table}. Cannot add required fields to an existing schema."
+                                  f" (field: {f['name']})")
+                cur.execute(f"ALTER TABLE {self.wh.ref(project, dataset, table)} ADD COLUMN "
+                            f"{bqschema.quote(f['name'])} {bqschema.duck_type(f)}")
+
+    def delete_table(self, project: str, dataset: str, table: str) -> None:
+        _writable(project, f"Table {project}:{dataset}.{table}")
+        kind = self._require_table(project, dataset, table)
+        cur = self.wh.cursor()
+        cur.execute("BEGIN TRANSACTION")
+        try:
+            cur.execute(f"DROP {kind} {self.wh.ref(project, dataset, table)}")
+            self.wh.set_table_meta(cur, project, dataset, table, None)
+            cur.execute("COMMIT")
+        except BaseException:
+            cur.execute("ROLLBACK")
+            raise
+
+
+def _overlay(actual: list[dict], declared: list[dict]) -> list[dict]:
+    """Keeps what the user declared (descriptions, REQUIRED, NUMERIC precision) where the
+    stored column still has the declared name."""
+    by_name = {f.get("name", "").lower(): f for f in declared}
+    out = []
+    for f in actual:
+        d = by_name.get(f["name"].lower())
+        if d:
+            f = dict(f)
+            for key in ("description", "policyTags", "maxLength", "precision", "scale",
+                        "defaultValueExpression"):
+                if key in d:
+                    f[key] = d[key]
+            if (d.get("mode") or "").upper() == "REQUIRED" and f["mode"] == "NULLABLE":
+                f["mode"] = "REQUIRED"
+            if d.get("type", "").upper() in ("GEOGRAPHY", "JSON") and f["type"] == "STRING":
+                f["type"] = d["type"].upper()
+            if f.get("fields") and d.get("fields"):
+                f["fields"] = _overlay(f["fields"], d["fields"])
+        out.append(f)
+    return out

@@ -1,0 +1,160 @@
+"""BigQuery schemas <-> DuckDB types, and result cells in the REST f/v JSON shape.
+
+The REST API sends every row as {"f": [{"v": ...}, ...]}: scalars as strings, RECORDs as
+nested {"f": [...]}, REPEATED fields as lists of {"v": ...}. Building that JSON inside
+DuckDB is ~20x faster than in Python (0.22 s vs 5 s for 100k rows), so cells() returns a
+SQL expression rather than Python values.
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+from labkit.bigquery.errors import invalid
+
+_INTEGERS = {"tinyint", "smallint", "integer", "bigint", "hugeint", "utinyint", "usmallint",
+             "uinteger", "ubigint", "uhugeint"}
+_SCALARS = {
+    "float": "FLOAT", "double": "FLOAT", "boolean": "BOOLEAN", "varchar": "STRING",
+    "blob": "BYTES", "date": "DATE", "time": "TIME", "timestamp": "DATETIME",
+    "timestamp_s": "DATETIME", "timestamp_ms": "DATETIME", "timestamp_ns": "DATETIME",
+    "timestamp with time zone": "TIMESTAMP", "interval": "INTERVAL", "uuid": "STRING",
+    "enum": "STRING", "bit": "STRING", "time with time zone": "TIME",
+}
+
+# BigQuery type names (standard and legacy spellings) -> DuckDB column types.
+_TO_DUCK = {
+    "INTEGER": "BIGINT", "INT64": "BIGINT", "FLOAT": "DOUBLE", "FLOAT64": "DOUBLE",
+    "NUMERIC": "DECIMAL(38,9)", "DECIMAL": "DECIMAL(38,9)",
+    "BIGNUMERIC": "DECIMAL(38,18)", "BIGDECIMAL": "DECIMAL(38,18)",
+    "BOOLEAN": "BOOLEAN", "BOOL": "BOOLEAN", "STRING": "VARCHAR", "BYTES": "BLOB",
+    "DATE": "DATE", "DATETIME": "TIMESTAMP", "TIMESTAMP": "TIMESTAMPTZ", "TIME": "TIME",
+    "JSON": "JSON", "GEOGRAPHY": "VARCHAR", "INTERVAL": "INTERVAL",
+}
+
+
+def quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _is_list(t: duckdb.typing.DuckDBPyType) -> bool:
+    return t.id in ("list", "array", "map")
+
+
+def _element(t: duckdb.typing.DuckDBPyType) -> duckdb.typing.DuckDBPyType:
+    if t.id == "map":  # BigQuery has no MAP: it reads as REPEATED RECORD<key, value>
+        return duckdb.struct_type(dict(t.children))
+    return t.children[0][1]
+
+
+def bq_type(t: duckdb.typing.DuckDBPyType) -> str:
+    """The BigQuery (legacy, as the REST API spells it) type of a DuckDB type."""
+    if t.id in _INTEGERS:
+        return "INTEGER"
+    if t.id == "decimal":
+        scale = dict(t.children)["scale"]
+        return "BIGNUMERIC" if scale > 9 else "NUMERIC"
+    if t.id == "struct":
+        return "RECORD"
+    if t.id == "varchar" and str(t) == "JSON":
+        return "JSON"
+    return _SCALARS.get(t.id, "STRING")
+
+
+def field(name: str, t: duckdb.typing.DuckDBPyType) -> dict:
+    """A TableFieldSchema for one column."""
+    mode = "NULLABLE"
+    if _is_list(t):
+        mode, t = "REPEATED", _element(t)
+        if _is_list(t):  # arrays of arrays do not exist in BigQuery; show them as JSON text
+            return {"name": name, "type": "JSON", "mode": "REPEATED"}
+    out = {"name": name, "type": bq_type(t), "mode": mode}
+    if t.id == "struct":
+        out["fields"] = [field(n, c) for n, c in t.children]
+    return out
+
+
+def fields(columns: list[str], types: list) -> list[dict]:
+    return [field(n, t) for n, t in zip(columns, types, strict=True)]
+
+
+def duck_type(f: dict) -> str:
+    """DuckDB column type for a TableFieldSchema (RECORD, REPEATED included)."""
+    kind = (f.get("type") or "STRING").upper()
+    if kind in ("RECORD", "STRUCT"):
+        subs = f.get("fields") or []
+        if not subs:
+            raise invalid(f"Field {f.get('name')} is type RECORD but has no schema")
+        inner = "STRUCT(" + ", ".join(f"{quote(s['name'])} {duck_type(s)}" for s in subs) + ")"
+    elif kind in _TO_DUCK:
+        inner = _TO_DUCK[kind]
+        if kind in ("NUMERIC", "BIGNUMERIC") and f.get("precision"):
+            inner = f"DECIMAL({min(int(f['precision']), 38)},{int(f.get('scale') or 0)})"
+    else:
+        raise invalid(f"Invalid field type {kind} for field {f.get('name')}")
+    return inner + "[]" if (f.get("mode") or "").upper() == "REPEATED" else inner
+
+
+def check_schema(schema_fields: list[dict]) -> None:
+    names = set()
+    for f in schema_fields:
+        name = f.get("name") or ""
+        if not name or not (name[0].isalpha() or name[0] == "_"):
+            raise invalid(f"Invalid field name \"{name}\". Fields must contain only letters, "
+                          "numbers, and underscores, start with a letter or underscore.")
+        if name.lower() in names:
+            raise invalid(f"Field {name} already exists in schema")
+        names.add(name.lower())
+        duck_type(f)
+
+
+def _scalar_json(expr: str, t: duckdb.typing.DuckDBPyType, int64_timestamps: bool) -> str:
+    """SQL giving the JSON text of one non-null scalar cell."""
+    if t.id == "timestamp with time zone":
+        if int64_timestamps:
+            return f"'\"' || epoch_us({expr})::VARCHAR || '\"'"
+        return f"'\"' || (epoch_us({expr}) / 1e6)::VARCHAR || '\"'"
+    if t.id.startswith("timestamp"):
+        return f"'\"' || strftime({expr}, '%Y-%m-%dT%H:%M:%S.%f') || '\"'"
+    if t.id == "blob":
+        return f"'\"' || to_base64({expr}) || '\"'"
+    if t.id in _INTEGERS or t.id in ("date", "boolean", "decimal", "time"):
+        return f"'\"' || {expr}::VARCHAR || '\"'"
+    if t.id in ("float", "double"):
+        return (f"'\"' || CASE WHEN isnan({expr}) THEN 'NaN' WHEN {expr} = 'inf'::DOUBLE "
+                f"THEN 'Infinity' WHEN {expr} = '-inf'::DOUBLE THEN '-Infinity' "
+                f"ELSE {expr}::VARCHAR END || '\"'")
+    return f"to_json({expr}::VARCHAR)::VARCHAR"
+
+
+def cell_json(expr: str, t: duckdb.typing.DuckDBPyType, int64_timestamps: bool,
+              depth: int = 0) -> str:
+    """SQL giving the JSON text of the "v" of one cell (never NULL: null is 'null')."""
+    if _is_list(t):
+        var = f"e{depth}"
+        items = expr if t.id != "map" else f"map_entries({expr})"
+        inner = cell_json(var, _element(t), int64_timestamps, depth + 1)
+        return (f"CASE WHEN {expr} IS NULL THEN '[]' ELSE '[' || array_to_string("
+                f"list_transform({items}, lambda {var}: '{{\"v\":' || {inner} || '}}'), ',')"
+                f" || ']' END")
+    if t.id == "struct":
+        parts = " || ',' || ".join(
+            "'{\"v\":' || " + cell_json(f"struct_extract({expr}, {_sql_str(n)})", c,
+                                         int64_timestamps, depth + 1) + " || '}'"
+            for n, c in t.children)
+        return f"CASE WHEN {expr} IS NULL THEN 'null' ELSE '{{\"f\":[' || {parts} || ']}}' END"
+    return f"coalesce({_scalar_json(expr, t, int64_timestamps)}, 'null')"
+
+
+def _sql_str(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def row_json_sql(columns: list[str], types: list, int64_timestamps: bool) -> str:
+    """A SELECT-list expression giving each row as {"f":[{"v":...},...]} text."""
+    if not columns:
+        return "'{\"f\":[]}'"
+    cells = " || ',' || ".join(
+        "'{\"v\":' || " + cell_json(quote(n), t, int64_timestamps) + " || '}'"
+        for n, t in zip(columns, types, strict=True))
+    return "'{\"f\":[' || " + cells + " || ']}'"

@@ -1,0 +1,564 @@
+"""BigQuery REST v2 routes: HTTP <-> engine calls, responses shaped as the REST reference.
+
+Paths are those the real client library addresses: /bigquery/v2/projects/{p}/... and
+/upload/bigquery/v2/projects/{p}/jobs for load uploads (multipart and resumable).
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import threading
+from pathlib import Path
+
+from labkit.bigquery import jobs as jobstore
+from labkit.bigquery import loads, public_data
+from labkit.bigquery.engine import Engine, Result
+from labkit.bigquery.errors import BigQueryError, duplicate, invalid, not_found
+from labkit.bigquery.resources import Resources
+from labkit.bigquery.storage import LOCATION, Warehouse, now_ms
+from labkit.services.http import Request, Response, Router
+from labkit.workspace import Workspace
+
+P = r"/bigquery/v2/projects/(?P<project>[^/]+)"
+D = P + r"/datasets/(?P<dataset>[^/]+)"
+T = D + r"/tables/(?P<table>[^/]+)"
+M = D + r"/models/(?P<model>[^/]+)"
+UPLOAD = r"/upload/bigquery/v2/projects/(?P<project>[^/]+)/jobs"
+
+
+def _bool(value: str | None) -> bool:
+    return str(value).lower() in ("true", "1")
+
+
+def _listing(items: list, request: Request) -> tuple[list, str | None]:
+    try:
+        start = int(request.arg("pageToken") or 0)
+        size = int(request.arg("maxResults") or 0) or 1000
+    except ValueError as exc:
+        raise BigQueryError(f"Invalid paging value: {exc}", "invalid") from exc
+    page = items[start:start + size]
+    return page, (str(start + size) if start + size < len(items) else None)
+
+
+class BigQueryService:
+    def __init__(self, workspace: Workspace):
+        root = workspace.path("bigquery", "x").parent
+        self.root = root
+        self.wh = Warehouse(root / "warehouse.duckdb")
+        public_data.ensure(self.wh)
+        self.engine = Engine(self.wh, root / "models")
+        self.resources = Resources(self.engine)
+        self.jobs = jobstore.JobStore(root / "jobs", self.wh)
+        self.uploads: dict[str, dict] = {}
+        self._upload_lock = threading.Lock()
+
+    # --- wiring -------------------------------------------------------------------------
+
+    def register(self, router: Router) -> None:
+        def wrap(handler):
+            def call(request: Request):
+                try:
+                    return handler(request, **request.params)
+                except BigQueryError as exc:
+                    raise exc.http() from exc
+            return call
+
+        routes = [
+            ("POST", P + "/queries", self.query),
+            ("GET", P + r"/queries/(?P<job_id>[^/]+)", self.get_query_results),
+            ("POST", P + "/jobs", self.insert_job),
+            ("GET", P + "/jobs", self.list_jobs),
+            ("GET", P + r"/jobs/(?P<job_id>[^/]+)", self.get_job),
+            ("POST", P + r"/jobs/(?P<job_id>[^/]+)/cancel", self.cancel_job),
+            ("DELETE", P + r"/jobs/(?P<job_id>[^/]+)/delete", self.delete_job),
+            ("GET", P + "/datasets", self.list_datasets),
+            ("POST", P + "/datasets", self.insert_dataset),
+            ("GET", D, self.get_dataset),
+            ("PATCH", D, self.patch_dataset),
+            ("PUT", D, self.update_dataset),
+            ("DELETE", D, self.delete_dataset),
+            ("GET", D + "/tables", self.list_tables),
+            ("POST", D + "/tables", self.insert_table),
+            ("GET", T, self.get_table),
+            ("PATCH", T, self.patch_table),
+            ("PUT", T, self.update_table),
+            ("DELETE", T, self.delete_table),
+            ("GET", T + "/data", self.list_rows),
+            ("POST", T + "/insertAll", self.insert_all),
+            ("GET", D + "/models", self.list_models),
+            ("GET", M, self.get_model),
+            ("PATCH", M, self.patch_model),
+            ("DELETE", M, self.delete_model),
+            ("POST", UPLOAD, self.upload_start),
+            ("PUT", UPLOAD, self.upload_chunk),
+            ("POST", P + "/jobs/(?P<job_id>[^/]+)/upload", self.upload_chunk_post),
+        ]
+        for method, pattern, handler in routes:
+            router.add(method, pattern, wrap(handler))
+
+    # --- queries ------------------------------------------------------------------------
+
+    def _run_query(self, project: str, job_id: str, location: str | None, config: dict,
+                   parent: str | None = None) -> tuple[dict, Result | None, BigQueryError | None]:
+        """Runs a query job to completion and stores it; returns (resource, result, error)."""
+        query = config.get("query") or {}
+        created = now_ms()
+        default = query.get("defaultDataset") or {}
+        dry_run = bool(config.get("dryRun"))
+        result, error = None, None
+        if query.get("useLegacySql") is True:
+            error = BigQueryError("Legacy SQL is not supported by the local BigQuery; set "
+                                  "use_legacy_sql=False (the client's default). It runs with "
+                                  "LAB_BACKEND=gcp.", "invalidQuery", "query")
+        else:
+            try:
+                result = self.engine.run(query.get("query") or "",
+                                         project=default.get("projectId") or project,
+                                         dataset=default.get("datasetId"),
+                                         parameters=query.get("queryParameters"),
+                                         dry_run=dry_run)
+                if query.get("destinationTable") and result.table is not None and not dry_run:
+                    self._write_destination(query, result)
+            except BigQueryError as exc:
+                error = exc
+        resource = jobstore.job_resource(project, job_id, location, config,
+                                         (created, created, now_ms()), result=result,
+                                         error=error, parent_job_id=parent)
+        if not dry_run:
+            self.jobs.save(resource, result)
+            if result is not None:
+                for child in result.children:  # scripts: one child job per statement
+                    child_config = {"query": {"query": "", "useLegacySql": False}}
+                    self.jobs.save(jobstore.job_resource(
+                        project, jobstore.new_job_id(), location, child_config,
+                        (created, created, now_ms()), result=child, parent_job_id=job_id),
+                        child)
+        return resource, result, error
+
+    def _write_destination(self, query: dict, result: Result) -> None:
+        dest = query["destinationTable"]
+        scratch = self.root / "tmp" / f"dest_{secrets.token_hex(6)}.parquet"
+        scratch.parent.mkdir(parents=True, exist_ok=True)
+        import pyarrow.parquet as pq
+
+        pq.write_table(result.table, scratch)
+        try:
+            loads.run_load(self.wh, {
+                "destinationTable": dest, "sourceFormat": "PARQUET",
+                "writeDisposition": query.get("writeDisposition") or "WRITE_EMPTY",
+                "createDisposition": query.get("createDisposition") or "CREATE_IF_NEEDED",
+            }, scratch)
+        finally:
+            scratch.unlink(missing_ok=True)
+
+    def query(self, request: Request, project: str):
+        body = request.json()
+        job_id = jobstore.new_job_id()
+        query = {k: body[k] for k in ("query", "useLegacySql", "defaultDataset",
+                                      "queryParameters", "parameterMode", "maximumBytesBilled",
+                                      "labels", "createSession", "connectionProperties")
+                 if k in body}
+        query["useLegacySql"] = body.get("useLegacySql") is True
+        config = {"query": query}
+        if body.get("dryRun"):
+            config["dryRun"] = True
+        resource, result, error = self._run_query(project, job_id, body.get("location"), config)
+        if error is not None:
+            raise error
+        options = body.get("formatOptions") or {}
+        return self._results_response(
+            "bigquery#queryResponse", resource, result,
+            max_results=body.get("maxResults"), start_index=None, page_token=None,
+            int64=_bool(options.get("useInt64Timestamp")))
+
+    def _results_response(self, kind: str, resource: dict, result: Result | None, *,
+                          max_results, start_index, page_token, int64: bool) -> Response:
+        ref = resource["jobReference"]
+        stats = resource["statistics"]
+        qstats = stats.get("query", {})
+        body = {"kind": kind, "jobReference": ref, "jobComplete": True, "cacheHit": False,
+                "totalBytesProcessed": qstats.get("totalBytesProcessed", "0"),
+                "queryId": ref["jobId"], "location": ref.get("location", LOCATION),
+                "creationTime": stats["creationTime"], "startTime": stats["startTime"],
+                "endTime": stats["endTime"]}
+        if "totalBytesBilled" in qstats:
+            body["totalBytesBilled"] = qstats["totalBytesBilled"]
+        for key in ("numDmlAffectedRows", "dmlStats"):
+            if key in qstats:
+                body[key] = qstats[key]
+        if "schema" in qstats:
+            body["schema"] = qstats["schema"]
+        rows = None
+        if result is not None and result.table is not None:
+            total = result.table.num_rows
+            start, count, nxt = jobstore.page_bounds(total, start_index, page_token,
+                                                     max_results)
+            body["totalRows"] = str(total)
+            if nxt:
+                body["pageToken"] = nxt
+            if count:
+                rows = jobstore.rows_json(self.wh.cursor(), result.table, start, count, int64)
+        elif "schema" in qstats or qstats.get("statementType") == "SELECT":
+            body["totalRows"] = "0"
+        else:
+            body["totalRows"] = str(qstats.get("numDmlAffectedRows", "0"))
+        text = json.dumps(body)
+        if rows:
+            text = text[:-1] + ', "rows": ' + rows + "}"
+        return Response(200, text.encode(), {"Content-Type": "application/json; charset=UTF-8"})
+
+    def get_query_results(self, request: Request, project: str, job_id: str):
+        resource = self._job(project, job_id)
+        error = resource["status"].get("errorResult")
+        if error:
+            raise BigQueryError(error.get("message", "Job failed"),
+                                error.get("reason", "invalidQuery"), error.get("location"))
+        if "query" not in resource["configuration"]:
+            raise invalid(f"Job {project}:{job_id} is not a query job")
+        result = self.jobs.result(project, job_id)
+        qstats = resource["statistics"].get("query", {})
+        if result is None and "schema" in qstats:
+            raise BigQueryError(f"Results of job {project}:{job_id} are no longer available "
+                                "(the local services were restarted). Run the query again.",
+                                "notFound")
+        return self._results_response(
+            "bigquery#getQueryResultsResponse", resource, result,
+            max_results=request.arg("maxResults"), start_index=request.arg("startIndex"),
+            page_token=request.arg("pageToken"),
+            int64=_bool(request.arg("formatOptions.useInt64Timestamp")))
+
+    # --- jobs ---------------------------------------------------------------------------
+
+    def _job(self, project: str, job_id: str) -> dict:
+        resource = self.jobs.get(project, job_id)
+        if resource is None:
+            raise not_found("Job", f"{project}:{LOCATION}.{job_id}")
+        return resource
+
+    def insert_job(self, request: Request, project: str):
+        body = request.json()
+        return self._insert(project, body, None)
+
+    def _insert(self, project: str, body: dict, data: Path | None):
+        ref = body.get("jobReference") or {}
+        job_id = ref.get("jobId") or jobstore.new_job_id()
+        project = ref.get("projectId") or project
+        location = ref.get("location")
+        config = body.get("configuration") or {}
+        if not config.get("dryRun") and self.jobs.exists(project, job_id):
+            raise duplicate("Job", f"{project}:{location or LOCATION}.{job_id}")
+        if "query" in config:
+            resource, _, _ = self._run_query(project, job_id, location, config)
+            return resource
+        if "load" in config:
+            return self._load(project, job_id, location, config, data)
+        kind = next(iter(config), "unknown")
+        error = BigQueryError(f"{kind} jobs are not supported by the local BigQuery. It runs "
+                              "with LAB_BACKEND=gcp.", "invalid")
+        created = now_ms()
+        resource = jobstore.job_resource(project, job_id, location, config,
+                                         (created, created, created), error=error)
+        self.jobs.save(resource)
+        return resource
+
+    def _load(self, project: str, job_id: str, location: str | None, config: dict,
+              data: Path | None) -> dict:
+        created = now_ms()
+        error, stats = None, None
+        load = config["load"]
+        try:
+            if data is None:
+                data = self._resolve_uris(load.get("sourceUris") or [])
+            stats = loads.run_load(self.wh, load, data)
+        except BigQueryError as exc:
+            error = exc
+        resource = jobstore.job_resource(project, job_id, location, config,
+                                         (created, created, now_ms()), error=error,
+                                         extra_stats={"load": stats} if stats else None)
+        self.jobs.save(resource)
+        return resource
+
+    def _resolve_uris(self, uris: list[str]) -> Path:
+        if len(uris) != 1:
+            raise invalid("The local BigQuery loads one source URI per job")
+        uri = uris[0]
+        try:
+            from labkit.storage import local_path  # the local Cloud Storage maps gs:// here
+        except ImportError:
+            local_path = None
+        if local_path is None or not uri.startswith("gs://") or "*" in uri:
+            raise BigQueryError(f"Loading from {uri} is not supported by the local BigQuery "
+                                "(load from a file or a DataFrame instead). It runs with "
+                                "LAB_BACKEND=gcp.", "invalid")
+        path = Path(local_path(uri))
+        if not path.exists():
+            raise BigQueryError(f"Not found: URI {uri}", "notFound")
+        return path
+
+    def get_job(self, request: Request, project: str, job_id: str):
+        return self._job(project, job_id)
+
+    def cancel_job(self, request: Request, project: str, job_id: str):
+        return {"kind": "bigquery#jobCancelResponse", "job": self._job(project, job_id)}
+
+    def delete_job(self, request: Request, project: str, job_id: str):
+        self._job(project, job_id)
+        self.jobs._path(project, job_id).unlink(missing_ok=True)
+        return Response(204)
+
+    def list_jobs(self, request: Request, project: str):
+        items = self.jobs.list(project)
+        states = {s.upper() for s in request.query.get("stateFilter", [])}
+        parent = request.arg("parentJobId")
+        if states:
+            items = [j for j in items if j["status"]["state"] in states]
+        if parent:
+            items = [j for j in items if j["statistics"].get("parentJobId") == parent]
+        else:
+            items = [j for j in items if "parentJobId" not in j["statistics"]]
+        try:
+            min_created = int(request.arg("minCreationTime") or 0)
+            max_created = int(request.arg("maxCreationTime") or 0)
+        except ValueError as exc:
+            raise invalid(f"Invalid creation time filter: {exc}") from exc
+        items = [j for j in items
+                 if int(j["statistics"]["creationTime"]) >= min_created
+                 and (not max_created or int(j["statistics"]["creationTime"]) <= max_created)]
+        page, token = _listing(items, request)
+        jobs = [{"id": j["id"], "kind": j["kind"], "jobReference": j["jobReference"],
+                 "state": j["status"]["state"], "configuration": j["configuration"],
+                 "status": j["status"], "statistics": j["statistics"],
+                 "user_email": j["user_email"], "principal_subject": j["principal_subject"]}
+                for j in page]
+        body = {"kind": "bigquery#jobList", "etag": secrets.token_hex(8), "jobs": jobs}
+        if token:
+            body["nextPageToken"] = token
+        return body
+
+    # --- uploads ------------------------------------------------------------------------
+
+    def _scratch(self) -> Path:
+        path = self.root / "uploads" / secrets.token_hex(12)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def upload_start(self, request: Request, project: str):
+        kind = request.arg("uploadType")
+        if kind == "multipart":
+            metadata, data = _multipart(request)
+            path = self._scratch()
+            path.write_bytes(data)
+            try:
+                return self._insert(project, metadata, path)
+            finally:
+                path.unlink(missing_ok=True)
+        if kind == "resumable":
+            upload_id = secrets.token_urlsafe(16)
+            with self._upload_lock:
+                self.uploads[upload_id] = {"metadata": request.json(), "path": self._scratch(),
+                                           "project": project}
+            host = request.headers.get("host", "127.0.0.1")
+            location = (f"http://{host}/upload/bigquery/v2/projects/{project}/jobs"
+                        f"?uploadType=resumable&upload_id={upload_id}")
+            return Response(200, {}, {"Location": location})
+        if kind == "media":
+            raise invalid("uploadType=media needs job metadata; use multipart or resumable")
+        raise invalid(f"Unknown uploadType {kind!r}")
+
+    def upload_chunk_post(self, request: Request, project: str, job_id: str):
+        raise invalid("Use the resumable upload URL returned by the upload request")
+
+    def upload_chunk(self, request: Request, project: str):
+        upload_id = request.arg("upload_id") or ""
+        with self._upload_lock:
+            session = self.uploads.get(upload_id)
+        if session is None:
+            raise BigQueryError(f"Upload session {upload_id} not found", "notFound")
+        path: Path = session["path"]
+        span = request.headers.get("content-range", "")
+        start, total = _content_range(span, len(request.body))
+        with open(path, "ab" if path.exists() else "wb") as f:
+            f.seek(start)
+            f.truncate(start)
+            f.write(request.body)
+        received = start + len(request.body)
+        if total is None or received < total:
+            headers = {"Range": f"bytes=0-{received - 1}"} if received else {}
+            return Response(308, b"", headers)
+        with self._upload_lock:
+            self.uploads.pop(upload_id, None)
+        try:
+            return self._insert(project, session["metadata"], path)
+        finally:
+            path.unlink(missing_ok=True)
+
+    # --- datasets, tables, rows -----------------------------------------------------------
+
+    def list_datasets(self, request: Request, project: str):
+        page, token = _listing(self.resources.list_datasets(project), request)
+        body = {"kind": "bigquery#datasetList", "etag": secrets.token_hex(8), "datasets": page}
+        if token:
+            body["nextPageToken"] = token
+        return body
+
+    def insert_dataset(self, request: Request, project: str):
+        return self.resources.create_dataset(project, request.json())
+
+    def get_dataset(self, request: Request, project: str, dataset: str):
+        return self.resources.dataset(project, dataset)
+
+    def patch_dataset(self, request: Request, project: str, dataset: str):
+        return self.resources.patch_dataset(project, dataset, request.json(), replace=False)
+
+    def update_dataset(self, request: Request, project: str, dataset: str):
+        return self.resources.patch_dataset(project, dataset, request.json(), replace=True)
+
+    def delete_dataset(self, request: Request, project: str, dataset: str):
+        self.resources.delete_dataset(project, dataset, _bool(request.arg("deleteContents")))
+        return Response(204)
+
+    def list_tables(self, request: Request, project: str, dataset: str):
+        items = self.resources.list_tables(project, dataset)
+        page, token = _listing(items, request)
+        body = {"kind": "bigquery#tableList", "etag": secrets.token_hex(8), "tables": page,
+                "totalItems": len(items)}
+        if token:
+            body["nextPageToken"] = token
+        return body
+
+    def insert_table(self, request: Request, project: str, dataset: str):
+        return self.resources.create_table(project, dataset, request.json())
+
+    def get_table(self, request: Request, project: str, dataset: str, table: str):
+        return self.resources.table(project, dataset, table)
+
+    def patch_table(self, request: Request, project: str, dataset: str, table: str):
+        return self.resources.patch_table(project, dataset, table, request.json(),
+                                          replace=False)
+
+    def update_table(self, request: Request, project: str, dataset: str, table: str):
+        return self.resources.patch_table(project, dataset, table, request.json(), replace=True)
+
+    def delete_table(self, request: Request, project: str, dataset: str, table: str):
+        self.resources.delete_table(project, dataset, table)
+        return Response(204)
+
+    def list_rows(self, request: Request, project: str, dataset: str, table: str):
+        kind = self.resources._require_table(project, dataset, table)
+        if kind == "VIEW":
+            raise invalid("Cannot list a table of type VIEW.")
+        selected = request.arg("selectedFields")
+        cols = "*"
+        if selected:
+            from labkit.bigquery.schema import quote
+
+            cols = ", ".join(quote(c.strip().split(".")[0]) for c in selected.split(","))
+        cursor = self.wh.cursor()
+        import duckdb
+
+        from labkit.bigquery.engine import duck_error
+
+        try:
+            table_data = cursor.sql(
+                f"SELECT {cols} FROM {self.wh.ref(project, dataset, table)}").to_arrow_table()
+        except duckdb.Error as exc:
+            raise duck_error(exc) from exc
+        total = table_data.num_rows
+        start, count, nxt = jobstore.page_bounds(total, request.arg("startIndex"),
+                                                 request.arg("pageToken"),
+                                                 request.arg("maxResults"))
+        rows = jobstore.rows_json(cursor, table_data, start, count,
+                                  _bool(request.arg("formatOptions.useInt64Timestamp")))
+        body = {"kind": "bigquery#tableDataList", "etag": secrets.token_hex(8),
+                "totalRows": str(total)}
+        if nxt:
+            body["pageToken"] = nxt
+        text = json.dumps(body)[:-1] + ', "rows": ' + rows + "}"
+        return Response(200, text.encode(), {"Content-Type": "application/json; charset=UTF-8"})
+
+    def insert_all(self, request: Request, project: str, dataset: str, table: str):
+        errors = loads.insert_all(self.wh, project, dataset, table, request.json(),
+                                  self._scratch().with_suffix(".ndjson"))
+        body = {"kind": "bigquery#tableDataInsertAllResponse"}
+        if errors:
+            body["insertErrors"] = errors
+        return body
+
+    # --- models (BigQuery ML) -------------------------------------------------------------
+
+    def _ml(self):
+        return self.engine.ml_engine(required=True)
+
+    def list_models(self, request: Request, project: str, dataset: str):
+        if not self.wh.dataset_exists(project, dataset):
+            raise not_found("Dataset", f"{project}:{dataset}")
+        items = self._ml().list_models(project, dataset)
+        page, token = _listing(items, request)
+        body = {"models": page}
+        if token:
+            body["nextPageToken"] = token
+        return body
+
+    def get_model(self, request: Request, project: str, dataset: str, model: str):
+        try:
+            return self._ml().get_model(project, dataset, model)
+        except KeyError:
+            raise not_found("Model", f"{project}:{dataset}.{model}") from None
+
+    def patch_model(self, request: Request, project: str, dataset: str, model: str):
+        try:
+            return self._ml().patch_model(project, dataset, model, request.json())
+        except KeyError:
+            raise not_found("Model", f"{project}:{dataset}.{model}") from None
+
+    def delete_model(self, request: Request, project: str, dataset: str, model: str):
+        try:
+            self._ml().delete_model(project, dataset, model)
+        except KeyError:
+            raise not_found("Model", f"{project}:{dataset}.{model}") from None
+        return Response(204)
+
+
+def _multipart(request: Request) -> tuple[dict, bytes]:
+    content_type = request.headers.get("content-type", "")
+    boundary = None
+    for piece in content_type.split(";"):
+        key, _, value = piece.strip().partition("=")
+        if key.lower() == "boundary":
+            boundary = value.strip('"')
+    if not boundary:
+        raise invalid("multipart upload without a boundary")
+    parts = []
+    for chunk in request.body.split(b"--" + boundary.encode()):
+        if chunk in (b"", b"--", b"--\r\n") or chunk.startswith(b"--"):
+            continue
+        chunk = chunk.removeprefix(b"\r\n")
+        _, _, content = chunk.partition(b"\r\n\r\n")
+        parts.append(content.removesuffix(b"\r\n"))
+    if len(parts) != 2:
+        raise invalid(f"multipart upload must have 2 parts, got {len(parts)}")
+    try:
+        metadata = json.loads(parts[0])
+    except ValueError as exc:
+        raise invalid(f"Invalid job metadata in upload: {exc}") from exc
+    return metadata, parts[1]
+
+
+def _content_range(value: str, length: int) -> tuple[int, int | None]:
+    """'bytes 0-99/200' -> (0, 200); 'bytes */200' -> (200 - 0 = len, 200)."""
+    try:
+        unit, _, span = value.partition(" ")
+        if not value:
+            return 0, length
+        first, _, total = span.partition("/")
+        total_n = None if total in ("*", "") else int(total)
+        if first == "*":
+            return (total_n or 0) - length if total_n else 0, total_n
+        return int(first.split("-")[0]), total_n
+    except ValueError as exc:
+        raise invalid(f"Bad Content-Range {value!r}") from exc
+
+
+def register(router: Router, workspace: Workspace) -> None:
+    BigQueryService(workspace).register(router)

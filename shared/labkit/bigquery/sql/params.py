@@ -1,0 +1,64 @@
+"""Query parameters (REST QueryParameter resources) as typed SQL literals."""
+
+from __future__ import annotations
+
+import sqlglot
+from sqlglot import exp
+
+from labkit.bigquery.errors import invalid_query
+from labkit.bigquery.schema import duck_type
+
+
+def _type_sql(ptype: dict) -> str:
+    kind = (ptype.get("type") or "STRING").upper()
+    if kind == "ARRAY":
+        return _type_sql(ptype.get("arrayType") or {}) + "[]"
+    if kind == "STRUCT":
+        members = ", ".join(f'"{m.get("name") or f"_field_{i}"}" {_type_sql(m.get("type") or {})}'
+                            for i, m in enumerate(ptype.get("structTypes") or [], 1))
+        return f"STRUCT({members})"
+    return duck_type({"name": "param", "type": kind})
+
+
+def _literal_sql(ptype: dict, pvalue: dict | None) -> str:
+    kind = (ptype.get("type") or "STRING").upper()
+    type_sql = _type_sql(ptype)
+    if pvalue is None:
+        return f"CAST(NULL AS {type_sql})"
+    if kind == "ARRAY":
+        values = pvalue.get("arrayValues")
+        if values is None:
+            return f"CAST(NULL AS {type_sql})"
+        items = ", ".join(_literal_sql(ptype.get("arrayType") or {}, v) for v in values)
+        return f"CAST([{items}] AS {type_sql})"
+    if kind == "STRUCT":
+        values = pvalue.get("structValues") or {}
+        members = ", ".join(
+            f"'{m.get('name')}': {_literal_sql(m.get('type') or {}, values.get(m.get('name')))}"
+            for m in ptype.get("structTypes") or [])
+        return f"CAST({{{members}}} AS {type_sql})"
+    if "value" not in pvalue or pvalue["value"] is None:
+        return f"CAST(NULL AS {type_sql})"
+    text = str(pvalue["value"]).replace("'", "''")
+    if kind == "BYTES":
+        return f"from_base64('{text}')"
+    if kind == "TIMESTAMP":  # the client sends "2020-01-01 00:00:00+00:00" or "...Z"
+        return f"CAST('{text}' AS TIMESTAMPTZ)"
+    return f"CAST('{text}' AS {type_sql})"
+
+
+def bind(parameters: list[dict] | None) -> tuple[dict[str, exp.Expression], list[exp.Expression]]:
+    """Named ones by name, positional ones in order."""
+    named, positional = {}, []
+    for param in parameters or []:
+        try:
+            sql = _literal_sql(param.get("parameterType") or {}, param.get("parameterValue"))
+            value = sqlglot.parse_one(sql, read="duckdb")
+        except Exception as exc:  # a malformed parameter is the caller's 400, not ours
+            raise invalid_query(f"Invalid query parameter {param.get('name') or ''}: {exc}") \
+                from exc
+        if param.get("name"):
+            named[param["name"]] = value
+        else:
+            positional.append(value)
+    return named, positional

@@ -1,0 +1,349 @@
+"""BigQuery SQL -> DuckDB SQL: sqlglot for the dialect, plus the rewrites it lacks.
+
+Rewrites (each measured against BigQuery's documented behaviour, see the translation table
+in tests/bigquery/test_translation.py):
+- table names: `project.dataset.table`, dataset.table and table (default dataset) become
+  the DuckDB schema "project.dataset"; missing tables fail as BigQuery's notFound;
+  wildcard tables (`prefix*`) become a UNION ALL BY NAME with a _TABLE_SUFFIX column;
+  dataset.INFORMATION_SCHEMA.TABLES/COLUMNS/SCHEMATA become relations from the catalog.
+- decimal literals are FLOAT64 in BigQuery (DuckDB types them DECIMAL);
+- EXTRACT(DAYOFWEEK) is 1=Sunday; EXTRACT(WEEK) counts Sunday weeks (%U), ISOWEEK is ISO;
+- DATE_ADD/DATE_SUB/DATE_TRUNC return DATE (DuckDB gives TIMESTAMP);
+- ARRAY_AGG(... LIMIT n) -> list_slice; TABLESAMPLE SYSTEM samples rows (DuckDB's
+  SYSTEM samples whole vectors, i.e. nothing on small tables);
+- PARSE_TIMESTAMP honours its time zone argument; PARSE_DATE/DATETIME keep their types;
+- NUMERIC is DECIMAL(38,9), BIGNUMERIC DECIMAL(38,18);
+- anonymous result columns are named f0_, f1_, ... as BigQuery names them;
+- query parameters (@name, ?) and script variables are bound in place.
+FARM_FINGERPRINT is a UDF registered by the storage layer (pyfarmhash gives real values).
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import ErrorLevel, ParseError, TokenError
+
+from labkit.bigquery.errors import access_denied, invalid_query, not_found, unsupported
+
+logging.getLogger("sqlglot").setLevel(logging.ERROR)  # "Unsupported property" chatter
+
+PUBLIC_PROJECT = "bigquery-public-data"
+_names = itertools.count()
+
+
+class Catalog(Protocol):
+    def dataset_exists(self, project: str, dataset: str) -> bool: ...
+    def table_kind(self, project: str, dataset: str, table: str) -> str | None: ...
+    def tables_with_prefix(self, project: str, dataset: str, prefix: str) -> list[str]: ...
+    def information_schema(self, project: str, dataset: str | None, view: str) -> Any: ...
+
+
+@dataclass
+class Scope:
+    """What one statement may refer to."""
+    project: str
+    dataset: str | None
+    catalog: Catalog
+    params: dict[str, exp.Expression] = field(default_factory=dict)
+    positional: list[exp.Expression] = field(default_factory=list)
+    variables: set[str] = field(default_factory=set)
+    relations: dict[str, Any] = field(default_factory=dict)  # temp names -> arrow tables
+    read_tables: list[tuple[str, str, str]] = field(default_factory=list)
+
+
+def parse(sql: str) -> exp.Expression:
+    try:
+        tree = sqlglot.parse_one(sql, read="bigquery")
+    except ParseError as exc:
+        err = exc.errors[0] if exc.errors else {}
+        where = f" at [{err.get('line')}:{err.get('col')}]" if err.get("line") else ""
+        message = err.get("description") or str(exc)
+        raise invalid_query(f"Syntax error: {message}{where}") from exc
+    except TokenError as exc:
+        raise invalid_query(f"Syntax error: {exc}") from exc
+    if tree is None:
+        raise invalid_query("Syntax error: Unexpected end of statement")
+    return tree
+
+
+def to_duckdb(tree: exp.Expression, scope: Scope) -> str:
+    """Rewrites `tree` (in place) and returns the DuckDB SQL."""
+    _reject_unsupported(tree)
+    _bind(tree, scope)
+    _resolve_tables(tree, scope)
+    tree = _rewrite_functions(tree)
+    for select in tree.find_all(exp.Select):
+        _name_anonymous_columns(select)
+    return tree.sql(dialect="duckdb", unsupported_level=ErrorLevel.IGNORE)
+
+
+def expression_to_duckdb(sql: str, scope: Scope) -> str:
+    """A single BigQuery expression (a DEFAULT, a SET value) as DuckDB SQL."""
+    select = parse(f"SELECT {sql}")
+    return to_duckdb(select, scope).removeprefix("SELECT ")
+
+
+# --- unsupported features --------------------------------------------------------------
+
+def _function_name(node: exp.Func) -> str:
+    return node.name if isinstance(node, exp.Anonymous) else node.sql_name()
+
+
+def _reject_unsupported(tree: exp.Expression) -> None:
+    for node in tree.find_all(exp.Func):
+        name = _function_name(node).upper()
+        if name.startswith("ST_"):
+            raise unsupported(f"The geography function {name}")
+
+
+# --- parameters and variables ----------------------------------------------------------
+
+def _bind(tree: exp.Expression, scope: Scope) -> None:
+    placeholders = list(tree.find_all(exp.Placeholder))
+    if placeholders and len(placeholders) != len(scope.positional):
+        raise invalid_query(f"Query has {len(placeholders)} positional parameters but "
+                            f"{len(scope.positional)} values were given")
+    for node, value in zip(placeholders, scope.positional, strict=False):
+        node.replace(value.copy())
+    for node in list(tree.find_all(exp.Parameter)):
+        if isinstance(node.this, exp.Parameter):  # @@system_variable
+            name = node.this.name.lower()
+            if name == "project_id":
+                node.replace(exp.Literal.string(scope.project))
+                continue
+            raise unsupported(f"The system variable @@{name}")
+        if isinstance(node.parent, exp.Parameter):
+            continue
+        name = node.name
+        value = scope.params.get(name) or scope.params.get(name.lower())
+        if value is None:
+            raise invalid_query(f"Query parameter '{name}' not found")
+        node.replace(value.copy())
+    if scope.variables:
+        for column in list(tree.find_all(exp.Column)):
+            if not column.table and column.name.lower() in scope.variables:
+                column.replace(exp.Anonymous(this="getvariable", expressions=[
+                    exp.Literal.string(column.name.lower())]))
+
+
+# --- tables ----------------------------------------------------------------------------
+
+def _cte_names(tree: exp.Expression) -> set[str]:
+    return {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}
+
+
+def table_parts(table: exp.Table, scope: Scope) -> tuple[str, str, str]:
+    parts = [p.name for p in table.parts]
+    if len(parts) >= 3:
+        return parts[-3], parts[-2], parts[-1]
+    if len(parts) == 2:
+        return scope.project, parts[0], parts[1]
+    if not scope.dataset:
+        raise invalid_query(f'Table "{parts[0]}" must be qualified with a dataset '
+                            "(e.g. dataset.table).")
+    return scope.project, scope.dataset, parts[0]
+
+
+def schema_name(project: str, dataset: str) -> str:
+    return f"{project}.{dataset}"
+
+
+def _point(table: exp.Table, project: str, dataset: str, name: str) -> None:
+    table.set("catalog", None)
+    table.set("db", exp.to_identifier(schema_name(project, dataset), quoted=True))
+    table.set("this", exp.to_identifier(name, quoted=True))
+
+
+def _write_targets(tree: exp.Expression) -> list[exp.Table]:
+    target = None
+    if isinstance(tree, (exp.Insert, exp.Update, exp.Delete, exp.Merge, exp.Alter)):
+        target = tree.this
+    elif isinstance(tree, exp.Create) and tree.kind in ("TABLE", "VIEW"):
+        target = tree.this
+    elif isinstance(tree, exp.Drop) and tree.kind in ("TABLE", "VIEW"):
+        target = tree.this
+    elif isinstance(tree, exp.TruncateTable):
+        return list(tree.expressions)
+    if isinstance(target, exp.Schema):
+        target = target.this
+    return [target] if isinstance(target, exp.Table) else []
+
+
+def _resolve_tables(tree: exp.Expression, scope: Scope) -> None:
+    if isinstance(tree, (exp.Create, exp.Drop)) and tree.kind == "SCHEMA":
+        return  # the engine handles datasets itself
+    ctes = _cte_names(tree)
+    targets = {id(t) for t in _write_targets(tree)}
+    for table in list(tree.find_all(exp.Table)):
+        if not isinstance(table.this, exp.Identifier):
+            continue  # table functions (UNNEST, ML.PREDICT, ...)
+        name = table.name
+        if len(table.parts) == 1 and (name.lower() in ctes or name in scope.relations):
+            continue
+        project, dataset, name = table_parts(table, scope)
+        if name.upper().startswith("INFORMATION_SCHEMA."):
+            _information_schema(table, scope, project, dataset, name)
+            continue
+        if dataset.upper() == "INFORMATION_SCHEMA":
+            _information_schema(table, scope, project, None, f"INFORMATION_SCHEMA.{name}")
+            continue
+        if id(table) in targets:
+            if project == PUBLIC_PROJECT:
+                raise access_denied(f"Table {project}:{dataset}.{name}: User does not have "
+                                    "permission to modify tables in the public datasets.")
+            if not scope.catalog.dataset_exists(project, dataset):
+                raise not_found("Dataset", f"{project}:{dataset}")
+            _point(table, project, dataset, name)
+            continue
+        if name.endswith("*"):
+            _wildcard(table, scope, project, dataset, name[:-1])
+            continue
+        if scope.catalog.table_kind(project, dataset, name) is None:
+            if not scope.catalog.dataset_exists(project, dataset):
+                raise not_found("Dataset", f"{project}:{dataset}")
+            raise not_found("Table", f"{project}:{dataset}.{name}")
+        scope.read_tables.append((project, dataset, name))
+        _point(table, project, dataset, name)
+
+
+def _wildcard(table: exp.Table, scope: Scope, project: str, dataset: str, prefix: str) -> None:
+    names = scope.catalog.tables_with_prefix(project, dataset, prefix)
+    if not names:
+        raise not_found("Table", f"{project}:{dataset}.{prefix}*")
+    selects = []
+    for name in names:
+        scope.read_tables.append((project, dataset, name))
+        ref = exp.table_(exp.to_identifier(name, quoted=True),
+                         db=exp.to_identifier(schema_name(project, dataset), quoted=True))
+        selects.append(exp.select("*", exp.alias_(exp.Literal.string(name[len(prefix):]),
+                                                  "_TABLE_SUFFIX")).from_(ref))
+    union = selects[0]
+    for select in selects[1:]:
+        union = exp.Union(this=union, expression=select, distinct=False, by_name=True)
+    alias = table.args.get("alias") or exp.TableAlias(
+        this=exp.to_identifier(prefix.rstrip("_") or "wildcard", quoted=True))
+    table.replace(exp.Subquery(this=union, alias=alias))
+
+
+def _information_schema(table: exp.Table, scope: Scope, project: str, dataset: str | None,
+                        name: str) -> None:
+    view = name.split(".", 1)[1].upper()
+    if dataset and dataset.lower().startswith("region-"):
+        dataset = None
+    if dataset and not scope.catalog.dataset_exists(project, dataset):
+        raise not_found("Dataset", f"{project}:{dataset}")
+    relation = f"__information_schema_{view.lower()}_{next(_names)}"
+    scope.relations[relation] = scope.catalog.information_schema(project, dataset, view)
+    alias = table.args.get("alias")
+    replacement = exp.table_(exp.to_identifier(relation))
+    replacement.set("alias", alias or exp.TableAlias(this=exp.to_identifier(view)))
+    table.replace(replacement)
+
+
+# --- dialect differences ---------------------------------------------------------------
+
+_FORMATS = {"%E*S": "%S.%f", "%E6S": "%S.%f", "%E3S": "%S.%g", "%Ez": "%z", "%F": "%Y-%m-%d",
+            "%T": "%H:%M:%S", "%D": "%m/%d/%y", "%R": "%H:%M", "%k": "%-H", "%e": "%-d"}
+
+
+def _strptime_format(node: exp.Expression) -> exp.Expression:
+    if isinstance(node, exp.Literal) and node.is_string:
+        text = node.this
+        for bq, duck in _FORMATS.items():
+            text = text.replace(bq, duck)
+        return exp.Literal.string(text)
+    return node
+
+
+def _cast(node: exp.Expression, to: str) -> exp.Cast:
+    return exp.Cast(this=node, to=exp.DataType.build(to, dialect="duckdb"))
+
+
+def _anon(name: str, *args: exp.Expression) -> exp.Anonymous:
+    return exp.Anonymous(this=name, expressions=list(args))
+
+
+def _rewrite(node: exp.Expression) -> exp.Expression:
+    if isinstance(node, exp.Literal) and not node.is_string:
+        text = str(node.this)
+        if any(c in text for c in ".eE") and not isinstance(
+                node.parent, (exp.DataType, exp.DataTypeParam, exp.TableSample, exp.Interval)):
+            return _cast(node.copy(), "DOUBLE")
+        return node
+    if isinstance(node, exp.DataType):
+        if node.this == exp.DataType.Type.DECIMAL and not node.expressions:
+            return exp.DataType.build("DECIMAL(38,9)")
+        if node.this == exp.DataType.Type.BIGDECIMAL:
+            return exp.DataType.build("DECIMAL(38,18)")
+        return node
+    if isinstance(node, exp.Extract):
+        return _extract(node)
+    if isinstance(node, (exp.DateAdd, exp.DateSub, exp.DateTrunc)):
+        return _cast(node.copy(), "DATE")
+    if isinstance(node, exp.ArrayAgg) and isinstance(node.this, exp.Limit):
+        limit = node.this
+        return _anon("list_slice", exp.ArrayAgg(this=limit.this.copy()), exp.Literal.number(1),
+                     limit.expression.copy())
+    if isinstance(node, exp.TableSample):
+        method = (node.args.get("method") or exp.Var(this="")).name.upper()
+        if method in ("SYSTEM", "") and node.args.get("percent") is not None:
+            node.set("method", exp.Var(this="BERNOULLI"))
+        return node
+    if isinstance(node, exp.ParseDatetime):
+        return _anon("strptime", node.this.copy(), _strptime_format(node.args["format"]))
+    if isinstance(node, exp.StrToDate):
+        return _cast(_anon("strptime", node.this.copy(),
+                           _strptime_format(node.args["format"])), "DATE")
+    if isinstance(node, exp.StrToTime):
+        fmt = _strptime_format(node.args["format"])
+        parsed = _anon("strptime", node.this.copy(), fmt)
+        zone = node.args.get("zone")
+        has_zone = isinstance(fmt, exp.Literal) and any(z in fmt.this for z in ("%z", "%Z"))
+        if zone is not None and not has_zone:
+            return _anon("timezone", zone.copy(), parsed)
+        return _cast(parsed, "TIMESTAMPTZ")
+    return node
+
+
+def _extract(node: exp.Extract) -> exp.Expression:
+    part, value = node.this, node.expression.copy()
+    if isinstance(part, exp.WeekStart):
+        day = part.name.upper()
+        if day not in ("SUNDAY", "MONDAY"):
+            raise unsupported(f"EXTRACT(WEEK({day}))")
+        return _cast(_anon("strftime", value, exp.Literal.string(
+            "%U" if day == "SUNDAY" else "%W")), "BIGINT")
+    name = part.name.upper()
+    if name == "DAYOFWEEK":
+        return exp.Paren(this=exp.Add(this=exp.Extract(this=exp.Var(this="DOW"),
+                                                       expression=value),
+                                      expression=exp.Literal.number(1)))
+    if name == "WEEK":
+        return _cast(_anon("strftime", value, exp.Literal.string("%U")), "BIGINT")
+    if name == "ISOWEEK":
+        return exp.Extract(this=exp.Var(this="WEEK"), expression=value)
+    if name == "DAYOFYEAR":
+        return exp.Extract(this=exp.Var(this="DOY"), expression=value)
+    if name == "DATE":
+        return _cast(value, "DATE")
+    return node
+
+
+def _rewrite_functions(tree: exp.Expression) -> exp.Expression:
+    return tree.transform(_rewrite, copy=False)
+
+
+def _name_anonymous_columns(select: exp.Select) -> None:
+    """BigQuery names each unnamed result column f0_, f1_, ... in order."""
+    counter = 0
+    for projection in select.expressions:
+        if isinstance(projection, (exp.Alias, exp.Column, exp.Star, exp.Dot)):
+            continue
+        projection.replace(exp.alias_(projection.copy(), f"f{counter}_"))
+        counter += 1

@@ -1,0 +1,264 @@
+"""Storage and catalog: one DuckDB file holds every dataset, table and view.
+
+A BigQuery dataset `project.dataset` is the DuckDB schema "project.dataset"; its tables
+and views are DuckDB tables and views. What DuckDB does not keep (descriptions, labels,
+friendly names, expirations, field descriptions and modes, a view's BigQuery SQL) lives in
+the schema "__labkit" of the same file, so metadata and data change in one transaction.
+Only the services process opens the file (DuckDB allows one writer process).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+
+import duckdb
+import farmhash
+import pyarrow as pa
+
+from labkit.bigquery import schema as bqschema
+from labkit.bigquery.sql.translate import PUBLIC_PROJECT, schema_name
+
+META = "__labkit"
+LOCATION = "US"
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _farm_fingerprint(value: str) -> int:
+    # BigQuery returns the signed INT64 reading of FarmHash Fingerprint64.
+    result = farmhash.fingerprint64(value)
+    return result - (1 << 64) if result >= 1 << 63 else result
+
+
+def _sql_str(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+class Warehouse:
+    """The DuckDB database plus the catalog questions the SQL layer and the REST API ask."""
+
+    def __init__(self, path: Path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.db = duckdb.connect(str(path))
+        self.db.execute("SET GLOBAL TimeZone = 'UTC'")
+        self.db.execute(f"CREATE SCHEMA IF NOT EXISTS {META}")
+        self.db.execute(f"CREATE TABLE IF NOT EXISTS {META}.datasets "
+                        "(project VARCHAR, dataset VARCHAR, resource VARCHAR)")
+        self.db.execute(f"CREATE TABLE IF NOT EXISTS {META}.tables "
+                        "(project VARCHAR, dataset VARCHAR, table_id VARCHAR, resource VARCHAR)")
+        self.db.create_function("farm_fingerprint", _farm_fingerprint, ["VARCHAR"], "BIGINT")
+        self._local = threading.local()
+
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        """A connection of this thread's own (DuckDB connections are not thread-safe)."""
+        cur = getattr(self._local, "cursor", None)
+        if cur is None:
+            cur = self._local.cursor = self.db.cursor()
+            cur.execute("SET TimeZone = 'UTC'")
+        return cur
+
+    # --- catalog questions (the SQL layer's Catalog protocol) ---------------------------
+
+    def datasets(self, project: str) -> list[str]:
+        prefix = f"{project}."
+        rows = self.cursor().execute(
+            "SELECT schema_name FROM duckdb_schemas() WHERE database_name = current_database() "
+            "AND starts_with(schema_name, ?) ORDER BY schema_name", [prefix]).fetchall()
+        return [r[0][len(prefix):] for r in rows]
+
+    def dataset_exists(self, project: str, dataset: str) -> bool:
+        return bool(self.cursor().execute(
+            "SELECT 1 FROM duckdb_schemas() WHERE database_name = current_database() "
+            "AND lower(schema_name) = lower(?)", [schema_name(project, dataset)]).fetchall())
+
+    def tables(self, project: str, dataset: str) -> list[tuple[str, str]]:
+        """[(table_id, 'TABLE' | 'VIEW')] in name order."""
+        rows = self.cursor().execute(
+            "SELECT table_name, table_type FROM information_schema.tables "
+            "WHERE table_catalog = current_database() AND lower(table_schema) = lower(?) "
+            "ORDER BY table_name", [schema_name(project, dataset)]).fetchall()
+        return [(name, "VIEW" if kind == "VIEW" else "TABLE") for name, kind in rows]
+
+    def table_kind(self, project: str, dataset: str, table: str) -> str | None:
+        rows = self.cursor().execute(
+            "SELECT table_type FROM information_schema.tables "
+            "WHERE table_catalog = current_database() AND lower(table_schema) = lower(?) "
+            "AND lower(table_name) = lower(?)", [schema_name(project, dataset), table]).fetchall()
+        if not rows:
+            return None
+        return "VIEW" if rows[0][0] == "VIEW" else "TABLE"
+
+    def tables_with_prefix(self, project: str, dataset: str, prefix: str) -> list[str]:
+        return [name for name, kind in self.tables(project, dataset)
+                if name.startswith(prefix) and kind == "TABLE"]
+
+    def columns(self, project: str, dataset: str, table: str) -> tuple[list[str], list]:
+        rel = self.cursor().sql(f"SELECT * FROM {self.ref(project, dataset, table)} LIMIT 0")
+        return rel.columns, rel.types
+
+    @staticmethod
+    def ref(project: str, dataset: str, table: str) -> str:
+        return f"{bqschema.quote(schema_name(project, dataset))}.{bqschema.quote(table)}"
+
+    # --- metadata -------------------------------------------------------------------------
+
+    def dataset_meta(self, project: str, dataset: str) -> dict:
+        rows = self.cursor().execute(
+            f"SELECT resource FROM {META}.datasets WHERE project = ? AND dataset = ?",
+            [project, dataset]).fetchall()
+        return json.loads(rows[0][0]) if rows else {}
+
+    def set_dataset_meta(self, cur, project: str, dataset: str, meta: dict | None) -> None:
+        cur.execute(f"DELETE FROM {META}.datasets WHERE project = ? AND dataset = ?",
+                    [project, dataset])
+        if meta is not None:
+            cur.execute(f"INSERT INTO {META}.datasets VALUES (?, ?, ?)",
+                        [project, dataset, json.dumps(meta)])
+
+    def table_meta(self, project: str, dataset: str, table: str) -> dict:
+        rows = self.cursor().execute(
+            f"SELECT resource FROM {META}.tables WHERE project = ? AND dataset = ? "
+            "AND lower(table_id) = lower(?)", [project, dataset, table]).fetchall()
+        return json.loads(rows[0][0]) if rows else {}
+
+    def set_table_meta(self, cur, project: str, dataset: str, table: str,
+                       meta: dict | None) -> None:
+        cur.execute(f"DELETE FROM {META}.tables WHERE project = ? AND dataset = ? "
+                    "AND lower(table_id) = lower(?)", [project, dataset, table])
+        if meta is not None:
+            cur.execute(f"INSERT INTO {META}.tables VALUES (?, ?, ?, ?)",
+                        [project, dataset, table, json.dumps(meta)])
+
+    def touch_table(self, cur, project: str, dataset: str, table: str, *,
+                    created: bool = False, extra: dict | None = None) -> None:
+        """Records creation/modification times (and any extra metadata) for a table."""
+        meta = {} if created else self.table_meta(project, dataset, table)
+        stamp = now_ms()
+        meta.setdefault("creationTime", stamp)
+        meta["lastModifiedTime"] = stamp
+        meta.update(extra or {})
+        self.set_table_meta(cur, project, dataset, table, meta)
+
+    def drop_dataset_meta(self, cur, project: str, dataset: str) -> None:
+        cur.execute(f"DELETE FROM {META}.tables WHERE project = ? AND dataset = ?",
+                    [project, dataset])
+        self.set_dataset_meta(cur, project, dataset, None)
+
+    # --- sizes (numBytes, dry-run totalBytesProcessed) ------------------------------------
+
+    def column_bytes(self, project: str, dataset: str, table: str) -> dict[str, int]:
+        """Bytes per column as BigQuery counts them (8 per number, 2 + length per string)."""
+        if self.table_kind(project, dataset, table) != "TABLE":
+            return {}
+        columns, types = self.columns(project, dataset, table)
+        parts = []
+        for name, t in zip(columns, types, strict=True):
+            q = bqschema.quote(name)
+            if t.id in ("varchar", "blob"):
+                parts.append(f"coalesce(sum(octet_length({q}::BLOB) + 2), 0)")
+            elif t.id == "boolean":
+                parts.append("count(*)")
+            elif t.id in ("decimal",):
+                parts.append("count(*) * 16")
+            elif t.id in ("list", "struct", "map", "array"):
+                parts.append(f"coalesce(sum(octet_length(to_json({q})::BLOB)), 0)")
+            else:
+                parts.append("count(*) * 8")
+        if not parts:
+            return {}
+        row = self.cursor().execute(
+            f"SELECT {', '.join(parts)} FROM {self.ref(project, dataset, table)}").fetchone()
+        return {name: int(v) for name, v in zip(columns, row, strict=True)}
+
+    def num_rows(self, project: str, dataset: str, table: str) -> int:
+        return self.cursor().execute(
+            f"SELECT count(*) FROM {self.ref(project, dataset, table)}").fetchone()[0]
+
+    # --- INFORMATION_SCHEMA ---------------------------------------------------------------
+
+    def information_schema(self, project: str, dataset: str | None, view: str) -> pa.Table:
+        datasets = [dataset] if dataset else self.datasets(project)
+        if view == "SCHEMATA":
+            rows = [{"catalog_name": project, "schema_name": d, "schema_owner": None,
+                     "creation_time": _ts(self.dataset_meta(project, d).get("creationTime")),
+                     "last_modified_time": _ts(
+                         self.dataset_meta(project, d).get("lastModifiedTime")),
+                     "location": LOCATION, "ddl": None, "default_collation_name": None}
+                    for d in datasets]
+            return _arrow(rows, _SCHEMATA)
+        if view == "TABLES":
+            rows = []
+            for d in datasets:
+                for name, kind in self.tables(project, d):
+                    meta = self.table_meta(project, d, name)
+                    rows.append({"table_catalog": project, "table_schema": d, "table_name": name,
+                                 "table_type": "BASE TABLE" if kind == "TABLE" else "VIEW",
+                                 "is_insertable_into": "YES" if kind == "TABLE" else "NO",
+                                 "is_typed": "NO",
+                                 "creation_time": _ts(meta.get("creationTime")),
+                                 "ddl": None})
+            return _arrow(rows, _TABLES)
+        if view == "COLUMNS":
+            rows = []
+            for d in datasets:
+                for name, _ in self.tables(project, d):
+                    columns, types = self.columns(project, d, name)
+                    for i, (column, t) in enumerate(zip(columns, types, strict=True), 1):
+                        rows.append({
+                            "table_catalog": project, "table_schema": d, "table_name": name,
+                            "column_name": column, "ordinal_position": i,
+                            "is_nullable": "YES", "data_type": standard_type(t),
+                            "is_generated": "NEVER", "generation_expression": None,
+                            "is_stored": None, "is_hidden": "NO", "is_updatable": None,
+                            "is_system_defined": "NO", "is_partitioning_column": "NO",
+                            "clustering_ordinal_position": None, "collation_name": "NULL",
+                            "column_default": "NULL", "rounding_mode": None})
+            return _arrow(rows, _COLUMNS)
+        from labkit.bigquery.errors import unsupported
+        raise unsupported(f"INFORMATION_SCHEMA.{view}")
+
+
+def standard_type(t) -> str:
+    """GoogleSQL type names as INFORMATION_SCHEMA.COLUMNS spells them."""
+    if t.id in ("list", "array"):
+        return f"ARRAY<{standard_type(t.children[0][1])}>"
+    if t.id == "struct":
+        return "STRUCT<" + ", ".join(f"{n} {standard_type(c)}" for n, c in t.children) + ">"
+    legacy = bqschema.bq_type(t)
+    return {"INTEGER": "INT64", "FLOAT": "FLOAT64", "BOOLEAN": "BOOL"}.get(legacy, legacy)
+
+
+def _ts(ms: int | None):
+    return None if ms is None else ms * 1000
+
+
+_TS = pa.timestamp("us", tz="UTC")
+_SCHEMATA = {"catalog_name": pa.string(), "schema_name": pa.string(),
+             "schema_owner": pa.string(), "creation_time": _TS, "last_modified_time": _TS,
+             "location": pa.string(), "ddl": pa.string(), "default_collation_name": pa.string()}
+_TABLES = {"table_catalog": pa.string(), "table_schema": pa.string(), "table_name": pa.string(),
+           "table_type": pa.string(), "is_insertable_into": pa.string(),
+           "is_typed": pa.string(), "creation_time": _TS, "ddl": pa.string()}
+_COLUMNS = {"table_catalog": pa.string(), "table_schema": pa.string(),
+            "table_name": pa.string(), "column_name": pa.string(),
+            "ordinal_position": pa.int64(), "is_nullable": pa.string(),
+            "data_type": pa.string(), "is_generated": pa.string(),
+            "generation_expression": pa.string(), "is_stored": pa.string(),
+            "is_hidden": pa.string(), "is_updatable": pa.string(),
+            "is_system_defined": pa.string(), "is_partitioning_column": pa.string(),
+            "clustering_ordinal_position": pa.int64(), "collation_name": pa.string(),
+            "column_default": pa.string(), "rounding_mode": pa.string()}
+
+
+def _arrow(rows: list[dict], types: dict) -> pa.Table:
+    return pa.table({name: pa.array([r[name] for r in rows], type=t)
+                     for name, t in types.items()})
+
+
+def is_public(project: str) -> bool:
+    return project == PUBLIC_PROJECT
