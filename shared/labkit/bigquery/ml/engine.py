@@ -1,0 +1,132 @@
+"""MLEngine: the BigQuery ML entry point used by the local BigQuery service. It takes the
+ML statements (CREATE MODEL, DROP MODEL, queries calling ML.* table functions), trains
+and stores models, and answers the models REST resources."""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+
+from labkit.bigquery.ml import functions
+from labkit.bigquery.ml import resource as resources
+from labkit.bigquery.ml.errors import MLError
+from labkit.bigquery.ml.options import resolve_options
+from labkit.bigquery.ml.sqlscan import mask
+from labkit.bigquery.ml.statements import (
+    ML_CALL,
+    ModelRef,
+    find_calls,
+    is_create,
+    is_drop,
+    parse_create,
+    parse_drop,
+)
+from labkit.bigquery.ml.store import ModelStore
+from labkit.bigquery.ml.training import train
+
+
+@dataclass
+class MLResult:
+    statement_type: str            # "CREATE_MODEL", "DROP_MODEL" or "SELECT"
+    table: pa.Table | None         # rows, when the statement is exactly one ML function call
+    model_ref: dict | None         # {"projectId", "datasetId", "modelId"} for DDL
+    rewritten_sql: str | None = None
+    relations: dict[str, pa.Table] | None = None
+
+
+_SINGLE = re.compile(r"^\s*SELECT\s+\*\s+FROM\s+(?P<rel>__bqml_\w+)\s*;?\s*$", re.I)
+
+
+class MLEngine:
+    def __init__(self, root: Path, run_query: Callable[[str], pa.Table]):
+        self.store = ModelStore(root)
+        self.run_query = run_query
+        self._creating: set[tuple] = set()
+        self._lock = threading.Lock()
+
+    def handles(self, sql: str) -> bool:
+        return is_create(sql) or is_drop(sql) or bool(ML_CALL.search(mask(sql)))
+
+    def execute(self, sql: str, project: str, dataset: str | None) -> MLResult:
+        if is_create(sql):
+            return self._create(sql, project, dataset)
+        if is_drop(sql):
+            stmt = parse_drop(sql, project, dataset)
+            if not self.store.delete(stmt.ref) and not stmt.if_exists:
+                raise MLError(f"Not found: Model {stmt.ref}", "notFound")
+            return MLResult("DROP_MODEL", None, stmt.ref.as_dict())
+        calls = find_calls(sql, project, dataset)
+        if not calls:
+            raise MLError("Expected an ML statement")
+        relations: dict[str, pa.Table] = {}
+        pieces, last = [], 0
+        tag = uuid.uuid4().hex[:8]
+        for i, call in enumerate(calls):
+            result = functions.run(call, self.store.load(call.ref), self.run_query)
+            name = f"__bqml_{tag}_{i}"
+            relations[name] = result
+            pieces += [sql[last:call.start], name]
+            last = call.end
+        pieces.append(sql[last:])
+        rewritten = "".join(pieces)
+        single = _SINGLE.match(rewritten)
+        return MLResult("SELECT", relations[single.group("rel")] if single else None, None,
+                        rewritten, relations)
+
+    def _create(self, sql: str, project: str, dataset: str | None) -> MLResult:
+        stmt = parse_create(sql, project, dataset)
+        options = resolve_options(stmt.options)
+        key = (stmt.ref.project, stmt.ref.dataset, stmt.ref.model)
+        with self._lock:
+            exists = self.store.exists(stmt.ref)
+            if exists and stmt.if_not_exists:
+                return MLResult("CREATE_MODEL", None, stmt.ref.as_dict())
+            if exists and not stmt.replace:
+                raise MLError(f"Already Exists: Model {stmt.ref}", "duplicate")
+            if key in self._creating:
+                raise MLError(f"Model {stmt.ref} is being created by another statement; "
+                              "retry when it finishes")
+            self._creating.add(key)
+        try:
+            started = time.time()
+            model = train(stmt, options, self.run_query)
+            self.store.save(stmt.ref, model, resources.build(stmt.ref, model, started,
+                                                             time.time()))
+        finally:
+            with self._lock:
+                self._creating.discard(key)
+        return MLResult("CREATE_MODEL", None, stmt.ref.as_dict())
+
+    # --- models REST resources -------------------------------------------------------
+    def get_model(self, project: str, dataset: str, model_id: str) -> dict:
+        return self.store.resource(ModelRef(project, dataset, model_id))
+
+    def list_models(self, project: str, dataset: str) -> list[dict]:
+        out = []
+        for name in self.store.list(project, dataset):
+            try:
+                out.append(self.get_model(project, dataset, name))
+            except KeyError:
+                continue
+        return out
+
+    def patch_model(self, project: str, dataset: str, model_id: str, body: dict) -> dict:
+        ref = ModelRef(project, dataset, model_id)
+        with self.store.lock:
+            updated = resources.patch(self.store.resource(ref), body, time.time())
+            self.store.write_resource(ref, updated)
+        return updated
+
+    def delete_model(self, project: str, dataset: str, model_id: str) -> None:
+        if not self.store.delete(ModelRef(project, dataset, model_id)):
+            raise KeyError(f"{project}:{dataset}.{model_id}")
+
+    def drop_dataset(self, project: str, dataset: str) -> None:
+        self.store.drop_dataset(project, dataset)
