@@ -91,10 +91,10 @@ def _start_local() -> Env:
 def _init_vertex(env: Env, credentials_file: str) -> None:
     """Points the Vertex AI SDK at the local services; a learner's later
     aiplatform.init(project=..., location=...) keeps endpoint, transport and credentials."""
-    import google.auth
+    from google.auth import identity_pool
     from google.cloud import aiplatform
 
-    credentials, _ = google.auth.load_credentials_from_file(
+    credentials = identity_pool.Credentials.from_file(
         credentials_file, scopes=["https://www.googleapis.com/auth/cloud-platform"])
     aiplatform.init(project=env.project, location=env.region, staging_bucket=env.bucket_uri,
                     api_endpoint=env.endpoint, api_transport="rest", credentials=credentials)

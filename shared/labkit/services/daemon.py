@@ -30,6 +30,7 @@ SERVICES = [
 ]
 
 STARTUP_TIMEOUT_S = 60
+STOP_TIMEOUT_S = 10
 
 
 def build_router(workspace: Workspace) -> Router:
@@ -116,4 +117,25 @@ def stop(workspace: Workspace) -> bool:
         return False
     finally:
         info.unlink(missing_ok=True)
+    # Wait until it is gone: a successor must not start while this one still holds the
+    # workspace's files (DuckDB allows one writer process).
+    deadline = time.monotonic() + STOP_TIMEOUT_S
+    while _alive(pid):
+        if time.monotonic() > deadline:
+            os.kill(pid, signal.SIGKILL)
+        time.sleep(0.05)
+    return True
+
+
+def _alive(pid: int) -> bool:
+    try:
+        waited, _ = os.waitpid(pid, os.WNOHANG)  # reaps it when this process started it
+        if waited == pid:
+            return False
+    except ChildProcessError:
+        pass
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
     return True
