@@ -24,6 +24,8 @@ def generated_files() -> dict[Path, str]:
     files = {lab / EXERCISE: dumps(exercises.make_exercise(read(lab / SOLUTION)))
              for lab in lab_dirs()}
     files[LABS / "README.md"] = catalog.render()
+    readme = REPO / "README.md"
+    files[readme] = catalog.render_into_readme(readme.read_text())
     files[REPO / "environment.yml"] = environment.render()
     return files
 
