@@ -111,6 +111,7 @@ class Endpoints:
         resources = spec.get("dedicatedResources") or {
             "machineSpec": {"machineType": DEFAULT_MACHINE}, "minReplicaCount": 1}
         spec["dedicatedResources"] = validate_dedicated(resources)
+        serving.engine_for(version)  # what runs only on Vertex is refused before any work
         deployed_id = new_id()
         try:
             predictor = serving.load(version)

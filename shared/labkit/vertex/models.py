@@ -147,9 +147,12 @@ class Registry:
             return version
 
     # ---- delete
-    def delete(self, parent: str, ref: str) -> dict:
+    def delete(self, parent: str, ref: str, version_only: bool = False) -> dict:
         with self.store.lock:
             model_id, _, wanted = ref.partition("@")
+            if version_only and not wanted:
+                raise errors.invalid(f"deleteVersion needs a version: {parent}/models/{ref}"
+                                     f"@VERSION.")
             record = self._record(model_id, f"{parent}/models/{ref}")
             if wanted:
                 _, version = self.resolve(parent, ref)

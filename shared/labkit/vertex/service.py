@@ -44,6 +44,8 @@ def register(router: Router, workspace: Workspace) -> None:
     add("PATCH", MODEL, lambda r: registry.patch(_parent(r), r.params["model"], r.json(),
                                                  r.arg("updateMask")))
     add("DELETE", MODEL, lambda r: registry.delete(_parent(r), r.params["model"]))
+    add("DELETE", MODEL + r":deleteVersion",
+        lambda r: registry.delete(_parent(r), r.params["model"], version_only=True))
     add("GET", MODEL + r":listVersions",
         lambda r: registry.list_versions(_parent(r), r.params["model"], _query(r)))
     add("POST", MODEL + r":mergeVersionAliases",

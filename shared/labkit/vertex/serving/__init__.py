@@ -53,8 +53,15 @@ def artifact_dir(model: dict) -> Path:
 
 
 def check_upload(model: dict) -> None:
-    """What Vertex checks at upload time: a known container and the model file present."""
-    engine = engine_for(model)
+    """What Vertex checks at upload time: a prebuilt container finds its model file.
+
+    Custom containers upload fine (the registry is only metadata); serving them is what
+    fails locally, at deploy or batch prediction time.
+    """
+    try:
+        engine = engine_for(model)
+    except errors.VertexError:
+        return
     if engine == "cpr":
         return
     from labkit.vertex.serving import prebuilt
