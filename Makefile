@@ -32,7 +32,7 @@ lab: setup
 ## make test: lint, unit and service tests, notebook checks, then every lab executed
 test: setup
 	rm -rf $(TEST_WORKSPACE)
-	$(MAKE) --no-print-directory lint unit notebooks; status=$$?; \
+	$(MAKE) -k --no-print-directory lint unit notebooks; status=$$?; \
 	  LAB_WORKSPACE=$(TEST_WORKSPACE) $(PY) -m labkit.services stop >/dev/null; exit $$status
 
 lint: setup
