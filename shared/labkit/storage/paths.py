@@ -58,13 +58,13 @@ def bucket_meta_path(workspace: Workspace, bucket: str) -> Path:
 def local_path(uri: str, workspace: Workspace | None = None) -> Path:
     """The local file behind gs://bucket/name (or gs://bucket/prefix/ for a folder).
 
-    The parent folder is created so the path can be written; the bucket must exist to be
-    seen through the Cloud Storage API.
+    The parent folder is created so the path can be written (the folder itself for a URI
+    ending in "/"); the bucket must exist to be seen through the Cloud Storage API.
     """
     workspace = workspace or Workspace.from_env()
     bucket, name = split_uri(uri)
     path = object_path(workspace, bucket, name)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    (path if uri.endswith("/") else path.parent).mkdir(parents=True, exist_ok=True)
     return path
 
 

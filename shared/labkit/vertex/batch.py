@@ -6,7 +6,8 @@ Inputs: JSONL or CSV files on Cloud Storage (gs://, wildcards allowed) and BigQu
   {"instance": ..., "prediction": ...}, and errors_00001.jsonl with {"instance", "error"};
 - bq://project -> dataset prediction_<model>_<time> with tables `predictions` and `errors`
   (the input columns plus `prediction`); bq://project.dataset.table -> that new table.
-CSV rows become lists (the header row names the columns; numbers are parsed as numbers).
+CSV rows and BigQuery rows become lists in column order unless instanceConfig says
+otherwise (CSV numbers are parsed as numbers).
 instanceConfig (instanceType object/array, includedFields, excludedFields, keyField) is
 applied as Vertex applies it.
 """
@@ -23,11 +24,13 @@ import traceback
 from datetime import UTC, datetime
 
 from labkit.storage import local_path, split_uri
+from labkit.storage.paths import bucket_meta_path
 from labkit.vertex import errors, serving
 from labkit.vertex.machines import validate_dedicated
 from labkit.vertex.models import Registry
 from labkit.vertex.resources import matches_filter, page
 from labkit.vertex.store import ResourceStore, new_id, now
+from labkit.workspace import Workspace
 
 TERMINAL = {"JOB_STATE_SUCCEEDED", "JOB_STATE_FAILED", "JOB_STATE_CANCELLED",
             "JOB_STATE_EXPIRED", "JOB_STATE_PARTIALLY_SUCCEEDED"}
@@ -212,6 +215,8 @@ class BatchJobs:
         config = job.get("instanceConfig") or {}
         if source["instancesFormat"] == "bigquery":
             rows = self._read_bigquery(source["bigquerySource"]["inputUri"])
+            # BigQuery rows become arrays in column order unless instanceType says otherwise.
+            config = {"instanceType": "array", **config}
             return [self._shape(dict(r), config) for r in rows], rows
         instances = []
         for uri in source["gcsSource"]["uris"]:
@@ -275,10 +280,11 @@ class BatchJobs:
         if sink["predictionsFormat"] == "jsonl":
             prefix = sink["gcsDestination"]["outputUriPrefix"].rstrip("/")
             bucket, _ = split_uri(prefix + "/")
-            if not local_path(f"gs://{bucket}/").parent.joinpath(bucket).is_dir():
+            if not bucket_meta_path(Workspace.from_env(), bucket).exists():
                 raise errors.invalid(f"Output bucket gs://{bucket} does not exist.")
             folder_uri = f"{prefix}/prediction-{version['displayName']}-{label}"
             folder = local_path(folder_uri + "/")
+            folder.mkdir(parents=True, exist_ok=True)
             with open(folder / "predictions_00001.jsonl", "w") as out:
                 for i, prediction in results:
                     out.write(json.dumps({"instance": instances[i], "prediction": prediction})
