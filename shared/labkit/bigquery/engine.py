@@ -155,8 +155,10 @@ class Engine:
             return self._set(tree, ctx)
         if isinstance(tree, (exp.Transaction, exp.Commit, exp.Rollback)):
             return Result(type(tree).__name__.upper())
-        words = tree.sql("bigquery").split()
-        raise unsupported(f"The statement {' '.join(words[:2]).upper() or 'given'}")
+        if isinstance(tree, exp.Command):  # parsed but not modelled: EXPORT DATA, GRANT, ...
+            raise unsupported(f"The statement {tree.name.upper()}")
+        first = (tree.sql("bigquery").split() or ["?"])[0]
+        raise invalid_query(f'Syntax error: Unexpected identifier "{first}" at [1:1]')
 
     def _run(self, tree: exp.Expression, ctx: _Context, scope: Scope | None = None):
         scope = scope or self._scope(ctx)

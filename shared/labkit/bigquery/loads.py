@@ -168,7 +168,7 @@ def insert_all(wh: Warehouse, project: str, dataset: str, table: str, body: dict
     if not good:
         return errors
     scratch.parent.mkdir(parents=True, exist_ok=True)
-    scratch.write_text("\n".join(json.dumps({"r": values}) for _, values in good))
+    scratch.write_text("\n".join(json.dumps(values) for _, values in good))
     selects = []
     for column, t in zip(columns, types, strict=True):
         path = _sql_str("$." + json.dumps(column))
