@@ -1,0 +1,82 @@
+"""Local Vertex AI serving: deploy to first prediction, online latency against calling
+the same scikit-learn model directly, and a 10,000-row batch prediction job."""
+
+from __future__ import annotations
+
+import io
+import json
+import statistics
+import time
+import uuid
+
+import numpy as np
+
+IMAGE = "us-docker.pkg.dev/vertex-ai/prediction/sklearn-cpu.1-5:latest"
+CALLS = 100
+BATCH_ROWS = 10_000
+
+
+def run() -> list[dict]:
+    import joblib
+    from google.cloud import aiplatform, storage
+    from sklearn.ensemble import RandomForestClassifier
+
+    import labkit
+
+    env = labkit.start()
+    rng = np.random.default_rng(0)
+    features = rng.random((2000, 8))
+    labels = (features[:, 0] + features[:, 3] > 1).astype(int)
+    model = RandomForestClassifier(n_estimators=20, max_depth=6, random_state=0)
+    model.fit(features, labels)
+    bucket = storage.Client().bucket(env.bucket)
+    prefix = f"bench/vertex-{uuid.uuid4().hex[:8]}"
+    buffer = io.BytesIO()
+    joblib.dump(model, buffer)
+    bucket.blob(f"{prefix}/model/model.joblib").upload_from_string(buffer.getvalue())
+
+    rows = []
+    start = time.perf_counter()
+    registered = aiplatform.Model.upload(display_name="bench", artifact_uri=f"gs://{env.bucket}/"
+                                         f"{prefix}/model", serving_container_image_uri=IMAGE)
+    endpoint = aiplatform.Endpoint.create(display_name="bench")
+    registered.deploy(endpoint=endpoint, machine_type="n1-standard-2")
+    endpoint.predict(instances=features[:1].tolist())
+    rows.append({"name": "upload + create endpoint + deploy -> first prediction",
+                 "value": time.perf_counter() - start, "unit": "s", "target": "< 2 s"})
+
+    instance = features[:1].tolist()
+    online, direct = [], []
+    for _ in range(CALLS):
+        t = time.perf_counter()
+        endpoint.predict(instances=instance)
+        online.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        model.predict(np.asarray(instance))
+        direct.append(time.perf_counter() - t)
+    rows.append({"name": f"endpoint.predict median latency ({CALLS} calls, 1 instance)",
+                 "value": statistics.median(online) * 1000, "unit": "ms",
+                 "baseline": statistics.median(direct) * 1000, "target": "ratio < 5x"})
+
+    batch = rng.random((BATCH_ROWS, 8))
+    bucket.blob(f"{prefix}/batch.jsonl").upload_from_string(
+        "\n".join(json.dumps(r) for r in batch.tolist()))
+    start = time.perf_counter()
+    job = registered.batch_predict(
+        job_display_name="bench", gcs_source=f"gs://{env.bucket}/{prefix}/batch.jsonl",
+        gcs_destination_prefix=f"gs://{env.bucket}/{prefix}/out", instances_format="jsonl",
+        machine_type="n1-standard-4")
+    seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    for chunk in range(0, BATCH_ROWS, 64):  # the same batches the job sends the model
+        model.predict(batch[chunk:chunk + 64])
+    rows.append({"name": f"batch prediction job, {BATCH_ROWS:,} rows gs:// JSONL -> JSONL",
+                 "value": seconds, "unit": "s", "baseline": time.perf_counter() - start,
+                 "target": "< 10 s"})
+
+    endpoint.undeploy_all()
+    endpoint.delete()
+    registered.delete()
+    for blob in bucket.list_blobs(prefix=prefix):
+        blob.delete()
+    return rows
