@@ -9,6 +9,7 @@ in tests/bigquery/test_translation.py):
 - decimal literals are FLOAT64 in BigQuery (DuckDB types them DECIMAL);
 - EXTRACT(DAYOFWEEK) is 1=Sunday; EXTRACT(WEEK) counts Sunday weeks (%U), ISOWEEK is ISO;
 - DATE_ADD/DATE_SUB/DATE_TRUNC return DATE (DuckDB gives TIMESTAMP);
+- TIMESTAMP_DIFF counts whole units elapsed; UNNEST ... WITH OFFSET starts at 0;
 - ARRAY_AGG(... LIMIT n) -> list_slice; TABLESAMPLE SYSTEM samples rows (DuckDB's
   SYSTEM samples whole vectors, i.e. nothing on small tables);
 - PARSE_TIMESTAMP honours its time zone argument; PARSE_DATE/DATETIME keep their types;
@@ -284,6 +285,14 @@ def _rewrite(node: exp.Expression) -> exp.Expression:
         return node
     if isinstance(node, exp.Extract):
         return _extract(node)
+    if isinstance(node, exp.Unnest) and node.args.get("offset") and node.expressions:
+        return _unnest_with_offset(node)
+    if isinstance(node, exp.TimestampDiff):  # whole units elapsed, not boundaries crossed
+        unit = (node.args.get("unit") or exp.Var(this="DAY")).name.upper()
+        if unit in ("MICROSECOND", "MILLISECOND", "SECOND", "MINUTE", "HOUR", "DAY"):
+            return _anon("date_sub", exp.Literal.string(unit.lower()), node.expression.copy(),
+                         node.this.copy())
+        return node
     if isinstance(node, (exp.DateAdd, exp.DateSub, exp.DateTrunc)):
         return _cast(node.copy(), "DATE")
     if isinstance(node, exp.ArrayAgg) and isinstance(node.this, exp.Limit):
@@ -336,7 +345,33 @@ def _extract(node: exp.Extract) -> exp.Expression:
 
 
 def _rewrite_functions(tree: exp.Expression) -> exp.Expression:
-    return tree.transform(_rewrite, copy=False)
+    """Applies _rewrite bottom-up, so a rewritten node carries rewritten children."""
+    for node in reversed(list(tree.dfs())):
+        new = _rewrite(node)
+        if new is not node:
+            if node is tree:
+                tree = new
+            else:
+                node.replace(new)
+    return tree
+
+
+def _unnest_with_offset(node: exp.Unnest) -> exp.Expression:
+    """UNNEST(a) AS v WITH OFFSET AS o: BigQuery's offsets start at 0 (ORDINALITY at 1)."""
+    array = node.expressions[0]
+    alias = node.args.get("alias")
+    value = alias.columns[0].name if alias is not None and alias.columns else (
+        alias.name if alias is not None and alias.name else "f0_")
+    offset = node.args["offset"]
+    offset_name = offset.name if isinstance(offset, exp.Expression) and offset.name \
+        else "offset"
+    select = exp.select(
+        exp.alias_(exp.Unnest(expressions=[array.copy()]), value, quoted=True),
+        exp.alias_(exp.Sub(this=_anon("generate_subscripts", array.copy(),
+                                      exp.Literal.number(1)), expression=exp.Literal.number(1)),
+                   offset_name, quoted=True))
+    return exp.Subquery(this=select, alias=exp.TableAlias(
+        this=exp.to_identifier(f"__unnest_{value}", quoted=True)))
 
 
 def _name_anonymous_columns(select: exp.Select) -> None:
