@@ -10,6 +10,7 @@ KERNEL := pmle-labs
 export UV_PYTHON_DOWNLOADS := never
 export TF_CPP_MIN_LOG_LEVEL := 3
 TEST_WORKSPACE := $(CURDIR)/build/test-workspace
+ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)  # containers often run as root
 SOLUTIONS := $(sort $(wildcard labs/*/solution.ipynb))
 
 .PHONY: setup lab test lint unit notebooks run grade exercises catalog environment bench stop clean
@@ -27,7 +28,7 @@ $(VENV)/.ready: uv.lock pyproject.toml | $(UV)
 
 ## make lab: JupyterLab on the labs, local backend
 lab: setup
-	$(VENV)/bin/jupyter lab --notebook-dir=labs --ServerApp.ip=127.0.0.1
+	$(VENV)/bin/jupyter lab --notebook-dir=labs --ServerApp.ip=127.0.0.1 $(ALLOW_ROOT)
 
 ## make test: lint, unit and service tests, notebook checks, then every lab executed
 test: setup
