@@ -74,6 +74,7 @@ def run() -> list[dict]:
                  "value": seconds, "unit": "s", "baseline": time.perf_counter() - start,
                  "target": "< 10 s"})
 
+    job.delete()
     endpoint.undeploy_all()
     endpoint.delete()
     registered.delete()

@@ -7,6 +7,7 @@ import uuid
 import pytest
 from google.api_core import exceptions
 from google.cloud import storage
+
 from labkit.storage import local_path
 
 
@@ -125,3 +126,18 @@ def test_missing_bucket_and_token_optional(client, local_env):
     url = f"{local_env.endpoint}/storage/v1/b/{local_env.bucket}"
     assert requests.get(url, headers={"Authorization": f"Bearer {token}"}).status_code == 200
     assert requests.get(url, headers={"Origin": "http://evil.example"}).status_code == 403
+
+
+def test_gcs_mount_form(bucket):
+    """Vertex's /gcs/BUCKET/... form reaches the same file where /gcs can be created."""
+    import os
+
+    from labkit.storage import mount_path
+
+    bucket.blob("fuse/x.txt").upload_from_string("fuse")
+    path = mount_path(f"gs://{bucket.name}/fuse/x.txt")
+    if os.access("/", os.W_OK) or os.path.isdir("/gcs"):
+        assert str(path) == f"/gcs/{bucket.name}/fuse/x.txt"
+        assert path.read_text() == "fuse"
+    else:
+        assert path is None

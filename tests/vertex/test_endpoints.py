@@ -131,3 +131,19 @@ def test_requires_token(local_env, endpoint):
     answer = requests.get(f"{local_env.endpoint}/v1/{endpoint.resource_name}")
     assert answer.status_code == 401
 
+
+
+def test_deployment_survives_a_restart(endpoint, sklearn_model, local_env, data):
+    """A fresh engine over the same workspace (a restarted services process) serves the
+    stored deployment, loading the model again on the first request."""
+    from labkit.vertex.endpoints import Endpoints
+    from labkit.vertex.models import Registry
+    from labkit.vertex.store import ResourceStore
+    from labkit.workspace import Workspace
+
+    sklearn_model.deploy(endpoint=endpoint, machine_type="n1-standard-2")
+    store = ResourceStore(Workspace(local_env.workspace))
+    restarted = Endpoints(store, Registry(store))
+    parent = endpoint.resource_name.split("/endpoints/")[0]
+    answer = restarted.predict(parent, endpoint.name, {"instances": data[0][:3].tolist()})
+    assert answer["predictions"] == endpoint.predict(instances=data[0][:3].tolist()).predictions

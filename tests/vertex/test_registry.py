@@ -71,3 +71,33 @@ def test_model_persists_in_workspace(sklearn_model, local_env):
     stored = registry.get(parent, sklearn_model.name)
     assert stored["displayName"] == sklearn_model.display_name
     assert stored["artifactUri"] == sklearn_model.uri
+
+
+def test_local_artifact_folder_is_staged_to_the_bucket(tmp_path, data, local_env):
+    """The SDK copies a local artifact folder to the staging bucket before uploading."""
+    import joblib
+    from sklearn.tree import DecisionTreeClassifier
+
+    joblib.dump(DecisionTreeClassifier(max_depth=2).fit(*data), tmp_path / "model.joblib")
+    model = aiplatform.Model.upload(display_name="staged", artifact_uri=str(tmp_path),
+                                    serving_container_image_uri=SKLEARN_IMAGE)
+    assert model.uri.startswith(f"gs://{local_env.bucket}/")
+    assert model.list_model_evaluations() == []
+    model.delete()
+
+
+def test_operations_are_kept(sklearn_uri, local_env):
+    """The raw wire: upload answers a finished operation that GET .../operations/ID returns."""
+    import requests
+
+    headers = {"Authorization": f"Bearer {(local_env.workspace / 'token').read_text().strip()}"}
+    parent = f"projects/{local_env.project}/locations/{local_env.region}"
+    body = {"model": {"displayName": "raw", "artifactUri": sklearn_uri[0],
+                      "containerSpec": {"imageUri": SKLEARN_IMAGE}}}
+    operation = requests.post(f"{local_env.endpoint}/v1/{parent}/models:upload", json=body,
+                              headers=headers).json()
+    assert operation["done"] is True
+    polled = requests.get(f"{local_env.endpoint}/ui/{operation['name']}", headers=headers)
+    assert polled.status_code == 200 and polled.json() == operation
+    assert operation["response"]["@type"].endswith("UploadModelResponse")
+    aiplatform.Model(operation["response"]["model"]).delete()
