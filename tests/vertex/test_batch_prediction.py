@@ -98,3 +98,33 @@ def test_bigquery_in_and_out(local_env, sklearn_model, sklearn_uri, data):
     assert np.array_equal(result["prediction"].to_numpy(), expected)
     client.delete_dataset(dataset, delete_contents=True)
     client.delete_dataset(out, delete_contents=True)
+
+
+def test_cancel_a_running_job(bucket, prefix):
+    import io
+
+    import joblib
+    from sklearn.ensemble import RandomForestClassifier
+
+    rng = np.random.default_rng(1)
+    features = rng.random((300, 4))
+    forest = RandomForestClassifier(n_estimators=100, random_state=0)
+    forest.fit(features, features[:, 0] > 0.5)
+    buffer = io.BytesIO()
+    joblib.dump(forest, buffer)
+    bucket.blob(f"{prefix}/forest/model.joblib").upload_from_string(buffer.getvalue())
+    bucket.blob(f"{prefix}/many.jsonl").upload_from_string(  # ~15 s of one-row batches
+        "\n".join(json.dumps(row) for row in rng.random((3000, 4)).tolist()))
+    model = aiplatform.Model.upload(
+        display_name="forest", artifact_uri=f"gs://{bucket.name}/{prefix}/forest",
+        serving_container_image_uri="us-docker.pkg.dev/vertex-ai/prediction/sklearn-cpu.1-5")
+    job = aiplatform.BatchPredictionJob.submit(
+        job_display_name="to-cancel", model_name=model, instances_format="jsonl",
+        gcs_source=f"gs://{bucket.name}/{prefix}/many.jsonl", batch_size=1,
+        gcs_destination_prefix=f"gs://{bucket.name}/{prefix}/out", machine_type="n1-standard-2")
+    job.cancel()
+    with pytest.raises(RuntimeError, match="CANCELED"):
+        job.wait_for_completion()
+    assert job.state.name == "JOB_STATE_CANCELLED"
+    job.delete()
+    model.delete()

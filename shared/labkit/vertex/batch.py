@@ -195,7 +195,8 @@ class BatchJobs:
             self._update(job_id, state=state, endTime=now(), outputInfo=info,
                          completionStats=stats, **extra)
         except Cancelled:
-            self._update(job_id, state="JOB_STATE_CANCELLED", endTime=now())
+            self._update(job_id, state="JOB_STATE_CANCELLED", endTime=now(),
+                         error={"code": 1, "message": "CANCELED"})
         except errors.VertexError as exc:
             self._update(job_id, state="JOB_STATE_FAILED", endTime=now(),
                          error=exc.as_operation_error())
