@@ -27,6 +27,7 @@ SERVICES = [
     "labkit.bigquery.service",
     "labkit.storage.service",
     "labkit.vertex.service",
+    "labkit.vertex.automl.service",
 ]
 
 STARTUP_TIMEOUT_S = 60

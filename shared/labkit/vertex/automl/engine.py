@@ -1,0 +1,217 @@
+"""The AutoML engine: data rules, splits, then a FLAML search over model families.
+
+search() is what Vertex AI's AutoMLTabularTrainingJob and BigQuery ML's AUTOML_CLASSIFIER
+/ AUTOML_REGRESSOR share: raw rows and a target in, the best model found within a time
+budget out, with its validation score on the chosen objective and test-split metrics.
+FLAML searches LightGBM, XGBoost, random forest and extra trees, choosing family and
+hyperparameters by cost-frugal optimisation (it tries cheap configurations first and
+spends the budget where the objective improves).
+
+Budget: one node hour (1000 milli node hours, Vertex's minimum) is SECONDS_PER_NODE_HOUR
+seconds of local search, capped at MAX_BUDGET_S, so a lab's job finishes in seconds.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from labkit.vertex import errors
+from labkit.vertex.automl import objectives
+from labkit.vertex.automl.features import TYPES, Featurizer
+from labkit.vertex.automl.model import AutoMLModel
+
+SECONDS_PER_NODE_HOUR = 4.0
+MAX_BUDGET_S = 60.0
+ESTIMATORS = ["lgbm", "xgboost", "rf", "extra_tree"]
+MIN_ROWS, MAX_ROWS = 1000, 100_000_000
+MIN_COLUMNS, MAX_COLUMNS = 2, 1000
+MAX_CLASSES = 500
+COLUMN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_]*")
+ROLES = {"train": "TRAIN", "training": "TRAIN", "validate": "VALIDATE",
+         "validation": "VALIDATE", "test": "TEST"}
+
+
+def budget_seconds(milli_node_hours: float) -> float:
+    return min(MAX_BUDGET_S, float(milli_node_hours) / 1000.0 * SECONDS_PER_NODE_HOUR)
+
+
+@dataclass
+class SearchResult:
+    model: AutoMLModel
+    objective: objectives.Objective
+    validation_score: float          # the objective on the validation split
+    best_estimator: str
+    best_config: dict
+    trials: int
+    seconds: float
+    time_budget_s: float
+    threshold: float | None          # precision/recall objectives: the chosen threshold
+    test: pd.DataFrame               # raw test rows (features + target)
+    best_per_estimator: dict = field(default_factory=dict)
+
+
+def check_data(frame: pd.DataFrame, target: str, task: str,
+               transformations: dict[str, str]) -> None:
+    """Vertex AI's data requirements for tabular classification and regression."""
+    if target not in frame.columns:
+        raise errors.invalid(f"Target column {target!r} is not in the dataset; its columns "
+                             f"are: {', '.join(map(str, frame.columns))}.")
+    if not MIN_COLUMNS <= frame.shape[1] <= MAX_COLUMNS:
+        raise errors.invalid(f"The dataset has {frame.shape[1]} columns; tabular training "
+                             f"needs between {MIN_COLUMNS} and {MAX_COLUMNS} columns.")
+    if not MIN_ROWS <= len(frame) <= MAX_ROWS:
+        raise errors.invalid(f"The dataset has {len(frame)} rows; tabular training needs "
+                             f"between {MIN_ROWS:,} and {MAX_ROWS:,} rows.")
+    bad = [c for c in frame.columns if not COLUMN_NAME.fullmatch(str(c))]
+    if bad:
+        raise errors.invalid(f"Invalid column name(s) {bad}: column names may contain only "
+                             f"letters, digits and underscores and may not start with an "
+                             f"underscore.")
+    for column, kind in transformations.items():
+        if column not in frame.columns:
+            raise errors.invalid(f"Column {column!r} in the transformations is not in the "
+                                 f"dataset.")
+        if kind not in TYPES:
+            raise errors.invalid(f"Unknown transformation {kind!r} for column {column!r}; "
+                                 f"use one of {', '.join(TYPES)}.")
+        if column == target:
+            raise errors.invalid(f"The target column {target!r} cannot also be a feature "
+                                 f"in the transformations.")
+    if not transformations:
+        raise errors.invalid("Tabular training needs at least one feature column besides "
+                             "the target.")
+    labels = frame[target]
+    if labels.isna().any():
+        raise errors.invalid(f"The target column {target!r} has {int(labels.isna().sum())} "
+                             f"null values; the target column cannot contain nulls.")
+    if task == "classification":
+        n = labels.astype(str).nunique()
+        if not 2 <= n <= MAX_CLASSES:
+            raise errors.invalid(f"The target column {target!r} has {n} distinct values; a "
+                                 f"classification target needs between 2 and {MAX_CLASSES}.")
+    elif pd.to_numeric(labels, errors="coerce").isna().any():
+        raise errors.invalid(f"The target column {target!r} must be numeric for regression.")
+
+
+def random_roles(n: int, fractions: tuple[float, float, float], seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(n)
+    n_train = int(round(fractions[0] * n))
+    n_val = int(round(fractions[1] * n))
+    roles = np.empty(n, dtype=object)
+    roles[order[:n_train]] = "TRAIN"
+    roles[order[n_train:n_train + n_val]] = "VALIDATE"
+    roles[order[n_train + n_val:]] = "TEST"
+    return roles
+
+
+def predefined_roles(values: pd.Series) -> np.ndarray:
+    """A split column's TRAIN / VALIDATE / TEST (any case); other values are left out."""
+    return values.astype(str).str.strip().str.lower().map(ROLES).to_numpy(dtype=object)
+
+
+def timestamp_roles(values: pd.Series, fractions: tuple[float, float, float]) -> np.ndarray:
+    """Oldest rows train, then validation, newest test."""
+    from labkit.vertex.automl.features import _as_timestamp
+
+    stamps = _as_timestamp(values)
+    if stamps.isna().any():
+        raise errors.invalid("The timestamp split column has values that are not RFC 3339 "
+                             "timestamps.")
+    order = np.argsort(stamps.to_numpy(), kind="stable")
+    n = len(values)
+    n_train, n_val = int(round(fractions[0] * n)), int(round(fractions[1] * n))
+    roles = np.empty(n, dtype=object)
+    roles[order[:n_train]] = "TRAIN"
+    roles[order[n_train:n_train + n_val]] = "VALIDATE"
+    roles[order[n_train + n_val:]] = "TEST"
+    return roles
+
+
+def search(frame: pd.DataFrame, label: str, task: str, objective: str | None = None,
+           time_budget_s: float = 4.0, transformations: dict[str, str] | None = None,
+           roles: np.ndarray | None = None, weight_column: str | None = None,
+           early_stop: bool = True, recall: float | None = None,
+           precision: float | None = None, seed: int = 0,
+           estimators: list[str] | None = None) -> SearchResult:
+    """Searches models for `label` from the other columns (or `transformations`)."""
+    from flaml import AutoML
+
+    if transformations is None:
+        transformations = {c: "auto" for c in frame.columns if c not in (label, weight_column)}
+    check_data(frame, label, task, transformations)
+    frame = frame.reset_index(drop=True)
+    y = frame[label].astype(str) if task == "classification" else \
+        pd.to_numeric(frame[label]).astype(float)
+    classes = sorted(y.unique()) if task == "classification" else None
+    goal = objectives.resolve(objective, task, len(classes or []), recall, precision, y)
+    if roles is None:
+        roles = random_roles(len(frame), (0.8, 0.1, 0.1), seed)
+    train, val, test = (roles == "TRAIN"), (roles == "VALIDATE"), (roles == "TEST")
+    for name, mask in (("training", train), ("validation", val)):
+        if not mask.any():
+            raise errors.invalid(f"The {name} split is empty; give it a share of the rows.")
+    if task == "classification" and y[train].nunique() < len(classes):
+        missing = sorted(set(classes) - set(y[train]))
+        raise errors.invalid(f"Classes {missing} of the target column have no rows in the "
+                             f"training split.")
+    weights = None
+    if weight_column:
+        if weight_column not in frame.columns:
+            raise errors.invalid(f"Weight column {weight_column!r} is not in the dataset.")
+        weights = pd.to_numeric(frame[weight_column], errors="coerce")
+        if weights.isna().any() or (weights < 0).any() or (weights > 10000).any():
+            raise errors.invalid(f"Weight column {weight_column!r} must hold numbers between "
+                                 f"0 and 10000.")
+        weights = weights.to_numpy(dtype=float)
+
+    featurizer = Featurizer(transformations).fit(frame[train])
+    X = featurizer.transform(frame)
+    automl = AutoML()
+    started = time.perf_counter()
+    logging.getLogger("flaml").setLevel(logging.ERROR)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        automl.fit(
+            X[train].reset_index(drop=True), y[train].reset_index(drop=True),
+            X_val=X[val].reset_index(drop=True), y_val=y[val].reset_index(drop=True),
+            task=task, metric=goal.metric, time_budget=time_budget_s,
+            estimator_list=estimators or ESTIMATORS, early_stop=early_stop,
+            eval_method="holdout", retrain_full=True, n_jobs=2, seed=seed, verbose=0,
+            log_file_name="",
+            sample_weight=None if weights is None else weights[train],
+            sample_weight_val=None if weights is None else weights[val])
+    seconds = time.perf_counter() - started
+    if automl.model is None:
+        raise errors.VertexError("INTERNAL", "The model search found no model within the "
+                                             "time budget; raise budget_milli_node_hours.")
+    if task == "classification":
+        classes = [str(c) for c in automl.classes_]  # predict_proba's column order
+    interval = None
+    if task == "regression":
+        residuals = y[val].to_numpy() - automl.predict(X[val])
+        interval = (float(np.quantile(residuals, 0.025)), float(np.quantile(residuals, 0.975)))
+    model = AutoMLModel(task, featurizer, automl, classes, interval, list(frame.columns))
+    threshold = None
+    if goal.value is not None:
+        scores = model.predict_frame(frame[val])[:, 1]
+        positive = (y[val] == classes[1]).astype(int).to_numpy()
+        measure = objectives.precision_at_recall if goal.name.endswith("recall") \
+            else objectives.recall_at_precision
+        threshold = measure(positive, scores, goal.value)[1]
+    columns = list(transformations) + [label]
+    return SearchResult(
+        model=model, objective=goal, validation_score=objectives.score(goal, automl.best_loss),
+        best_estimator=automl.best_estimator, best_config=dict(automl.best_config or {}),
+        trials=len(automl.config_history), seconds=seconds, time_budget_s=time_budget_s,
+        threshold=threshold, test=frame.loc[test if test.any() else val, columns],
+        best_per_estimator={k: objectives.score(goal, v)
+                            for k, v in automl.best_loss_per_estimator.items()
+                            if v is not None and np.isfinite(v)})

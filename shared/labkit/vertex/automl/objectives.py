@@ -1,0 +1,132 @@
+"""Optimization objectives: Vertex AI's names -> what the local search minimizes.
+
+Each objective becomes the metric FLAML minimizes on the validation split: FLAML's own
+metric where it has one (log_loss, roc_auc, ap, rmse, mae), a custom metric function
+where it has none (precision at a recall, recall at a precision, RMSLE). Vertex's rules:
+the AUC and precision/recall objectives are for binary classification, log loss is the
+multi-class default, RMSLE needs a target without negative values.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from labkit.vertex import errors
+
+CLASSIFICATION = ("minimize-log-loss", "maximize-au-roc", "maximize-au-prc",
+                  "maximize-precision-at-recall", "maximize-recall-at-precision")
+REGRESSION = ("minimize-rmse", "minimize-mae", "minimize-rmsle")
+BINARY_ONLY = CLASSIFICATION[1:]
+
+
+@dataclass
+class Objective:
+    name: str                 # Vertex's objective name
+    metric: object            # FLAML metric name or custom function
+    metric_name: str          # what the search reports as the validation score
+    value: float | None = None  # the recall or precision constraint
+
+
+def default(task: str, n_classes: int) -> str:
+    if task == "regression":
+        return "minimize-rmse"
+    return "maximize-au-roc" if n_classes == 2 else "minimize-log-loss"
+
+
+def _positive_scores(estimator, X, labels) -> np.ndarray:
+    return estimator.predict_proba(X)[:, 1]
+
+
+def precision_at_recall(y_true, scores, recall_floor: float) -> tuple[float, float]:
+    """Best precision among thresholds whose recall is at least recall_floor; (value, threshold)."""
+    from sklearn.metrics import precision_recall_curve
+
+    precision, recall, thresholds = precision_recall_curve(y_true, scores)
+    ok = recall[:-1] >= recall_floor
+    if not ok.any():
+        return 0.0, 0.0
+    best = int(np.argmax(np.where(ok, precision[:-1], -1)))
+    return float(precision[best]), float(thresholds[best])
+
+
+def recall_at_precision(y_true, scores, precision_floor: float) -> tuple[float, float]:
+    """Best recall among thresholds whose precision is at least precision_floor."""
+    from sklearn.metrics import precision_recall_curve
+
+    precision, recall, thresholds = precision_recall_curve(y_true, scores)
+    ok = precision[:-1] >= precision_floor
+    if not ok.any():
+        return 0.0, 1.0
+    best = int(np.argmax(np.where(ok, recall[:-1], -1)))
+    return float(recall[best]), float(thresholds[best])
+
+
+def _constrained_metric(kind: str, floor: float):
+    """A FLAML custom metric: (loss to minimize, metrics to log)."""
+    measure = precision_at_recall if kind == "precision" else recall_at_precision
+
+    def metric(X_val, y_val, estimator, labels, X_train, y_train, weight_val=None,
+               weight_train=None, *args):
+        positive = labels[1] if labels is not None and len(labels) > 1 else 1
+        y = (np.asarray(y_val) == positive).astype(int)
+        value, threshold = measure(y, _positive_scores(estimator, X_val, labels), floor)
+        return 1.0 - value, {f"{kind}_at_{'recall' if kind == 'precision' else 'precision'}":
+                             value, "threshold": threshold}
+
+    return metric
+
+
+def rmsle(X_val, y_val, estimator, labels, X_train, y_train, weight_val=None,
+          weight_train=None, *args):
+    predicted = np.clip(estimator.predict(X_val), 0, None)
+    value = float(np.sqrt(np.mean((np.log1p(predicted) - np.log1p(np.asarray(y_val))) ** 2)))
+    return value, {"rmsle": value}
+
+
+def resolve(name: str | None, task: str, n_classes: int, recall: float | None = None,
+            precision: float | None = None, y=None) -> Objective:
+    name = name or default(task, n_classes)
+    allowed = REGRESSION if task == "regression" else CLASSIFICATION
+    if name not in allowed:
+        raise errors.invalid(
+            f"Optimization objective {name!r} is not valid for prediction type {task}; "
+            f"valid objectives: {', '.join(allowed)}.")
+    if name in BINARY_ONLY and n_classes != 2:
+        raise errors.invalid(
+            f"Optimization objective {name} is only supported for binary classification; "
+            f"the target column has {n_classes} classes. Use minimize-log-loss.")
+    if name == "minimize-log-loss":
+        return Objective(name, "log_loss", "logLoss")
+    if name == "maximize-au-roc":
+        return Objective(name, "roc_auc", "auRoc")
+    if name == "maximize-au-prc":
+        return Objective(name, "ap", "auPrc")
+    if name == "maximize-precision-at-recall":
+        if recall is None or not 0 <= recall <= 1:
+            raise errors.invalid("optimizationObjectiveRecallValue must be in [0, 1] when the "
+                                 "optimization objective is maximize-precision-at-recall.")
+        return Objective(name, _constrained_metric("precision", recall),
+                         "precisionAtRecall", recall)
+    if name == "maximize-recall-at-precision":
+        if precision is None or not 0 <= precision <= 1:
+            raise errors.invalid("optimizationObjectivePrecisionValue must be in [0, 1] when "
+                                 "the optimization objective is maximize-recall-at-precision.")
+        return Objective(name, _constrained_metric("recall", precision),
+                         "recallAtPrecision", precision)
+    if name == "minimize-rmse":
+        return Objective(name, "rmse", "rootMeanSquaredError")
+    if name == "minimize-mae":
+        return Objective(name, "mae", "meanAbsoluteError")
+    if y is not None and (np.asarray(y, dtype=float) < 0).any():
+        raise errors.invalid("Optimization objective minimize-rmsle requires a target column "
+                             "without negative values.")
+    return Objective(name, rmsle, "rootMeanSquaredLogError")
+
+
+def score(objective: Objective, best_loss: float) -> float:
+    """FLAML's loss back to the objective's own scale (AUCs and rates: 1 - loss)."""
+    if objective.metric_name in ("auRoc", "auPrc", "precisionAtRecall", "recallAtPrecision"):
+        return 1.0 - best_loss
+    return best_loss

@@ -1,0 +1,48 @@
+"""Vertex AI REST v1 routes for managed datasets: HTTP <-> labkit.vertex.automl.datasets.
+
+AutoML training pipelines arrive through the training pipelines routes, which hand
+AutoML task definitions to labkit.vertex.automl.start_training_pipeline.
+"""
+
+from __future__ import annotations
+
+from labkit.services.http import Request, Router
+from labkit.vertex import errors
+from labkit.vertex.automl import pipelines
+from labkit.vertex.automl.datasets import Datasets
+from labkit.vertex.store import ResourceStore
+from labkit.workspace import Workspace
+
+PARENT = r"/v1/projects/(?P<project>[^/]+)/locations/(?P<location>[^/]+)"
+DATASET = PARENT + r"/datasets/(?P<dataset>[^/:]+)"
+
+
+def _parent(r: Request) -> str:
+    return f"projects/{r.params['project']}/locations/{r.params['location']}"
+
+
+def _query(r: Request) -> dict:
+    return {k: v[0] for k, v in r.query.items()}
+
+
+def register(router: Router, workspace: Workspace) -> None:
+    store = ResourceStore(workspace)
+    datasets = Datasets(store)
+    pipelines.recover(store)
+
+    router.add("POST", PARENT + r"/datasets", lambda r: datasets.create(_parent(r), r.json()))
+    router.add("GET", PARENT + r"/datasets", lambda r: datasets.list(_parent(r), _query(r)))
+    router.add("GET", DATASET, lambda r: datasets.find(_parent(r), r.params["dataset"]))
+    router.add("PATCH", DATASET, lambda r: datasets.patch(
+        _parent(r), r.params["dataset"], r.json(), r.arg("updateMask")))
+    router.add("DELETE", DATASET, lambda r: datasets.delete(_parent(r), r.params["dataset"]))
+
+    def gcp_only(feature: str):
+        def refuse(r: Request):
+            raise errors.gcp_only(feature)
+        return refuse
+
+    # Data items (image, text, video) are not built locally; tabular data stays in its source.
+    router.add("POST", DATASET + r":import", gcp_only("Importing data items into a dataset"))
+    router.add("POST", DATASET + r":export", gcp_only("Exporting a dataset's data items"))
+    router.add("GET", DATASET + r"/dataItems", gcp_only("Listing a dataset's data items"))
