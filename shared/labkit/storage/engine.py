@@ -62,7 +62,6 @@ class Store:
         self.workspace = workspace
         self.project = project
         self.lock = threading.RLock()
-        self.base_url = "http://127.0.0.1"  # the service sets its own address
 
     # ---- buckets -------------------------------------------------------------------
     def create_bucket(self, body: dict, project: str | None) -> dict:
@@ -344,10 +343,10 @@ class Store:
                 if not prefixes or prefixes[-1] != entry:
                     prefixes.append(entry)
                     if include_trailing_delimiter and name == entry:
-                        items.append(self.public(self.get_object(bucket, name)))
+                        items.append(self.get_object(bucket, name))
                 last = entry
             else:
-                items.append(self.public(self.get_object(bucket, name)))
+                items.append(self.get_object(bucket, name))
                 last = name
         return self._page(items, prefixes, None)
 
@@ -359,12 +358,13 @@ class Store:
             page["nextPageToken"] = base64.urlsafe_b64encode(last.encode()).decode()
         return page
 
-    def public(self, resource: dict) -> dict:
-        """The resource as the API returns it, with links on this server."""
+    @staticmethod
+    def public(resource: dict, base_url: str) -> dict:
+        """The resource as the API returns it, with links on the server at base_url."""
         bucket, name = resource["bucket"], quote(resource["name"], safe="")
         public = {k: v for k, v in resource.items() if not k.startswith("_")}
-        public["selfLink"] = f"{self.base_url}/storage/v1/b/{bucket}/o/{name}"
-        public["mediaLink"] = (f"{self.base_url}/download/storage/v1/b/{bucket}/o/{name}"
+        public["selfLink"] = f"{base_url}/storage/v1/b/{bucket}/o/{name}"
+        public["mediaLink"] = (f"{base_url}/download/storage/v1/b/{bucket}/o/{name}"
                                f"?generation={resource['generation']}&alt=media")
         return public
 
@@ -387,6 +387,10 @@ class Store:
         _write_atomic(session, json.dumps({"bucket": bucket, "name": name, "fields": fields,
                                            "query": conditions, "started": time.time()}).encode())
         return upload_id
+
+    def cancel_upload(self, upload_id: str) -> None:
+        for path in self._upload_paths(upload_id):
+            path.unlink(missing_ok=True)
 
     def upload_chunk(self, upload_id: str, data: bytes, content_range: str | None
                      ) -> tuple[int, dict | None]:

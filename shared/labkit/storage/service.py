@@ -55,10 +55,10 @@ def register(router: Router, workspace: Workspace) -> None:
     store = Store(workspace)
 
     def add(method: str, pattern: str, handler) -> None:
-        def handle(r: Request):
-            store.base_url = f"http://{r.headers.get('host', '127.0.0.1')}"
-            return handler(r)
-        router.add(method, pattern, handle, needs_token=False)
+        router.add(method, pattern, handler, needs_token=False)
+
+    def public(r: Request, resource: dict) -> dict:
+        return store.public(resource, f"http://{r.headers.get('host', '127.0.0.1')}")
 
     # ---- buckets
     def insert_bucket(r: Request):
@@ -87,10 +87,12 @@ def register(router: Router, workspace: Workspace) -> None:
             max_results = min(int(q.get("maxResults") or 1000), 1000)
         except ValueError:
             raise errors.invalid("Invalid value for maxResults.") from None
-        return store.list_objects(
+        listing = store.list_objects(
             r.params["bucket"], q.get("prefix") or "", q.get("delimiter") or "",
             q.get("pageToken"), max(max_results, 1), q.get("startOffset") or "",
             q.get("endOffset") or "", q.get("includeTrailingDelimiter") == "true")
+        listing["items"] = [public(r, item) for item in listing["items"]]
+        return listing
 
     def media(r: Request):
         bucket, name = r.params["bucket"], r.params["object"]
@@ -109,19 +111,19 @@ def register(router: Router, workspace: Workspace) -> None:
         if r.arg("alt") == "media":
             return media(r)
         store.check_preconditions(r.params["bucket"], r.params["object"], _query(r))
-        return store.public(store.get_object(r.params["bucket"], r.params["object"]))
+        return public(r, store.get_object(r.params["bucket"], r.params["object"]))
 
     def delete_object(r: Request):
         store.delete_object(r.params["bucket"], r.params["object"], _query(r))
         return Response(204)
 
     def patch_object(r: Request):
-        return store.public(store.patch_object(r.params["bucket"], r.params["object"],
+        return public(r, store.patch_object(r.params["bucket"], r.params["object"],
                                                r.json(), _query(r)))
 
     def copy(r: Request):
         p = r.params
-        return store.public(store.copy_object(p["bucket"], p["object"], p["dbucket"],
+        return public(r, store.copy_object(p["bucket"], p["object"], p["dbucket"],
                                               p["dobject"], r.json(), _dest_conditions(r)))
 
     def rewrite(r: Request):
@@ -130,7 +132,7 @@ def register(router: Router, workspace: Workspace) -> None:
                 "objectSize": resource["size"], "done": True, "resource": resource}
 
     def compose(r: Request):
-        return store.public(store.compose(r.params["bucket"], r.params["object"], r.json(),
+        return public(r, store.compose(r.params["bucket"], r.params["object"], r.json(),
                                           _query(r)))
 
     destination = r"/b/(?P<dbucket>[^/]+)/o/(?P<dobject>.+)"
@@ -152,13 +154,13 @@ def register(router: Router, workspace: Workspace) -> None:
             if not q.get("name"):
                 raise errors.gcs_error(400, "required", "Required")
             fields = {"contentType": r.headers.get("content-type")}
-            return store.public(store.put_object(bucket, q["name"], r.body, fields, q))
+            return public(r, store.put_object(bucket, q["name"], r.body, fields, q))
         if kind == "multipart":
             metadata, data = _parse_multipart(r)
             name = metadata.get("name") or q.get("name")
             if not name:
                 raise errors.gcs_error(400, "required", "Required")
-            return store.public(store.put_object(bucket, name, data, metadata, q))
+            return public(r, store.put_object(bucket, name, data, metadata, q))
         if kind == "resumable":
             metadata = r.json()
             name = metadata.get("name") or q.get("name")
@@ -177,14 +179,12 @@ def register(router: Router, workspace: Workspace) -> None:
         upload_id = r.arg("upload_id") or ""
         have, resource = store.upload_chunk(upload_id, r.body, r.headers.get("content-range"))
         if resource is not None:
-            return store.public(resource)
+            return public(r, resource)
         headers = {"Range": f"bytes=0-{have - 1}"} if have else {}
         return Response(308, None, headers)
 
     def cancel_upload(r: Request):
-        session, part = store._upload_paths(r.arg("upload_id") or "")
-        session.unlink(missing_ok=True)
-        part.unlink(missing_ok=True)
+        store.cancel_upload(r.arg("upload_id") or "")
         return Response(499, None)
 
     add("POST", r"/upload" + BUCKET + r"/o", upload)

@@ -7,6 +7,7 @@ model at random, weighted by the endpoint's traffic split, as Vertex does.
 
 from __future__ import annotations
 
+import atexit
 import random
 import threading
 
@@ -26,6 +27,12 @@ class Endpoints:
         self.registry = registry
         self.predictors: dict[str, object] = {}  # deployedModelId -> loaded predictor
         self.loading = threading.Lock()
+        atexit.register(self.close_all)  # model server subprocesses end with the services
+
+    def close_all(self) -> None:
+        for predictor in list(self.predictors.values()):
+            predictor.close()
+        self.predictors.clear()
 
     def _get(self, parent: str, endpoint_id: str) -> dict:
         endpoint = self.store.get("endpoints", endpoint_id) if endpoint_id.isdigit() else None
