@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from scipy import sparse
 
 from labkit.bigquery.ml.errors import MLError
 
@@ -64,8 +65,8 @@ class FeatureEncoder:
             info = {"name": name, "kind": kind, "type": bq_type(s),
                     "null_count": int(s.isna().sum())}
             if kind == "string":
-                cats = sorted({NULL_CATEGORY if v is None or v is pd.NA or v != v else str(v)
-                               for v in s})
+                values = s.astype(object).where(s.notna(), NULL_CATEGORY)
+                cats = sorted(str(v) for v in pd.unique(values))
                 info["categories"] = cats
                 info["category_count"] = len([c for c in cats if c != NULL_CATEGORY])
                 self.outputs += [(name, c) for c in cats]
@@ -86,7 +87,8 @@ class FeatureEncoder:
     def names(self) -> list[str]:
         return [c["name"] for c in self.columns]
 
-    def encode(self, df: pd.DataFrame) -> np.ndarray:
+    def encode(self, df: pd.DataFrame, compressed: bool = False):
+        """The model matrix: dense, or CSR when `compressed` (for the linear solvers)."""
         blocks = []
         for info in self.columns:
             name = info["name"]
@@ -95,16 +97,20 @@ class FeatureEncoder:
                               "needs it as a feature")
             s = df[name]
             if info["kind"] == "string":
-                values = s.astype(object).where(s.notna(), NULL_CATEGORY).astype(str)
+                values = s.fillna(NULL_CATEGORY) if s.hasnans else s
+                if not pd.api.types.is_string_dtype(values.dtype):
+                    values = values.astype(str)
                 codes = pd.Index(info["categories"]).get_indexer(values)
-                block = np.zeros((len(s), len(info["categories"])))
-                ok = codes >= 0
-                block[np.nonzero(ok)[0], codes[ok]] = 1.0
-                blocks.append(block)
+                ok = np.nonzero(codes >= 0)[0]
+                block = sparse.csr_matrix((np.ones(len(ok)), (ok, codes[ok])),
+                                          shape=(len(s), len(info["categories"])))
+                blocks.append(block if compressed else block.toarray())
             else:
                 v = _numeric(s, info["kind"])
                 v = np.where(np.isnan(v), info["mean"], v)
                 if self.standardize:
                     v = (v - info["mean"]) / info["std"]
-                blocks.append(v[:, None])
-        return np.hstack(blocks) if blocks else np.zeros((len(df), 0))
+                blocks.append(sparse.csr_matrix(v[:, None]) if compressed else v[:, None])
+        if not blocks:
+            return np.zeros((len(df), 0))
+        return sparse.hstack(blocks, format="csr") if compressed else np.hstack(blocks)

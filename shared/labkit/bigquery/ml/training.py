@@ -86,24 +86,27 @@ def _train_supervised(model: TrainedModel, df: pd.DataFrame, schema: pa.Schema) 
     if features.shape[1] == 0:
         raise MLError("The training data has no feature columns besides the label")
     if model.classifier:
-        values = df[label].map(_key)
-        model.classes = sorted(values.unique().tolist(), key=lambda v: (str(type(v)), v))
+        uniques = pd.unique(df[label])
+        model.classes = sorted({_key(u) for u in uniques}, key=lambda v: (str(type(v)), v))
         if len(model.classes) < 2:
             raise MLError(f"Classification models need at least two distinct values of the "
                           f"label column {label}; found {len(model.classes)}")
         if len(model.classes) > 50 and model.model_type == "logistic_reg":
             raise MLError("logistic_reg supports at most 50 unique labels")
         index = {c: i for i, c in enumerate(model.classes)}
-        y = values.map(index).to_numpy()
+        lookup = np.array([index[_key(u)] for u in uniques])
+        y = lookup[pd.Index(uniques).get_indexer(df[label])]
     else:
         try:
             y = pd.to_numeric(df[label]).to_numpy(float)
         except (TypeError, ValueError):
             raise MLError(f"The label column {label} of a regression model must be numeric")\
                 from None
-    train_x, eval_x = features[~held], features[held]
+    train_x = features[~held]
     model.encoder = FeatureEncoder(model.model_type in STANDARDIZED).fit(train_x)
-    X, X_eval = model.encode(train_x), (model.encode(eval_x) if held.any() else None)
+    encoded = model.encoder.encode(features, compressed=model.model_type in (
+        "linear_reg", "logistic_reg"))
+    X, X_eval = encoded[~held], (encoded[held] if held.any() else None)
     y_train, y_eval = y[~held], (y[held] if held.any() else None)
     weights = _class_weights(model, y_train) if model.classifier else None
     from labkit.bigquery.ml.trainers import supervised_trainer
@@ -118,7 +121,7 @@ def _train_supervised(model: TrainedModel, df: pd.DataFrame, schema: pa.Schema) 
     model.eval_metrics = (metrics.classification(model.eval_y, model.eval_out)
                           if model.classifier else metrics.regression(model.eval_y,
                                                                       model.eval_out))
-    model.baseline = X.mean(axis=0)
+    model.baseline = np.asarray(X.mean(axis=0)).ravel()
     if options.get("enable_global_explain"):
         from labkit.bigquery.ml.explain import attributions
 

@@ -7,6 +7,7 @@ import time
 import warnings
 
 import numpy as np
+from scipy import sparse
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import ElasticNet, LinearRegression, LogisticRegression, Ridge
 
@@ -33,6 +34,7 @@ class LinearTrainer:
 
     def fit(self, X, y, w, X_eval, y_eval, options, n_classes=None) -> list[dict]:
         start = time.perf_counter()
+        X = _compact(X)
         self.model = self.build(options)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
@@ -45,6 +47,7 @@ class LinearTrainer:
                  "learning_rate": None, "duration_ms": ms}]
 
     def predict(self, X) -> np.ndarray:
+        X = _compact(X)
         if self.classifier:
             return self.model.predict_proba(X)
         return self.model.predict(X)
@@ -53,3 +56,10 @@ class LinearTrainer:
         """(coef with shape (outputs, features), intercepts) in the encoded feature space."""
         coef = np.atleast_2d(self.model.coef_)
         return coef, np.atleast_1d(self.model.intercept_)
+
+
+def _compact(X):
+    """One-hot encoded data is mostly zeros; the solvers run faster on it stored sparse."""
+    if X is None or sparse.issparse(X) or X.size == 0:
+        return X
+    return sparse.csr_matrix(X) if np.count_nonzero(X) < 0.3 * X.size else X
