@@ -87,6 +87,10 @@ def test_listing_prefix_delimiter_pages(client, bucket):
     assert top == [f"p/{i:02d}.txt" for i in range(7)]
     assert iterator.prefixes == {"p/sub/"}
     assert [b.name for b in client.list_blobs(bucket, delimiter="/")] == ["q.txt"]
+    globbed = [b.name for b in client.list_blobs(bucket, match_glob="p/**/{a,05}.txt")]
+    assert globbed == ["p/05.txt", "p/sub/a.txt"]
+    assert [b.name for b in client.list_blobs(bucket, match_glob="p/0[0-1].txt")] == [
+        "p/00.txt", "p/01.txt"]
 
 
 def test_copy_rewrite_compose_delete(bucket):

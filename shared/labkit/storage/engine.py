@@ -47,6 +47,43 @@ def _write_atomic(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
+def _glob_regex(pattern: str) -> re.Pattern:
+    """Cloud Storage matchGlob: ** crosses '/', * and ? stay in a segment, [..], {a,b}."""
+    out, i = [], 0
+    while i < len(pattern):
+        c = pattern[i]
+        if pattern.startswith("**/", i):  # zero or more folders
+            out.append("(?:.*/)?")
+            i += 3
+            continue
+        if pattern.startswith("**", i):
+            out.append(".*")
+            i += 2
+            continue
+        if c == "*":
+            out.append("[^/]*")
+        elif c == "?":
+            out.append("[^/]")
+        elif c == "[":
+            end = pattern.find("]", i + 1)
+            if end < 0:
+                raise errors.invalid(f"Invalid matchGlob: {pattern}")
+            body = pattern[i + 1:end]
+            out.append("[" + ("^" + body[1:] if body.startswith("!") else body) + "]")
+            i = end
+        elif c == "{":
+            end = pattern.find("}", i + 1)
+            if end < 0:
+                raise errors.invalid(f"Invalid matchGlob: {pattern}")
+            out.append("(?:" + "|".join(re.escape(a) for a in pattern[i + 1:end].split(","))
+                       + ")")
+            i = end
+        else:
+            out.append(re.escape(c))
+        i += 1
+    return re.compile("".join(out))
+
+
 def hashes(path: Path) -> tuple[str, str]:
     """(md5Hash, crc32c) as the JSON API spells them: base64 of the digests."""
     md5, crc = hashlib.md5(), google_crc32c.Checksum()
@@ -323,12 +360,15 @@ class Store:
     def list_objects(self, bucket: str, prefix: str = "", delimiter: str = "",
                      page_token: str | None = None, max_results: int = 1000,
                      start_offset: str = "", end_offset: str = "",
-                     include_trailing_delimiter: bool = False) -> dict:
+                     include_trailing_delimiter: bool = False, match_glob: str = "") -> dict:
         self.get_bucket(bucket)
         after = base64.urlsafe_b64decode(page_token.encode()).decode() if page_token else ""
+        glob = _glob_regex(match_glob) if match_glob else None
         items, prefixes, last = [], [], None
         for name in self.iter_names(bucket, prefix):
             if (start_offset and name < start_offset) or (end_offset and name >= end_offset):
+                continue
+            if glob and not glob.fullmatch(name):
                 continue
             entry = name
             if delimiter:

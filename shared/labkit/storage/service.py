@@ -90,7 +90,8 @@ def register(router: Router, workspace: Workspace) -> None:
         listing = store.list_objects(
             r.params["bucket"], q.get("prefix") or "", q.get("delimiter") or "",
             q.get("pageToken"), max(max_results, 1), q.get("startOffset") or "",
-            q.get("endOffset") or "", q.get("includeTrailingDelimiter") == "true")
+            q.get("endOffset") or "", q.get("includeTrailingDelimiter") == "true",
+            q.get("matchGlob") or "")
         listing["items"] = [public(r, item) for item in listing["items"]]
         return listing
 
