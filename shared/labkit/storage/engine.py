@@ -182,6 +182,10 @@ class Store:
         if not name or len(name.encode()) > 1024 or "\n" in name or "\r" in name:
             raise errors.invalid(f"Invalid object name: '{name}'")
         parts = name.split("/")
+        if name.endswith("/") or "" in parts:
+            raise errors.invalid(f"Object name '{name}' has an empty path segment: the local "
+                                 f"Cloud Storage keeps objects as files, so folder placeholder "
+                                 f"objects ('x/') and '//' are not supported.")
         if any(p in (".", "..") for p in parts) or is_temp(name):
             raise errors.invalid(f"Object name '{name}' is not supported by the local "
                                  f"Cloud Storage ('.' and '..' path segments).")
