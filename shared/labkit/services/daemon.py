@@ -27,6 +27,8 @@ SERVICES = [
     "labkit.bigquery.service",
     "labkit.storage.service",
     "labkit.vertex.service",
+    "labkit.vertex.metadata.service",
+    "labkit.vertex.pipelines.service",
     "labkit.vertex.automl.service",
 ]
 

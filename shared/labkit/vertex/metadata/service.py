@@ -1,0 +1,84 @@
+"""Vertex ML Metadata and Tensorboard REST v1 routes: HTTP <-> the metadata engine."""
+
+from __future__ import annotations
+
+from labkit.services.http import Request, Router
+from labkit.vertex.metadata.engine import Metadata, store_name
+from labkit.vertex.metadata.tensorboards import Tensorboards
+from labkit.vertex.store import ResourceStore
+from labkit.workspace import Workspace
+
+PARENT = r"/v1/projects/(?P<project>[^/]+)/locations/(?P<location>[^/]+)"
+STORE = PARENT + r"/metadataStores/(?P<store>[^/:]+)"
+TENSORBOARD = PARENT + r"/tensorboards/(?P<tensorboard>[^/:]+)"
+
+_engines: dict[str, Metadata] = {}
+
+
+def engine_for(workspace: Workspace) -> Metadata:
+    """The one metadata engine of this services process (pipelines write through it)."""
+    key = str(workspace.root)
+    if key not in _engines:
+        _engines[key] = Metadata(ResourceStore(workspace))
+    return _engines[key]
+
+
+def _parent(r: Request) -> str:
+    return f"projects/{r.params['project']}/locations/{r.params['location']}"
+
+
+def _query(r: Request) -> dict:
+    return {k: v[0] for k, v in r.query.items()}
+
+
+def register(router: Router, workspace: Workspace) -> None:
+    metadata = engine_for(workspace)
+    tensorboards = Tensorboards(metadata.store)
+    add = router.add
+
+    def name(r: Request, kind: str) -> str:
+        return f"{_parent(r)}/metadataStores/{r.params['store']}/{kind}/{r.params['id']}"
+
+    add("GET", STORE, lambda r: metadata.get_store(_parent(r), r.params["store"]))
+    add("POST", PARENT + r"/metadataStores",
+        lambda r: metadata.create_store(_parent(r), r.arg("metadataStoreId")))
+
+    for kind, id_arg in (("artifacts", "artifactId"), ("executions", "executionId"),
+                         ("contexts", "contextId")):
+        one = STORE + f"/{kind}/(?P<id>[^/:]+)"
+        add("POST", STORE + f"/{kind}",
+            lambda r, k=kind, a=id_arg: metadata.create(
+                k, store_name(_parent(r)), r.json(), r.arg(a)))
+        add("GET", STORE + f"/{kind}",
+            lambda r, k=kind: metadata.list(k, store_name(_parent(r)), _query(r)))
+        add("GET", one, lambda r, k=kind: metadata.get(k, name(r, k)))
+        add("PATCH", one, lambda r, k=kind: metadata.patch(
+            k, name(r, k), r.json(), r.arg("updateMask"),
+            (r.arg("allowMissing") or "").lower() == "true"))
+        add("DELETE", one, lambda r, k=kind: metadata.delete(k, name(r, k)))
+
+    context = STORE + r"/contexts/(?P<id>[^/:]+)"
+    add("POST", context + r":addContextArtifactsAndExecutions",
+        lambda r: metadata.add_to_context(name(r, "contexts"), r.json().get("artifacts", []),
+                                          r.json().get("executions", [])))
+    add("POST", context + r":addContextChildren",
+        lambda r: metadata.add_children(name(r, "contexts"), r.json().get("childContexts", [])))
+    add("POST", context + r":removeContextChildren",
+        lambda r: metadata.remove_children(name(r, "contexts"),
+                                           r.json().get("childContexts", [])))
+    add("GET", context + r":queryContextLineageSubgraph",
+        lambda r: metadata.context_lineage(name(r, "contexts")))
+    execution = STORE + r"/executions/(?P<id>[^/:]+)"
+    add("POST", execution + r":addExecutionEvents",
+        lambda r: metadata.add_events(name(r, "executions"), r.json().get("events", [])))
+    add("GET", execution + r":queryExecutionInputsAndOutputs",
+        lambda r: metadata.execution_io(name(r, "executions")))
+    add("GET", STORE + r"/artifacts/(?P<id>[^/:]+):queryArtifactLineageSubgraph",
+        lambda r: metadata.artifact_lineage(name(r, "artifacts"),
+                                            int(r.arg("maxHops") or 0), r.arg("filter")))
+
+    add("POST", PARENT + r"/tensorboards", lambda r: tensorboards.create(_parent(r), r.json()))
+    add("GET", PARENT + r"/tensorboards", lambda r: tensorboards.list(_parent(r), _query(r)))
+    add("GET", TENSORBOARD, lambda r: tensorboards.get(_parent(r), r.params["tensorboard"]))
+    add("DELETE", TENSORBOARD,
+        lambda r: tensorboards.delete(_parent(r), r.params["tensorboard"]))
