@@ -55,6 +55,18 @@ def test_xgboost_booster(endpoint, data, prefix):
     np.testing.assert_allclose(got, want, rtol=1e-6)
 
 
+def test_xgboost_sklearn_api_joblib(endpoint, data, prefix):
+    import joblib
+    import xgboost
+
+    classifier = xgboost.XGBClassifier(n_estimators=5, max_depth=2).fit(*data)
+    joblib.dump(classifier, local_path(f"{prefix}/xgbj/model.joblib"))
+    _serve(endpoint, "xgbj", f"{prefix}/xgbj",
+           "us-docker.pkg.dev/vertex-ai/prediction/xgboost-cpu.2-1:latest")
+    got = endpoint.predict(instances=data[0][:5].tolist()).predictions
+    assert got == classifier.predict(data[0][:5]).tolist()
+
+
 def test_tensorflow_saved_model(endpoint, data, prefix):
     import keras
 
@@ -64,7 +76,16 @@ def test_tensorflow_saved_model(endpoint, data, prefix):
     _serve(endpoint, "tf", f"{prefix}/tf",
            "us-docker.pkg.dev/vertex-ai/prediction/tf2-cpu.2-15:latest")
     got = endpoint.predict(instances=data[0][:4].tolist()).predictions
-    np.testing.assert_allclose(got, model.predict(data[0][:4], verbose=0), rtol=1e-5)
+    want = model.predict(data[0][:4], verbose=0)
+    np.testing.assert_allclose(got, want, rtol=1e-5)
+    # instances may also be objects keyed by the signature's input name
+    import tensorflow as tf
+
+    signature = tf.saved_model.load(str(local_path(f"{prefix}/tf/"))).signatures[
+        "serving_default"]
+    (name,) = signature.structured_input_signature[1]
+    keyed = [{name: row} for row in data[0][:4].tolist()]
+    np.testing.assert_allclose(endpoint.predict(instances=keyed).predictions, want, rtol=1e-5)
 
 
 def test_custom_prediction_routine(endpoint, data, sklearn_uri, prefix, bucket):

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -31,16 +30,6 @@ SERVE = ("import os, uvicorn\n"
          "from google.cloud.aiplatform.prediction.model_server import CprModelServer\n"
          "uvicorn.run(CprModelServer().app, host='127.0.0.1', "
          "port=int(os.environ['AIP_HTTP_PORT']), log_level='warning')\n")
-
-
-def _die_with_parent() -> None:
-    """Linux: the model server gets SIGTERM if the services process dies, even by SIGKILL."""
-    try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except OSError:
-        pass
 
 
 def _free_port() -> int:
@@ -72,9 +61,7 @@ class CprServer:
         self.log = open(Path(self.workdir.name) / "server.log", "w+b")
         self.process = subprocess.Popen([sys.executable, "-c", SERVE], env=env,
                                         cwd=self.workdir.name, stdout=self.log,
-                                        stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                        preexec_fn=_die_with_parent if sys.platform ==
-                                        "linux" else None)
+                                        stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         self._wait_healthy()
 
     def _wait_healthy(self) -> None:
