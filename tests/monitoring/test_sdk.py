@@ -1,0 +1,119 @@
+"""ModelDeploymentMonitoringJob and endpoint.explain() through the real Vertex AI SDK.
+
+The tests marked `wired` need the endpoint routes to call labkit.vertex.monitoring.hooks
+(after_predict on predict, explain on :explain)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from google.api_core import exceptions
+from google.cloud import aiplatform, bigquery
+from google.cloud.aiplatform import model_monitoring
+
+from labkit import monitoring_helpers as mh
+
+
+def create_job(served, training, **kwargs):
+    endpoint, _, deployed_id, schema_uri = served
+    _, table = training
+    objective = model_monitoring.ObjectiveConfig(
+        skew_detection_config=model_monitoring.SkewDetectionConfig(
+            data_source=table, target_field="label", skew_thresholds={"age": 0.25}),
+        drift_detection_config=model_monitoring.DriftDetectionConfig(
+            drift_thresholds={"age": 0.25, "colour": 0.25}))
+    return aiplatform.ModelDeploymentMonitoringJob.create(
+        display_name="census-monitoring", endpoint=endpoint, objective_configs=objective,
+        logging_sampling_strategy=model_monitoring.RandomSampleConfig(sample_rate=1.0),
+        schedule_config=model_monitoring.ScheduleConfig(monitor_interval=1),
+        alert_config=model_monitoring.EmailAlertConfig(user_emails=["ml-team@example.com"],
+                                                       enable_logging=True),
+        analysis_instance_schema_uri=schema_uri, **kwargs)
+
+
+def test_job_lifecycle_through_the_sdk(served, training):
+    endpoint = served[0]
+    job = create_job(served, training)
+    try:
+        assert job.state.name == "JOB_STATE_RUNNING"
+        resource = job.gca_resource
+        assert resource.endpoint == endpoint.resource_name
+        config = resource.model_deployment_monitoring_objective_configs[0]
+        assert config.deployed_model_id == served[2]
+        skew = config.objective_config.training_prediction_skew_detection_config
+        assert skew.skew_thresholds["age"].value == 0.25
+        assert resource.model_deployment_monitoring_schedule_config.monitor_interval.seconds \
+            == 3600
+        assert resource.model_monitoring_alert_config.email_alert_config.user_emails == [
+            "ml-team@example.com"]
+        table = resource.bigquery_tables[0].bigquery_table_path
+        assert table.endswith(f"model_deployment_monitoring_{endpoint.name}.serving_predict")
+        assert job.resource_name in [j.resource_name
+                                     for j in aiplatform.ModelDeploymentMonitoringJob.list()]
+        with pytest.raises(exceptions.Conflict):
+            create_job(served, training)
+        job.pause()
+        assert aiplatform.ModelDeploymentMonitoringJob(job.name).state.name == "JOB_STATE_PAUSED"
+        job.resume()
+        job.update(display_name="renamed", alert_config=model_monitoring.EmailAlertConfig(
+            user_emails=["other@example.com"]))
+        fresh = aiplatform.ModelDeploymentMonitoringJob(job.name)
+        assert fresh.display_name == "renamed"
+        assert fresh.state.name == "JOB_STATE_RUNNING"
+        # an analysis with no traffic yet finishes and finds nothing
+        mh.wait_for_analysis(job)
+        assert job.gca_resource.latest_monitoring_pipeline_metadata.run_time
+        assert mh.stats_anomalies(job, served[2]).empty
+    finally:
+        job.delete()
+    with pytest.raises(exceptions.NotFound):
+        aiplatform.ModelDeploymentMonitoringJob(job.name)
+
+
+@pytest.mark.wired
+def test_skew_and_drift_detected_from_served_traffic(served, training):
+    endpoint, _, deployed_id, _ = served
+    job = create_job(served, training)
+    rng = np.random.default_rng(5)
+    try:
+        normal = [[round(float(a), 1), str(c)] for a, c in
+                  zip(rng.normal(40, 10, 200), rng.choice(["red", "blue"], 200), strict=True)]
+        for start in range(0, 200, 50):
+            endpoint.predict(instances=normal[start:start + 50])
+        mh.wait_for_analysis(job)
+        first = mh.stats_anomalies(job, deployed_id)
+        assert set(first.feature) == {"age", "colour"}
+        assert not first.anomaly.any()
+        shifted = [[round(float(a), 1), "red"] for a in rng.normal(70, 10, 200)]
+        endpoint.predict(instances=shifted)
+        mh.wait_for_analysis(job)
+        latest = mh.stats_anomalies(job, deployed_id).groupby(
+            ["objective", "feature"]).first()  # newest first
+        assert latest.loc[("RAW_FEATURE_SKEW", "age"), "anomaly"]
+        assert latest.loc[("RAW_FEATURE_SKEW", "age"), "threshold"] == 0.25
+        assert latest.loc[("RAW_FEATURE_SKEW", "colour"), "threshold"] == 0.3  # default
+        assert latest.loc[("RAW_FEATURE_DRIFT", "age"), "anomaly"]
+        table = job.gca_resource.bigquery_tables[0].bigquery_table_path.removeprefix("bq://")
+        logged = bigquery.Client().query(
+            f"SELECT COUNT(*) AS requests, SUM(ARRAY_LENGTH(request_payload)) AS instances "
+            f"FROM `{table}`").to_dataframe()
+        assert logged.requests[0] == 5 and logged.instances[0] == 400
+    finally:
+        job.delete()
+
+
+@pytest.mark.wired
+def test_explain_through_the_endpoint(served):
+    endpoint = served[0]
+    instances = [[55.0, "red"], [25.0, "blue"]]
+    response = endpoint.explain(instances=instances)
+    assert len(response.explanations) == 2
+    assert response.predictions == endpoint.predict(instances=instances).predictions
+    for explanation, prediction in zip(response.explanations, response.predictions,
+                                       strict=True):
+        attribution = explanation.attributions[0]
+        assert attribution.instance_output_value == pytest.approx(prediction)
+        total = sum(attribution.feature_attributions.values())
+        delta = attribution.instance_output_value - attribution.baseline_output_value
+        assert abs(total - delta) <= attribution.approximation_error * abs(delta) + 1e-9
+        assert set(attribution.feature_attributions) == {"age", "colour"}
