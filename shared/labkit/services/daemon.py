@@ -30,6 +30,7 @@ SERVICES = [
     "labkit.vertex.metadata.service",
     "labkit.vertex.pipelines.service",
     "labkit.vertex.automl.service",
+    "labkit.vertex.training.service",
     "labkit.vertex.monitoring.service",
 ]
 

@@ -1,0 +1,130 @@
+"""Runs one job spec (worker pools) as local processes: one process per replica.
+
+Each replica runs in its own process group with its stdout and stderr in a log file under
+the job's folder (vertex/training/<job id>/logs/workerpoolN-I.log). The job fails when any
+replica fails (error.message carries the tail of that replica's log and the log's path),
+succeeds when every chief/worker replica exits 0 (parameter servers, which never exit by
+themselves, are then stopped), and is cancelled by killing every process group.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from labkit.storage import mount_path
+from labkit.storage.paths import data_root
+from labkit.vertex.training import contract
+from labkit.workspace import Workspace
+
+POLL_S = 0.05
+LOG_TAIL_CHARS = 1500
+
+
+@dataclass
+class Outcome:
+    state: str  # JOB_STATE_SUCCEEDED / _FAILED / _CANCELLED
+    message: str = ""
+    logs: list[Path] = field(default_factory=list)
+
+
+def link_buckets(workspace: Workspace) -> str | None:
+    """Links every local bucket at /gcs/BUCKET (Vertex's Cloud Storage FUSE form).
+
+    Returns a note for the job log when /gcs cannot be created on this machine.
+    """
+    root = data_root(workspace)
+    buckets = [p.name for p in root.iterdir() if p.is_dir()] if root.exists() else []
+    for bucket in buckets:
+        if mount_path(f"gs://{bucket}/", workspace) is None:
+            return ("NOTE: /gcs/BUCKET paths (Cloud Storage FUSE) are unavailable: this machine "
+                    "does not let the local services create /gcs. Create it once with "
+                    "`sudo mkdir -m 1777 /gcs`, or write outputs through the Cloud Storage "
+                    "client (google.cloud.storage), which reaches the local Cloud Storage.\n")
+    return None
+
+
+def tail(path: Path) -> str:
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return ""
+    return text[-LOG_TAIL_CHARS:].strip()
+
+
+def run(workspace: Workspace, job: dict, folder: Path, cancelled: threading.Event,
+        trial: str | None = None, extra_args: list[str] | None = None,
+        extra_env: dict[str, str] | None = None) -> Outcome:
+    """Runs `job` (a CustomJob resource with a validated jobSpec) to its end."""
+    pools = job["jobSpec"]["workerPoolSpecs"]
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "logs").mkdir(exist_ok=True)
+    note = link_buckets(workspace)
+    project = job["name"].split("/")[1]
+    addresses = contract.cluster(pools)
+    processes: list[tuple[str, subprocess.Popen, Path]] = []
+    try:
+        for p, pool in enumerate(pools):
+            if not pool:
+                continue
+            uris = (pool.get("pythonPackageSpec") or {}).get("packageUris") or []
+            paths = contract.stage_packages(uris, folder / "packages", workspace)
+            argv = contract.program(pool) + list(extra_args or [])
+            for index in range(int(pool.get("replicaCount") or 0)):
+                env = {**contract.base_environ(), **contract.client_env(workspace, project),
+                       **contract.replica_env(job, addresses, p, index, trial),
+                       **(extra_env or {}), **contract.pool_env(pool)}
+                if paths:
+                    env["PYTHONPATH"] = os.pathsep.join(paths)
+                if not (pool.get("machineSpec") or {}).get("acceleratorType"):
+                    env["CUDA_VISIBLE_DEVICES"] = ""  # a machine without GPUs sees none
+                work = folder / "work" / f"workerpool{p}-{index}"
+                work.mkdir(parents=True, exist_ok=True)
+                log_path = folder / "logs" / f"workerpool{p}-{index}.log"
+                with open(log_path, "w") as log:
+                    if note:
+                        log.write(note)
+                        log.flush()
+                    proc = subprocess.Popen(argv, cwd=work, env=env, stdout=log,
+                                            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                            start_new_session=True)
+                processes.append((f"workerpool{p}-{index}", proc, log_path))
+        return _wait(processes, cancelled)
+    except OSError as exc:
+        return Outcome("JOB_STATE_FAILED", f"The replica could not start: {exc}")
+    finally:
+        for _, proc, _ in processes:
+            _kill(proc)
+
+
+def _wait(processes: list, cancelled: threading.Event) -> Outcome:
+    logs = [log for _, _, log in processes]
+    waiting = [(name, proc, log) for name, proc, log in processes
+               if not name.startswith("workerpool2-")]  # parameter servers never exit
+    while True:
+        if cancelled.is_set():
+            return Outcome("JOB_STATE_CANCELLED", "The job was cancelled.", logs)
+        for name, proc, log in processes:
+            code = proc.poll()
+            if code not in (None, 0):
+                return Outcome("JOB_STATE_FAILED",
+                               f"The replica {name} exited with a non-zero status of {code}. "
+                               f"To find out more about why your job exited please check "
+                               f"the log: {log}\n{tail(log)}", logs)
+        if all(proc.poll() == 0 for _, proc, _ in waiting):
+            return Outcome("JOB_STATE_SUCCEEDED", "", logs)
+        time.sleep(POLL_S)
+
+
+def _kill(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    proc.wait()

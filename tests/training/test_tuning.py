@@ -1,0 +1,115 @@
+"""HyperparameterTuningJob through the real SDK: each algorithm, parallel trials, scales,
+trials and the best trial read back; failing trials."""
+
+from __future__ import annotations
+
+import pytest
+from google.api_core import exceptions
+from google.cloud import aiplatform
+from google.cloud.aiplatform import hyperparameter_tuning as hpt
+
+SKLEARN_IMAGE = "us-docker.pkg.dev/vertex-ai/training/sklearn-cpu.1-0:latest"
+
+
+def _custom_job(trainers, args=()):
+    return aiplatform.CustomJob.from_local_script(
+        display_name="quadratic", script_path=str(trainers / "quadratic.py"),
+        container_uri=SKLEARN_IMAGE, args=list(args))
+
+
+def _values(trial) -> dict:
+    return {p.parameter_id: p.value for p in trial.parameters}
+
+
+def _score(trial) -> float:
+    return trial.final_measurement.metrics[0].value
+
+
+def test_grid_search_covers_the_grid_and_finds_the_best(trainers):
+    job = aiplatform.HyperparameterTuningJob(
+        display_name="grid", custom_job=_custom_job(trainers),
+        metric_spec={"score": "maximize"},
+        parameter_spec={"x": hpt.DiscreteParameterSpec([0.1, 0.3, 0.6], scale="linear"),
+                        "kind": hpt.CategoricalParameterSpec(["a", "b", "c"])},
+        max_trial_count=20, parallel_trial_count=3, search_algorithm="grid")
+    job.run()
+    assert job.state.name == "JOB_STATE_SUCCEEDED"
+    trials = job.trials
+    assert len(trials) == 9  # the grid is exhausted before max_trial_count
+    assert {(_values(t)["x"], _values(t)["kind"]) for t in trials} == {
+        (x, k) for x in (0.1, 0.3, 0.6) for k in "abc"}
+    assert all(t.state.name == "SUCCEEDED" for t in trials)
+    for t in trials:  # the trainer really ran with the trial's arguments
+        v = _values(t)
+        assert _score(t) == pytest.approx(-(v["x"] - 0.3) ** 2 + {"a": 0, "b": .5, "c": .2}[
+            v["kind"]])
+    best = max(trials, key=_score)
+    assert _values(best) == {"x": 0.3, "kind": "b"}
+
+
+def test_random_search_respects_ranges_and_scales(trainers):
+    job = aiplatform.HyperparameterTuningJob(
+        display_name="random", custom_job=_custom_job(trainers),
+        metric_spec={"score": "minimize"},
+        parameter_spec={"x": hpt.DoubleParameterSpec(min=1e-4, max=1.0, scale="log"),
+                        "steps": hpt.IntegerParameterSpec(min=1, max=3, scale="linear")},
+        max_trial_count=8, parallel_trial_count=4, search_algorithm="random")
+    job.run()
+    trials = job.trials
+    assert len(trials) == 8 and all(t.state.name == "SUCCEEDED" for t in trials)
+    xs = [_values(t)["x"] for t in trials]
+    assert all(1e-4 <= x <= 1.0 for x in xs) and len(set(xs)) == 8
+    assert sum(x < 0.01 for x in xs) >= 2  # log scale: half the draws fall below 0.01
+    for t in trials:
+        steps = _values(t)["steps"]
+        assert steps == int(steps) and 1 <= steps <= 3
+        assert int(t.final_measurement.step_count) == steps  # LAST_MEASUREMENT by default
+
+
+def test_default_algorithm_is_bayesian_and_improves(trainers):
+    job = aiplatform.HyperparameterTuningJob(
+        display_name="bayes", custom_job=_custom_job(trainers, ["--kind", "a"]),
+        metric_spec={"score": "maximize"},
+        parameter_spec={"x": hpt.DoubleParameterSpec(min=-2.0, max=2.0, scale="linear")},
+        max_trial_count=8, parallel_trial_count=1)
+    job.run()
+    trials = sorted(job.trials, key=lambda t: int(t.id))
+    assert [t.id for t in trials] == [str(i) for i in range(1, 9)]
+    best = max(trials, key=_score)
+    assert abs(_values(best)["x"] - 0.3) < 0.15
+    # after the random start the Gaussian process proposes points near the optimum
+    assert min(abs(_values(t)["x"] - 0.3) for t in trials[3:]) < min(
+        abs(_values(t)["x"] - 0.3) for t in trials[:3])
+
+
+def test_failing_trials_are_infeasible_and_fail_the_job(trainers):
+    job = aiplatform.HyperparameterTuningJob(
+        display_name="broken", custom_job=_custom_job(trainers, ["--kind", "zzz"]),
+        metric_spec={"score": "maximize"},
+        parameter_spec={"x": hpt.DoubleParameterSpec(min=0, max=1, scale="linear")},
+        max_trial_count=4, parallel_trial_count=2, max_failed_trial_count=2)
+    with pytest.raises(RuntimeError, match="KeyError"):
+        job.run()
+    assert job.state.name == "JOB_STATE_FAILED"
+    assert {t.state.name for t in job.trials} == {"INFEASIBLE"}
+    assert len(job.trials) == 2
+
+
+def test_grid_search_refuses_double_parameters(trainers):
+    job = aiplatform.HyperparameterTuningJob(
+        display_name="bad-grid", custom_job=_custom_job(trainers),
+        metric_spec={"score": "maximize"},
+        parameter_spec={"x": hpt.DoubleParameterSpec(min=0, max=1, scale="linear")},
+        max_trial_count=4, parallel_trial_count=1, search_algorithm="grid")
+    with pytest.raises(exceptions.BadRequest, match="Grid search requires"):
+        job.run()
+
+
+def test_log_scale_needs_positive_minimum(trainers):
+    job = aiplatform.HyperparameterTuningJob(
+        display_name="bad-log", custom_job=_custom_job(trainers),
+        metric_spec={"score": "maximize"},
+        parameter_spec={"x": hpt.DoubleParameterSpec(min=0, max=1, scale="log")},
+        max_trial_count=2, parallel_trial_count=1)
+    with pytest.raises(exceptions.BadRequest, match="greater than 0"):
+        job.run()
