@@ -5,7 +5,7 @@ Rooms: `service` (the /datasets routes), `datasets` (Dataset resources and their
 `pipelines` (AutoML TrainingPipelines, handed over by the training pipelines routes),
 `engine` (data rules, splits, the search), `features` (column transformations),
 `objectives` (Vertex objectives -> search metrics), `model` (the saved model),
-`evaluation` (ModelEvaluations in Vertex's schema), `predictor` (serving), `bqml`
+`evaluation` (ModelEvaluations in Vertex's schema), `bqml`
 (the BigQuery ML trainer).
 """
 

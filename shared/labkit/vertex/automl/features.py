@@ -91,9 +91,9 @@ class Featurizer:
                 parts[column] = pd.to_numeric(values.astype("string") if values.dtype == object
                                               else values, errors="coerce").astype(float)
             elif kind == "categorical":
-                parts[column] = pd.Categorical(self._strings(values).astype(object)
-                                               .where(lambda s: s.notna(), None),
-                                               categories=self.categories[column])
+                known = self._strings(values).astype(object)
+                known = known.where(known.isin(self.categories[column]), None)
+                parts[column] = pd.Categorical(known, categories=self.categories[column])
             elif kind == "text":
                 vectorizer = self.vectorizers[column]
                 matrix = vectorizer.transform(values.fillna("").astype(str)).toarray()
@@ -104,7 +104,7 @@ class Featurizer:
                 parts[f"{column}__year"] = stamps.dt.year.astype(float)
                 parts[f"{column}__month"] = stamps.dt.month.astype(float)
                 parts[f"{column}__day"] = stamps.dt.day.astype(float)
-                parts[f"{column}__dayofweek"] = stamps.dt.dayofweek.astype(float)
+                parts[f"{column}__dayofweek"] = stamps.dt.day_of_week.astype(float)
                 parts[f"{column}__hour"] = stamps.dt.hour.astype(float)
                 parts[f"{column}__epoch"] = (stamps - pd.Timestamp(0, tz="UTC")) \
                     .dt.total_seconds()

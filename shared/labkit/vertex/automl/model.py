@@ -1,7 +1,12 @@
 """The trained AutoML model: column transformations + the best estimator the search found.
 
-Saved with joblib as model.joblib in the model's artifact folder; the serving predictor
-and the evaluation both call predict_frame on raw rows, so they see the same model.
+Saved with joblib as model.joblib in the model's artifact folder and served by the
+prebuilt scikit-learn prediction engine, which calls predict(np.asarray(instances)).
+Instances are objects keyed by column name, as Vertex AI's AutoML tabular models take
+them (values may be strings, as Vertex recommends); arrays are read in the feature order
+or the training table's column order (what batch prediction from BigQuery or CSV sends).
+Predictions: {"classes", "scores"} for classification, {"value", "lower_bound",
+"upper_bound"} for regression. The evaluation calls predict_frame on the same object.
 """
 
 from __future__ import annotations
@@ -33,6 +38,23 @@ class AutoMLModel:
         if self.task == "classification":
             return np.asarray(self.estimator.predict_proba(features), dtype=float)
         return np.asarray(self.estimator.predict(features), dtype=float)
+
+    def _row(self, instance) -> dict:
+        if isinstance(instance, dict):
+            return instance
+        values = list(instance)
+        for names in (self.columns, self.source_columns or []):
+            if len(values) == len(names):
+                return dict(zip(names, values, strict=True))
+        raise ValueError(f"an array instance must have {len(self.columns)} values in the "
+                         f"order {self.columns}; send objects keyed by column name instead")
+
+    def predict(self, instances) -> np.ndarray:
+        """The prebuilt container's call: one prediction object per instance."""
+        rows = [self._row(i) for i in instances]
+        out = np.empty(len(rows), dtype=object)
+        out[:] = self.predict_rows(rows)
+        return out
 
     def predict_rows(self, rows: list[dict]) -> list[dict]:
         """Vertex's tabular prediction shape for each row."""

@@ -63,19 +63,20 @@ def recall_at_precision(y_true, scores, precision_floor: float) -> tuple[float, 
     return float(recall[best]), float(thresholds[best])
 
 
-def _constrained_metric(kind: str, floor: float):
-    """A FLAML custom metric: (loss to minimize, metrics to log)."""
-    measure = precision_at_recall if kind == "precision" else recall_at_precision
+class ConstrainedMetric:
+    """A FLAML custom metric: (loss to minimize, metrics to log). A class, not a closure,
+    so the fitted search pickles with the model."""
 
-    def metric(X_val, y_val, estimator, labels, X_train, y_train, weight_val=None,
-               weight_train=None, *args):
+    def __init__(self, kind: str, floor: float):
+        self.kind, self.floor = kind, floor
+
+    def __call__(self, X_val, y_val, estimator, labels, X_train, y_train, weight_val=None,
+                 weight_train=None, *args):
+        measure = precision_at_recall if self.kind == "precision" else recall_at_precision
         positive = labels[1] if labels is not None and len(labels) > 1 else 1
         y = (np.asarray(y_val) == positive).astype(int)
-        value, threshold = measure(y, _positive_scores(estimator, X_val, labels), floor)
-        return 1.0 - value, {f"{kind}_at_{'recall' if kind == 'precision' else 'precision'}":
-                             value, "threshold": threshold}
-
-    return metric
+        value, threshold = measure(y, _positive_scores(estimator, X_val, labels), self.floor)
+        return 1.0 - value, {self.kind: value, "threshold": threshold}
 
 
 def rmsle(X_val, y_val, estimator, labels, X_train, y_train, weight_val=None,
@@ -107,13 +108,13 @@ def resolve(name: str | None, task: str, n_classes: int, recall: float | None = 
         if recall is None or not 0 <= recall <= 1:
             raise errors.invalid("optimizationObjectiveRecallValue must be in [0, 1] when the "
                                  "optimization objective is maximize-precision-at-recall.")
-        return Objective(name, _constrained_metric("precision", recall),
+        return Objective(name, ConstrainedMetric("precision", recall),
                          "precisionAtRecall", recall)
     if name == "maximize-recall-at-precision":
         if precision is None or not 0 <= precision <= 1:
             raise errors.invalid("optimizationObjectivePrecisionValue must be in [0, 1] when "
                                  "the optimization objective is maximize-recall-at-precision.")
-        return Objective(name, _constrained_metric("recall", precision),
+        return Objective(name, ConstrainedMetric("recall", precision),
                          "recallAtPrecision", precision)
     if name == "minimize-rmse":
         return Objective(name, "rmse", "rootMeanSquaredError")

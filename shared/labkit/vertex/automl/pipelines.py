@@ -5,7 +5,7 @@ classification and regression (automl_tabular) run on the local engine; the pipe
 moves PENDING -> RUNNING -> SUCCEEDED / FAILED / CANCELLED in the store collection
 "trainingPipelines", and a cancel (state PIPELINE_STATE_CANCELLING, set by the cancel
 route) is honoured between phases. On success the model is uploaded to the registry with
-its artifact (model.joblib + this package's prediction routine) and its evaluation on the
+its artifact (model.joblib, served by the prebuilt scikit-learn engine) and its evaluation on the
 test split, and modelToUpload names it, as the SDK's run() expects.
 """
 
@@ -32,8 +32,8 @@ NOT_LOCAL = {  # task definition fragment -> what it is
     "text": "AutoML text training",
 }
 MIN_BUDGET, MAX_BUDGET = 1000, 72000
-PREDICTOR = ("labkit.vertex.automl.predictor", "AutoMLTabularPredictor")
-IMAGE = "us-docker.pkg.dev/vertex-ai/automl-tabular/prediction-server:local"
+# Served in process by the prebuilt scikit-learn engine (model.AutoMLModel.predict).
+IMAGE = "us-docker.pkg.dev/vertex-ai/prediction/sklearn-cpu.1-5:latest"
 SCHEMATA = "gs://google-cloud-aiplatform/schema/predict/"
 TERMINAL = {f"PIPELINE_STATE_{s}" for s in ("SUCCEEDED", "FAILED", "CANCELLED")}
 CANCELLING = "PIPELINE_STATE_CANCELLING"
@@ -209,9 +209,7 @@ def _upload(registry: Registry, parent: str, pipeline: dict, folder, task: str) 
                                   "versionDescription", "encryptionSpec") if k in wanted},
         "displayName": wanted.get("displayName") or pipeline["displayName"],
         "artifactUri": str(folder),
-        "containerSpec": {"imageUri": IMAGE, "env": [
-            {"name": "PREDICTOR_MODULE", "value": PREDICTOR[0]},
-            {"name": "PREDICTOR_CLASS", "value": PREDICTOR[1]}]},
+        "containerSpec": {"imageUri": IMAGE},
         "predictSchemata": {
             "instanceSchemaUri": f"{SCHEMATA}instance/tabular_{task}_1.0.0.yaml",
             "predictionSchemaUri": f"{SCHEMATA}prediction/tabular_{task}_1.0.0.yaml"},

@@ -1,0 +1,66 @@
+"""Engine pieces without HTTP: budget mapping, objectives, column transformations."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from labkit.vertex.automl import engine, objectives
+from labkit.vertex.automl.features import Featurizer, infer_type
+from labkit.vertex.errors import VertexError
+
+
+def test_budget_mapping():
+    assert engine.budget_seconds(1000) == engine.SECONDS_PER_NODE_HOUR
+    assert engine.budget_seconds(72000) == engine.MAX_BUDGET_S
+
+
+def test_objective_rules():
+    assert objectives.resolve(None, "classification", 2).name == "maximize-au-roc"
+    assert objectives.resolve(None, "classification", 3).name == "minimize-log-loss"
+    assert objectives.resolve(None, "regression", 0).metric == "rmse"
+    with pytest.raises(VertexError, match="only supported for binary"):
+        objectives.resolve("maximize-au-prc", "classification", 3)
+    with pytest.raises(VertexError, match="RecallValue"):
+        objectives.resolve("maximize-precision-at-recall", "classification", 2)
+    with pytest.raises(VertexError, match="negative"):
+        objectives.resolve("minimize-rmsle", "regression", 0, y=np.array([1.0, -2.0]))
+
+
+def test_precision_at_recall_picks_a_threshold():
+    y = np.array([0, 0, 1, 1, 0, 1])
+    scores = np.array([0.1, 0.4, 0.35, 0.8, 0.2, 0.9])
+    precision, threshold = objectives.precision_at_recall(y, scores, 1.0)
+    assert threshold == 0.35 and precision == pytest.approx(0.75)
+    recall, threshold = objectives.recall_at_precision(y, scores, 1.0)
+    assert recall == pytest.approx(2 / 3) and threshold == 0.8
+
+
+def test_transformations():
+    frame = pd.DataFrame({
+        "n": ["1", "2.5", "x"], "c": ["a", "b", "a"],
+        "t": ["2024-01-02T03:04:05Z", "2024-02-03T00:00:00Z", "2025-03-04T10:00:00Z"],
+        "words": ["the quick brown fox jumps", "a lazy dog sleeps all day", "foxes and dogs x"]})
+    assert [infer_type(frame[c]) for c in frame] == ["categorical", "categorical",
+                                                     "timestamp", "text"]
+    featurizer = Featurizer({"n": "numeric", "c": "categorical", "t": "auto",
+                             "words": "text"}).fit(frame)
+    out = featurizer.transform(pd.DataFrame({"n": ["7"], "c": ["zzz"], "t": [None],
+                                             "words": ["quick fox"]}))
+    assert out["n"].tolist() == [7.0]
+    assert out["c"].isna().all()  # unseen category -> missing
+    assert "t__year" in out and "words__fox" in out and out["words__fox"].iloc[0] > 0
+
+
+def test_data_rules():
+    frame = pd.DataFrame({"x": range(10), "y": [0, 1] * 5})
+    with pytest.raises(VertexError, match="10 rows"):
+        engine.check_data(frame, "y", "classification", {"x": "auto"})
+    with pytest.raises(VertexError, match="not in the dataset"):
+        engine.check_data(frame, "label", "classification", {"x": "auto"})
+    big = pd.DataFrame({"x": range(1000), "y": [1] * 1000})
+    with pytest.raises(VertexError, match="1 distinct values"):
+        engine.check_data(big, "y", "classification", {"x": "auto"})
+    with pytest.raises(VertexError, match="Unknown transformation"):
+        engine.check_data(big, "y", "regression", {"x": "fancy"})
