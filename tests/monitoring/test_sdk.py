@@ -20,8 +20,8 @@ def create_job(served, training, **kwargs):
     objective = model_monitoring.ObjectiveConfig(
         skew_detection_config=model_monitoring.SkewDetectionConfig(
             data_source=table, target_field="label", skew_thresholds={"age": 0.25}),
-        drift_detection_config=model_monitoring.DriftDetectionConfig(
-            drift_thresholds={"age": 0.25, "colour": 0.25}))
+        # no drift thresholds: every feature is watched at the default 0.3
+        drift_detection_config=model_monitoring.DriftDetectionConfig(drift_thresholds={}))
     return aiplatform.ModelDeploymentMonitoringJob.create(
         display_name="census-monitoring", endpoint=endpoint, objective_configs=objective,
         logging_sampling_strategy=model_monitoring.RandomSampleConfig(sample_rate=1.0),
@@ -82,7 +82,7 @@ def test_skew_and_drift_detected_from_served_traffic(served, training):
             endpoint.predict(instances=normal[start:start + 50])
         mh.wait_for_analysis(job)
         first = mh.stats_anomalies(job, deployed_id)
-        assert set(first.feature) == {"age", "colour"}
+        assert set(first.feature) == {"age"}  # skew watches only features with thresholds
         assert not first.anomaly.any()
         shifted = [[round(float(a), 1), "red"] for a in rng.normal(70, 10, 200)]
         endpoint.predict(instances=shifted)
@@ -91,8 +91,10 @@ def test_skew_and_drift_detected_from_served_traffic(served, training):
             ["objective", "feature"]).first()  # newest first
         assert latest.loc[("RAW_FEATURE_SKEW", "age"), "anomaly"]
         assert latest.loc[("RAW_FEATURE_SKEW", "age"), "threshold"] == 0.25
-        assert latest.loc[("RAW_FEATURE_SKEW", "colour"), "threshold"] == 0.3  # default
+        assert ("RAW_FEATURE_SKEW", "colour") not in latest.index
         assert latest.loc[("RAW_FEATURE_DRIFT", "age"), "anomaly"]
+        assert latest.loc[("RAW_FEATURE_DRIFT", "colour"), "threshold"] == 0.3  # default
+        assert latest.loc[("RAW_FEATURE_DRIFT", "colour"), "anomaly"]  # half red -> all red
         table = job.gca_resource.bigquery_tables[0].bigquery_table_path.removeprefix("bq://")
         logged = bigquery.Client().query(
             f"SELECT COUNT(*) AS requests, SUM(ARRAY_LENGTH(request_payload)) AS instances "

@@ -223,12 +223,15 @@ class MonitoringJobs:
             start = job.get("_windowStart", 0.0)
             runs = self.store.get(RUNS, job_id) or {"runs": []}
             previous = runs["runs"][-1] if runs["runs"] else None
-            window = self.log.read(job_id, start, end)
+            # one read for this window and the previous one (the drift baseline)
+            entries = self.log.read(job_id, previous["windowStart"] if previous else start, end)
+            window = [e for e in entries if e["t"] > start]
+            before = [e for e in entries if e["t"] <= start] if previous else None
             results = []
             status: dict = {}
             try:
                 for config in job["modelDeploymentMonitoringObjectiveConfigs"]:
-                    results.extend(self._analyze_model(job, config, window, previous, start))
+                    results.extend(self._analyze_model(job, config, window, before))
             except errors.VertexError as exc:
                 status = exc.as_operation_error()
             run = {"runTime": _stamp(end), "windowStart": start, "windowEnd": end,
@@ -303,7 +306,7 @@ class MonitoringJobs:
         return found
 
     def _analyze_model(self, job: dict, config: dict, window: list[dict],
-                       previous: dict | None, start: float) -> list[dict]:
+                       previous: list[dict] | None) -> list[dict]:
         deployed = config["deployedModelId"]
         entries = [e for e in window if e["d"] == deployed]
         if not entries:
@@ -321,10 +324,8 @@ class MonitoringJobs:
                 results.append(self._result(SKEW, deployed, feature, threshold,
                                             baseline[feature], columns[feature]))
         drift = objective.get("predictionDriftDetectionConfig")
-        if drift is not None and previous is not None:
-            job_id = job["name"].rsplit("/", 1)[-1]
-            before = [e for e in self.log.read(job_id, previous["windowStart"],
-                                               previous["windowEnd"]) if e["d"] == deployed]
+        if drift is not None and previous:
+            before = [e for e in previous if e["d"] == deployed]
             if before:
                 old = self._columns(job, config, before)
                 features = [f for f in columns if f in old]
