@@ -103,7 +103,9 @@ class Metadata:
                     raise errors.not_found(KINDS[kind], name)
                 parent, _, rid = name.rpartition(f"/{kind}/")
                 return self.create(kind, parent, body, rid)
-            fields = [f.strip() for f in (mask or "").split(",") if f.strip()] or list(body)
+            # Without a mask the SDK sends the whole resource; output-only fields are ignored.
+            fields = [f.strip() for f in (mask or "").split(",") if f.strip()] or \
+                [k for k in body if k in WRITABLE]
             for field in fields:
                 camel = re.sub(r"_([a-z])", lambda m: m[1].upper(), field)
                 if camel not in WRITABLE:

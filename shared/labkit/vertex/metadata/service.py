@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from labkit.services.http import Request, Router
 from labkit.vertex.metadata.engine import Metadata, store_name
-from labkit.vertex.metadata.tensorboards import Tensorboards
+from labkit.vertex.metadata.tensorboards import TensorboardChildren, Tensorboards
 from labkit.vertex.store import ResourceStore
 from labkit.workspace import Workspace
 
@@ -34,6 +34,7 @@ def _query(r: Request) -> dict:
 def register(router: Router, workspace: Workspace) -> None:
     metadata = engine_for(workspace)
     tensorboards = Tensorboards(metadata.store)
+    children = TensorboardChildren(metadata.store)
     add = router.add
 
     def name(r: Request, kind: str) -> str:
@@ -82,3 +83,24 @@ def register(router: Router, workspace: Workspace) -> None:
     add("GET", TENSORBOARD, lambda r: tensorboards.get(_parent(r), r.params["tensorboard"]))
     add("DELETE", TENSORBOARD,
         lambda r: tensorboards.delete(_parent(r), r.params["tensorboard"]))
+
+    experiment = TENSORBOARD + r"/experiments/(?P<experiment>[^/:]+)"
+    for kind, collection, one in (("experiments", TENSORBOARD, experiment),
+                                  ("runs", experiment, experiment + r"/runs/(?P<run>[^/:]+)")):
+        id_arg = TensorboardChildren.KINDS[kind][1]
+        add("POST", collection + f"/{kind}",
+            lambda r, k=kind, a=id_arg: children.create(_path(r).rsplit("/", 1)[0], k, r.json(),
+                                                        r.arg(a)))
+        add("GET", collection + f"/{kind}",
+            lambda r, k=kind: children.list(_path(r).rsplit("/", 1)[0], k, _query(r)))
+        add("GET", one, lambda r, k=kind: children.get(_path(r), k))
+
+    # Time series are not stored locally: a run has none until logged on Google Cloud.
+    add("GET", experiment + r"/runs/(?P<run>[^/:]+)/timeSeries",
+        lambda r: {"tensorboardTimeSeries": [children.get(_path(r).rsplit("/", 1)[0], "runs")
+                                             and None][:0]})
+
+
+def _path(r: Request) -> str:
+    """The resource name in the request path (without /v1/)."""
+    return r.path.split("/v1/", 1)[1].split(":", 1)[0]

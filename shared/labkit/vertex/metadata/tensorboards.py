@@ -57,3 +57,45 @@ class Tensorboards:
         resource = self.get(parent, tid)
         self.store.delete("tensorboards", tid)
         return operations.done(self.store, resource["name"], "DeleteOperationMetadata", None)
+
+
+class TensorboardChildren:
+    """Tensorboard experiments and runs (created by Experiments' start_run), stored by name."""
+
+    KINDS = {"experiments": ("TensorboardExperiment", "tensorboardExperimentId"),
+             "runs": ("TensorboardRun", "tensorboardRunId")}
+
+    def __init__(self, store: ResourceStore):
+        self.store = store
+
+    def _key(self, name: str) -> str:
+        return name.replace("/", "~")
+
+    def create(self, parent: str, kind: str, body: dict, rid: str | None) -> dict:
+        if self.store.get("tensorboardChildren", self._key(parent)) is None and \
+                "/experiments/" in parent:
+            raise errors.not_found("TensorboardExperiment", parent)
+        name = f"{parent}/{kind}/{rid or new_id()}"
+        with self.store.lock:
+            if self.store.get("tensorboardChildren", self._key(name)) is not None:
+                raise errors.VertexError("ALREADY_EXISTS", f"{self.KINDS[kind][0]} {name} "
+                                                           f"already exists.")
+            stamp = now()
+            resource = {"name": name, "displayName": body.get("displayName", ""),
+                        "description": body.get("description", ""),
+                        "labels": body.get("labels", {}), "createTime": stamp,
+                        "updateTime": stamp, "etag": new_id()}
+            return self.store.put("tensorboardChildren", self._key(name), resource)
+
+    def get(self, name: str, kind: str) -> dict:
+        resource = self.store.get("tensorboardChildren", self._key(name))
+        if resource is None:
+            raise errors.not_found(self.KINDS[kind][0], name)
+        return resource
+
+    def list(self, parent: str, kind: str, query: dict) -> dict:
+        prefix = f"{parent}/{kind}/"
+        items = [r for r in self.store.all("tensorboardChildren")
+                 if r["name"].startswith(prefix) and "/" not in r["name"][len(prefix):]]
+        key = {"experiments": "tensorboardExperiments", "runs": "tensorboardRuns"}[kind]
+        return page(items, key, query.get("pageSize"), query.get("pageToken"))
