@@ -80,3 +80,36 @@ def stats_anomalies(job, deployed_model_id: str, objectives=OBJECTIVES):
     columns = ["objective", "feature", "distance", "threshold", "anomaly", "window_start",
                "window_end"]
     return pd.DataFrame(rows, columns=columns)
+
+
+def plot_feature(training, serving: dict, feature: str, ax=None):
+    """The training distribution of one feature against serving windows.
+
+    training: a Series; serving: {label: Series}. Numbers as overlaid density histograms,
+    categories as side-by-side shares of the most common categories."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+    import pandas as pd
+
+    ax = ax or plt.subplots(figsize=(5, 3.2))[1]
+    samples = {"training": pd.Series(training).dropna(), **{k: pd.Series(v).dropna()
+                                                             for k, v in serving.items()}}
+    if all(pd.api.types.is_numeric_dtype(s) for s in samples.values()):
+        values = np.concatenate([s.to_numpy(float) for s in samples.values()])
+        edges = np.histogram_bin_edges(values, bins=30)
+        for name, sample in samples.items():
+            ax.hist(sample.astype(float), bins=edges, density=True, alpha=0.45, label=name)
+    else:
+        top = samples["training"].value_counts().index[:8].tolist()
+        extra = [c for s in samples.values() for c in s.value_counts().index[:3]
+                 if c not in top]
+        categories = top + list(dict.fromkeys(extra))
+        width = 0.8 / len(samples)
+        x = np.arange(len(categories))
+        for k, (name, sample) in enumerate(samples.items()):
+            shares = sample.value_counts(normalize=True).reindex(categories, fill_value=0)
+            ax.bar(x + k * width, shares, width, label=name)
+        ax.set_xticks(x + width * (len(samples) - 1) / 2, categories, rotation=35, ha="right")
+    ax.set_title(feature)
+    ax.legend(fontsize=8)
+    return ax
