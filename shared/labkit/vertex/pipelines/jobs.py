@@ -25,7 +25,7 @@ TERMINAL = {"PIPELINE_STATE_SUCCEEDED", "PIPELINE_STATE_FAILED", "PIPELINE_STATE
 # The SDK's wait() polls every 5 s after a first GET; a GET on an unfinished job holds its
 # answer up to this long for the job to finish, so a short pipeline's run() returns when it
 # ends rather than at the next 5 s poll.
-HOLD_GET_S = 4.0
+HOLD_GET_S = 8.0
 JOB_ID = re.compile(r"[a-z0-9][a-z0-9-]{0,127}")
 
 

@@ -7,6 +7,9 @@ labkit.start() points a notebook's clients at them.
 
     python -m labkit.vertex.pipelines.launch python COMPONENT_FILE ARGS...   # kfp executor
     python -m labkit.vertex.pipelines.launch google LAUNCHER_MODULE EXECUTOR_INPUT_FILE
+
+The runner starts tasks through `child` in a fork server that has imported the KFP executor
+and the Google clients once (a fresh interpreter per task spends about a second importing).
 """
 
 from __future__ import annotations
@@ -46,6 +49,33 @@ def main(argv: list[str]) -> None:
         google_ops.run(target, rest[0])
     else:
         raise SystemExit(f"unknown task kind {kind!r}")
+
+
+def child(argv: list[str], env: dict, cwd: str, log_path: str) -> None:
+    """Runs one task in a forked process: its own environment, folder and log file."""
+    import traceback
+
+    fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    sys.stdout = open(1, "w", buffering=1, closefd=False)
+    sys.stderr = open(2, "w", buffering=1, closefd=False)
+    os.environ.clear()
+    os.environ.update(env)
+    os.chdir(cwd)
+    code = 0
+    try:
+        main(argv)
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        if exc.code not in (None, 0) and not isinstance(exc.code, int):
+            print(exc.code, file=sys.stderr)
+    except BaseException:
+        traceback.print_exc()
+        code = 1
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 if __name__ == "__main__":

@@ -13,10 +13,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import multiprocessing
 import os
 import re
-import subprocess
-import sys
 import tempfile
 import threading
 
@@ -24,7 +23,7 @@ from kfp.local import placeholder_utils
 
 from labkit.storage.paths import local_path
 from labkit.vertex.metadata.engine import Metadata
-from labkit.vertex.pipelines import google_ops
+from labkit.vertex.pipelines import google_ops, launch
 from labkit.vertex.pipelines import spec as specs
 from labkit.vertex.store import ResourceStore, new_id, now
 from labkit.workspace import Workspace
@@ -63,7 +62,7 @@ class Run:
         self.store_name = f"{self.parent}/metadataStores/default"
         self.context = job["jobDetail"]["pipelineRunContext"]["name"]
         self.cancelled = threading.Event()
-        self.process: subprocess.Popen | None = None
+        self.process = None  # the running task's process
         self.failed: list[str] = []
         self.logs = workspace.path("logs", "pipelines", self.job_id)
         self.logs.mkdir(parents=True, exist_ok=True)
@@ -390,15 +389,14 @@ class Run:
         env = {**os.environ, **task_environment(self.workspace, self.project, self.location),
                **{e["name"]: e["value"] for e in container.get("env", [])},
                "VERTEX_AI_PIPELINES_RUN_LABELS": json.dumps(self.job.get("labels", {}))}
-        with open(log, "wb") as out:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "labkit.vertex.pipelines.launch", *argv], cwd=cwd, env=env,
-                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-            try:
-                code = self.process.wait(timeout=TASK_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                code = -9
+        self.process = _forkserver().Process(target=launch.child,
+                                             args=(argv, env, cwd, str(log)), daemon=True)
+        self.process.start()
+        self.process.join(TASK_TIMEOUT_S)
+        if self.process.exitcode is None:
+            self.process.kill()
+            self.process.join()
+        code = self.process.exitcode
         if self.cancelled.is_set():
             raise Cancelled()
         if code != 0:
@@ -411,8 +409,23 @@ class Run:
 
     def cancel(self) -> None:
         self.cancelled.set()
-        if self.process and self.process.poll() is None:
+        if self.process is not None and self.process.exitcode is None:
             self.process.kill()
+
+
+_server: list = []
+PRELOAD = ["labkit.vertex.pipelines.launch", "labkit.vertex.pipelines.google_ops",
+           "kfp.dsl.executor_main", "kfp.dsl", "google.cloud.aiplatform", "google.cloud.bigquery",
+           "pandas", "sklearn.base"]
+
+
+def _forkserver():
+    """A fork server with the task-side imports done once (started on first use)."""
+    if not _server:
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(PRELOAD)
+        _server.append(context)
+    return _server[0]
 
 
 def task_environment(workspace: Workspace, project: str, location: str) -> dict:
