@@ -256,9 +256,8 @@ def test_errors_and_model_resources(ml):
     with pytest.raises(MLError, match="no column named income"):
         ml.execute("CREATE MODEL bqml.x OPTIONS(model_type='logistic_reg', "
                    "input_label_cols=['income']) AS SELECT 1 AS a, 2 AS b", "proj", None)
-    with pytest.raises(MLError, match="AUTOML_CLASSIFIER.*LAB_BACKEND=gcp"):
-        ml.execute("CREATE MODEL bqml.x OPTIONS(model_type='AUTOML_CLASSIFIER') AS SELECT 1",
-                   "proj", None)
+    with pytest.raises(MLError, match="ONNX.*LAB_BACKEND=gcp"):
+        ml.execute("CREATE MODEL bqml.x OPTIONS(model_type='ONNX') AS SELECT 1", "proj", None)
     assert ml.handles("CREATE OR REPLACE MODEL d.m OPTIONS(model_type='kmeans') AS SELECT 1")
     assert ml.handles("SELECT * FROM ML.PREDICT(MODEL `p.d.m`, TABLE d.t)")
     assert not ml.handles("SELECT 'ML.PREDICT(MODEL x)' AS s")
@@ -279,3 +278,16 @@ def test_errors_and_model_resources(ml):
     with pytest.raises(KeyError):
         ml.get_model("proj", "bqml", "dup")
     ml.execute("DROP MODEL IF EXISTS bqml.dup", "proj", None)
+
+
+def test_automl_classifier_runs_on_the_local_automl_search(ml):
+    ml.execute(f"""CREATE MODEL bqml.automl OPTIONS(model_type='AUTOML_CLASSIFIER',
+        input_label_cols=['species'], budget_hours=1.0) AS
+        SELECT * FROM {PUBLIC}penguins`""", "proj", None)
+    assert ml.get_model("proj", "bqml", "automl")["modelType"] == "AUTOML_CLASSIFIER"
+    pred = ml.query(f"SELECT * FROM ML.PREDICT(MODEL bqml.automl, TABLE {PUBLIC}penguins`)")
+    assert len(set(pred["predicted_species"].to_pylist())) == 3
+    with pytest.raises(MLError, match="BUDGET_HOURS"):
+        ml.execute(f"""CREATE MODEL bqml.automl2 OPTIONS(model_type='AUTOML_REGRESSOR',
+            input_label_cols=['body_mass_g'], budget_hours=0.1) AS
+            SELECT * FROM {PUBLIC}penguins`""", "proj", None)

@@ -18,17 +18,19 @@ MODEL_TYPES = {
     "dnn_regressor": "DNN_REGRESSOR",
     "arima_plus": "ARIMA_PLUS",
     "matrix_factorization": "MATRIX_FACTORIZATION",
+    "automl_classifier": "AUTOML_CLASSIFIER",
+    "automl_regressor": "AUTOML_REGRESSOR",
 }
 NOT_LOCAL_TYPES = {
-    "tensorflow", "tensorflow_lite", "onnx", "xgboost", "automl_classifier",
-    "automl_regressor", "dnn_linear_combined_classifier", "dnn_linear_combined_regressor",
+    "tensorflow", "tensorflow_lite", "onnx", "xgboost", "dnn_linear_combined_classifier",
+    "dnn_linear_combined_regressor",
     "autoencoder", "pca", "arima_plus_xreg", "contribution_analysis", "transform_only",
     "arima",
 }
 CLASSIFIERS = {"logistic_reg", "boosted_tree_classifier", "random_forest_classifier",
-               "dnn_classifier"}
+               "dnn_classifier", "automl_classifier"}
 REGRESSORS = {"linear_reg", "boosted_tree_regressor", "random_forest_regressor",
-              "dnn_regressor"}
+              "dnn_regressor", "automl_regressor"}
 
 _COMMON = {"model_type", "model_registry", "vertex_ai_model_id", "vertex_ai_model_version_aliases",
            "kms_key_name"}
@@ -41,6 +43,8 @@ _TREES = {"num_parallel_tree", "tree_method", "booster_type", "min_tree_child_we
           "colsample_bytree", "colsample_bylevel", "colsample_bynode", "min_split_loss",
           "max_tree_depth", "subsample", "l1_reg", "l2_reg", "dart_normalize_type",
           "learn_rate", "instance_weight_col", "xgboost_version"}
+_AUTOML = {"input_label_cols", "budget_hours", "optimization_objective", "data_split_method",
+           "data_split_eval_fraction", "data_split_col", "enable_global_explain"}
 _DNN = {"activation_fn", "batch_size", "dropout", "hidden_units", "learn_rate", "optimizer",
         "l1_reg", "l2_reg"}
 ALLOWED = {
@@ -54,6 +58,8 @@ ALLOWED = {
     "random_forest_regressor": _COMMON | _SUPERVISED | _TREES,
     "dnn_classifier": _COMMON | _SUPERVISED | _DNN | {"auto_class_weights", "class_weights"},
     "dnn_regressor": _COMMON | _SUPERVISED | _DNN,
+    "automl_classifier": _COMMON | _AUTOML,
+    "automl_regressor": _COMMON | _AUTOML,
     "kmeans": _COMMON | {"num_clusters", "kmeans_init_method", "kmeans_init_col",
                          "distance_type", "standardize_features", "max_iterations",
                          "early_stop", "min_rel_progress", "warm_start"},
@@ -105,13 +111,14 @@ DEFAULTS = {
                    "include_drift": False, "clean_spikes_and_dips": True,
                    "adjust_step_changes": True, "decompose_time_series": True,
                    "holiday_region": None, "time_series_id_col": None},
+    "automl": {"budget_hours": 1.0},
     "matrix_factorization": {"feedback_type": "EXPLICIT", "l2_reg": 1.0, "max_iterations": 20,
                              "num_factors": None},
 }
 
 
 def family(model_type: str) -> str:
-    for prefix in ("boosted_tree", "random_forest", "dnn"):
+    for prefix in ("boosted_tree", "random_forest", "dnn", "automl"):
         if model_type.startswith(prefix):
             return prefix
     return model_type
@@ -199,6 +206,8 @@ REST_NAMES = {
     "user_col": ("userColumn", "str"), "item_col": ("itemColumn", "str"),
     "rating_col": ("ratingColumn", "str"), "num_factors": ("numFactors", "int"),
     "feedback_type": ("feedbackType", "str"),
+    "budget_hours": ("budgetHours", "float"),
+    "optimization_objective": ("optimizationObjective", "str"),
 }
 
 

@@ -112,8 +112,11 @@ def _train_supervised(model: TrainedModel, df: pd.DataFrame, schema: pa.Schema) 
     from labkit.bigquery.ml.trainers import supervised_trainer
 
     model.trainer = supervised_trainer(model.model_type)
-    model.history = model.trainer.fit(X, y_train, weights, X_eval, y_eval, options,
-                                      len(model.classes) if model.classifier else None)
+    try:
+        model.history = model.trainer.fit(X, y_train, weights, X_eval, y_eval, options,
+                                          len(model.classes) if model.classifier else None)
+    except ValueError as exc:     # a trainer's own check of its options
+        raise MLError(str(exc)) from None
     model.split_sizes = (len(train_x), int(held.sum()))
     eval_rows = X_eval if X_eval is not None else X
     model.eval_y = y_eval if y_eval is not None else y_train

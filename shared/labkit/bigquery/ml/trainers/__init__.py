@@ -14,6 +14,12 @@ def supervised_trainer(model_type: str):
         from labkit.bigquery.ml.trainers.trees import TreeTrainer
 
         return TreeTrainer(model_type)
+    if model_type.startswith("automl"):
+        # AUTOML_* runs the local AutoML search (labkit.vertex.automl), as BigQuery ML
+        # delegates these model types to Vertex AI AutoML.
+        from labkit.vertex.automl.bqml import AutoMLTrainer
+
+        return AutoMLTrainer(model_type)
     from labkit.bigquery.ml.trainers.dnn import DNNTrainer
 
     return DNNTrainer(model_type)
