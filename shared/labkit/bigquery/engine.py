@@ -29,6 +29,7 @@ from labkit.bigquery.sql.script import split_statements
 from labkit.bigquery.sql.translate import (
     PUBLIC_PROJECT,
     Scope,
+    drop_target,
     expression_to_duckdb,
     parse,
     schema_name,
@@ -217,7 +218,7 @@ class Engine:
         return total
 
     def _dataset_ref(self, tree: exp.Create | exp.Drop, ctx: _Context) -> tuple[str, str]:
-        target = tree.this if isinstance(tree, exp.Create) else tree.this
+        target = tree.this if isinstance(tree, exp.Create) else drop_target(tree)
         parts = [p.name for p in target.parts] if isinstance(target, exp.Table) else []
         if not parts:
             raise invalid_query("Syntax error: Expected a dataset name")
@@ -298,7 +299,7 @@ class Engine:
 
     def _drop_table(self, tree: exp.Drop, ctx: _Context) -> Result:
         scope = self._scope(ctx)
-        project, dataset, name = table_parts(tree.this, scope)
+        project, dataset, name = table_parts(drop_target(tree), scope)
         ref = {"projectId": project, "datasetId": dataset, "tableId": name}
         kind = "DROP_VIEW" if tree.kind == "VIEW" else "DROP_TABLE"
         existing = self.wh.table_kind(project, dataset, name) \
@@ -367,7 +368,7 @@ class Engine:
         for item in tree.expressions:
             names = item.this if isinstance(item.this, list) else [item.this]
             kind = item.args.get("kind")
-            default = item.args.get("default")
+            default = item.args.get("default") or None
             type_sql = kind.sql("duckdb") if kind is not None else None
             value = expression_to_duckdb(default.sql("bigquery"), self._scope(ctx)) \
                 if default is not None else "NULL"

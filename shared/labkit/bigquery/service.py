@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import json
 import secrets
+import sys
 import threading
+import traceback
 from pathlib import Path
 
 from labkit.bigquery import jobs as jobstore
@@ -62,6 +64,8 @@ class BigQueryService:
                     return handler(request, **request.params)
                 except BigQueryError as exc:
                     raise exc.http() from exc
+                except Exception as exc:  # noqa: BLE001 - see internal_error
+                    raise internal_error(exc).http() from exc
             return call
 
         routes = [
@@ -122,6 +126,8 @@ class BigQueryService:
                     self._write_destination(query, result)
             except BigQueryError as exc:
                 error = exc
+            except Exception as exc:  # noqa: BLE001 - see internal_error
+                error = internal_error(exc)
         resource = jobstore.job_resource(project, job_id, location, config,
                                          (created, created, now_ms()), result=result,
                                          error=error, parent_job_id=parent)
@@ -249,7 +255,9 @@ class BigQueryService:
         if not config.get("dryRun") and self.jobs.exists(project, job_id):
             raise duplicate("Job", f"{project}:{location or LOCATION}.{job_id}")
         if "query" in config:
-            resource, _, _ = self._run_query(project, job_id, location, config)
+            resource, _, error = self._run_query(project, job_id, location, config)
+            if error is not None and config.get("dryRun"):
+                raise error  # a dry run answers the request itself, as BigQuery does
             return resource
         if "load" in config:
             return self._load(project, job_id, location, config, data)
@@ -520,6 +528,14 @@ class BigQueryService:
         return Response(204)
 
 
+def internal_error(exc: Exception) -> BigQueryError:
+    """A bug in the local service, reported as a non-retryable 400: the client library
+    retries 5xx answers for minutes, which would hang a notebook cell."""
+    traceback.print_exc(file=sys.stderr)
+    return BigQueryError(f"Internal error in the local BigQuery ({type(exc).__name__}: {exc}). "
+                         "Please report it; the statement did not change any table.", "invalid")
+
+
 def _multipart(request: Request) -> tuple[dict, bytes]:
     content_type = request.headers.get("content-type", "")
     boundary = None
@@ -562,3 +578,4 @@ def _content_range(value: str, length: int) -> tuple[int, int | None]:
 
 def register(router: Router, workspace: Workspace) -> None:
     BigQueryService(workspace).register(router)
+

@@ -86,8 +86,8 @@ def to_duckdb(tree: exp.Expression, scope: Scope) -> str:
 
 def expression_to_duckdb(sql: str, scope: Scope) -> str:
     """A single BigQuery expression (a DEFAULT, a SET value) as DuckDB SQL."""
-    select = parse(f"SELECT {sql}")
-    return to_duckdb(select, scope).removeprefix("SELECT ")
+    select = parse(f"SELECT ({sql}) AS __value")
+    return to_duckdb(select, scope).removeprefix("SELECT ").removesuffix(" AS __value")
 
 
 # --- unsupported features --------------------------------------------------------------
@@ -161,6 +161,11 @@ def _point(table: exp.Table, project: str, dataset: str, name: str) -> None:
     table.set("this", exp.to_identifier(name, quoted=True))
 
 
+def drop_target(tree: exp.Drop) -> exp.Expression | None:
+    tables = tree.args.get("tables")
+    return tables[0] if tables else tree.this
+
+
 def _write_targets(tree: exp.Expression) -> list[exp.Table]:
     target = None
     if isinstance(tree, (exp.Insert, exp.Update, exp.Delete, exp.Merge, exp.Alter)):
@@ -168,7 +173,7 @@ def _write_targets(tree: exp.Expression) -> list[exp.Table]:
     elif isinstance(tree, exp.Create) and tree.kind in ("TABLE", "VIEW"):
         target = tree.this
     elif isinstance(tree, exp.Drop) and tree.kind in ("TABLE", "VIEW"):
-        target = tree.this
+        target = drop_target(tree)
     elif isinstance(tree, exp.TruncateTable):
         return list(tree.expressions)
     if isinstance(target, exp.Schema):
