@@ -12,7 +12,7 @@ from decimal import Decimal
 
 import pytest
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 CASES = [
     # (BigQuery SQL, expected row, expected BigQuery types or None)
