@@ -159,14 +159,16 @@ class Warehouse:
         parts = []
         for name, t in zip(columns, types, strict=True):
             q = bqschema.quote(name)
-            if t.id in ("varchar", "blob"):
-                parts.append(f"coalesce(sum(octet_length({q}::BLOB) + 2), 0)")
+            if t.id == "varchar":
+                parts.append(f"coalesce(sum(octet_length(encode({q}::VARCHAR)) + 2), 0)")
+            elif t.id == "blob":
+                parts.append(f"coalesce(sum(octet_length({q}) + 2), 0)")
             elif t.id == "boolean":
                 parts.append("count(*)")
             elif t.id in ("decimal",):
                 parts.append("count(*) * 16")
             elif t.id in ("list", "struct", "map", "array"):
-                parts.append(f"coalesce(sum(octet_length(to_json({q})::BLOB)), 0)")
+                parts.append(f"coalesce(sum(octet_length(encode(to_json({q})::VARCHAR))), 0)")
             else:
                 parts.append("count(*) * 8")
         if not parts:
