@@ -134,3 +134,15 @@ def test_explain_hook_shape_and_missing_spec():
         hooks.explain(None, endpoint, "9", {}, [x], None, linear)
     assert caught.value.status == 400
     assert "explanation_spec" in caught.value.body["error"]["message"]
+
+
+def test_batch_explanations_take_the_jobs_override():
+    x = [[1.0, 0.0, 2.0], [0.0, 1.0, 1.0]]
+    model = {"explanationSpec": {"metadata": shapley_spec()["metadata"]}}
+    found = hooks.batch_explanations(model, x, linear(x), linear,
+                                     {"parameters": {"sampledShapleyAttribution":
+                                                     {"pathCount": 3}}})
+    assert [e["attributions"][0]["featureAttributions"]["a"] for e in found] == pytest.approx(
+        [2.0, 0.0])
+    with pytest.raises(HttpError):
+        hooks.batch_explanations(model, x, linear(x), linear)

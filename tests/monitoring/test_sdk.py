@@ -52,6 +52,10 @@ def test_job_lifecycle_through_the_sdk(served, training):
                                      for j in aiplatform.ModelDeploymentMonitoringJob.list()]
         with pytest.raises(exceptions.Conflict):
             create_job(served, training)
+        with pytest.raises(exceptions.BadRequest, match="deployed_model_id"):
+            job.api_client.search_model_deployment_monitoring_stats_anomalies(request={
+                "model_deployment_monitoring_job": job.resource_name,
+                "objectives": [{"type_": 1}]})
         job.pause()
         assert aiplatform.ModelDeploymentMonitoringJob(job.name).state.name == "JOB_STATE_PAUSED"
         job.resume()

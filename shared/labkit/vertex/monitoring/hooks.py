@@ -86,3 +86,15 @@ def explain(workspace, endpoint: dict, deployed_model_id: str, model: dict, inst
     after_predict(workspace, endpoint, deployed_model_id, instances, predictions)
     return {"explanations": explanations, "deployedModelId": deployed_model_id,
             "predictions": predictions}
+
+
+def batch_explanations(model: dict, instances: list, predictions: list, predict_fn,
+                       spec_override: dict | None = None) -> list[dict]:
+    """For batch prediction with generateExplanation: one explanation per instance (the
+    `explanation` each output line carries), with the job's explanationSpec override merged
+    over the model's. Raises a Vertex-shaped 400 when neither has parameters."""
+    spec = {**(model.get("explanationSpec") or {}), **(spec_override or {})}
+    if not spec.get("parameters"):
+        raise errors.invalid("generate_explanation needs a model with an explanation_spec (or "
+                             "an explanation_spec on the batch prediction job).")
+    return attributions.attribute(spec, instances, predictions, predict_fn, model)
