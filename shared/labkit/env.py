@@ -53,16 +53,23 @@ def start(backend: str | None = None) -> Env:
     """Starts (or joins) the chosen backend and returns where labs should work.
 
     backend: "local" (default) or "gcp"; LAB_BACKEND sets it when not given.
-    Calling it again returns the same Env.
+    Calling it again returns the same Env (and restarts the local services if they stopped).
     """
     backend = (backend or os.environ.get("LAB_BACKEND") or "local").strip().lower()
     if backend not in BACKENDS:
         raise ConfigError(f"LAB_BACKEND={backend!r} is not a backend; use one of {BACKENDS}.")
-    if backend in _started:
-        return _started[backend]
+    known = _started.get(backend)
+    if known and (backend == "gcp" or _still_serving(known)):
+        return known
     env = _start_local() if backend == "local" else _start_gcp()
     _started[backend] = env
     return env
+
+
+def _still_serving(env: Env) -> bool:
+    from labkit.services import daemon
+
+    return daemon.running_port(Workspace(env.workspace)) == int(env.endpoint.rsplit(":", 1)[1])
 
 
 def _start_local() -> Env:

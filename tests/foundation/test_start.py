@@ -119,19 +119,40 @@ def test_gcp_backend_needs_credentials(bare_gcp_env, monkeypatch, tmp_path):
         labkit.start("gcp")
 
 
-def test_state_survives_a_restart_of_the_services(local_env):
+def test_services_restart_on_the_same_port_with_their_state(tmp_path):
+    """In a workspace of its own: the shared test services stay up for the other tests."""
     from labkit.services import daemon
     from labkit.workspace import Workspace
 
-    workspace = Workspace(local_env.workspace)
-    marker = workspace.path("state-probe.txt")
-    marker.write_text("kept")
-    token = workspace.token
-    assert daemon.stop(workspace)
-    port = daemon.ensure_running(workspace)
-    assert workspace.token == token and marker.read_text() == "kept"
-    # start() in a fresh process finds the new port; this process's env keeps the old one
-    # until it calls start() again, which is what a restarted kernel does.
-    assert port
-    env_module._started.pop("local", None)
-    assert labkit.start().endpoint == f"http://127.0.0.1:{port}"
+    workspace = Workspace(tmp_path / "workspace")
+    try:
+        port = daemon.ensure_running(workspace)
+        token = workspace.token
+        marker = workspace.path("state-probe.txt")
+        marker.write_text("kept")
+        assert daemon.stop(workspace)
+        assert daemon.running_port(workspace) is None
+        assert daemon.ensure_running(workspace) == port  # kernels' endpoints stay valid
+        assert workspace.token == token and marker.read_text() == "kept"
+    finally:
+        daemon.stop(workspace)
+
+
+def test_start_again_after_the_services_stopped_restarts_them(tmp_path):
+    # In a process of its own: start() rewires this process's clients.
+    code = """
+import labkit
+from labkit.services import daemon
+from labkit.workspace import Workspace
+first = labkit.start()
+daemon.stop(Workspace(first.workspace))
+again = labkit.start()
+assert daemon.running_port(Workspace(again.workspace)), "not restarted"
+assert again.endpoint == first.endpoint, (first, again)
+daemon.stop(Workspace(again.workspace))
+print("ok")
+"""
+    env = {**os.environ, "LAB_WORKSPACE": str(tmp_path / "workspace")}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            env=env, timeout=180)
+    assert result.stdout.strip() == "ok", result.stderr[-2000:]

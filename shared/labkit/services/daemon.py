@@ -50,11 +50,16 @@ def build_router(workspace: Workspace) -> Router:
 
 
 def serve(workspace: Workspace, port: int = 0) -> None:
-    server = LocalServer(build_router(workspace), workspace.token, port)
+    router = build_router(workspace)
+    try:
+        server = LocalServer(router, workspace.token, port)
+    except OSError:  # the previous port is taken now: any free one will do
+        server = LocalServer(router, workspace.token, 0)
     state = {"pid": os.getpid(), "port": server.port, "started": time.time()}
     info = workspace.path("services.json")
     info.with_suffix(".tmp").write_text(json.dumps(state))
     info.with_suffix(".tmp").replace(info)
+    workspace.path("services.port").write_text(str(server.port))
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     print(f"labkit services listening on http://127.0.0.1:{server.port}", flush=True)
     server.serve_forever()
@@ -89,9 +94,13 @@ def ensure_running(workspace: Workspace) -> int:
         if port:
             return port
         (workspace.root / "services.json").unlink(missing_ok=True)
+        # A successor binds its predecessor's port where it can, so kernels that started
+        # earlier keep a working endpoint after the services restart.
+        last = workspace.root / "services.port"
+        previous = last.read_text().strip() if last.exists() else "0"
         log = open(workspace.path("logs", "services.log"), "ab")
         process = subprocess.Popen(
-            [sys.executable, "-m", "labkit.services", "serve"],
+            [sys.executable, "-m", "labkit.services", "serve", "--port", previous],
             env={**os.environ, "LAB_WORKSPACE": str(workspace.root)},
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             start_new_session=True,  # outlives the kernel that started it
