@@ -148,3 +148,20 @@ def test_after_predict_never_raises_and_names_logging_tables(workspace, capsys):
     endpoint["predictRequestResponseLoggingConfig"]["bigqueryDestination"]["outputUri"] = (
         "bq://p.d.t")
     assert hooks.logging_table(endpoint) == "p.d.t"
+
+
+def test_the_instance_schema_names_and_types_array_features(workspace):
+    local_path("gs://b/schema.yaml", workspace).write_text(
+        "type: object\nproperties:\n  age:\n    type: number\n  colour:\n    type: string\n")
+    jobs = MonitoringJobs(workspace, bigquery=False)
+    body = job_body(trainingPredictionSkewDetectionConfig={})
+    body["analysisInstanceSchemaUri"] = "gs://b/schema.yaml"
+    job_id = jobs.create(PARENT, body)["name"].rsplit("/", 1)[-1]
+    rng = np.random.default_rng(6)
+    for age, colour in zip(rng.normal(40, 10, 300).round(1), rng.choice(["red", "blue"], 300),
+                           strict=True):
+        jobs.record(ENDPOINT, "55", [[str(age), str(colour)]], [0.5])  # numbers as strings
+    run = jobs.analyze(job_id)
+    found = {r["feature"]: r for r in run["results"]}
+    assert found["age"]["stats"]["type"] == "numeric"
+    assert not found["age"]["anomaly"] and not found["colour"]["anomaly"]

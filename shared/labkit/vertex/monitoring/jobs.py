@@ -50,6 +50,13 @@ def _stamp(t: float) -> str:
     return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+def _float(value) -> float | None:
+    try:
+        return None if value is None else float(value)
+    except (TypeError, ValueError):
+        return None
+
+
 def _seconds(duration: str | None, default: float) -> float:
     if not duration:
         return default
@@ -158,6 +165,8 @@ class MonitoringJobs:
             job["updateTime"] = now()
             self.store.put(COLLECTION, job_id, job)
             self.by_endpoint[job["endpoint"]] = job
+            self.baselines = {k: v for k, v in self.baselines.items()
+                              if not k.startswith(job["name"] + "/")}  # objectives may change
         return operations.done(self.store, job["name"],
                                "UpdateModelDeploymentMonitoringJobOperationMetadata",
                                "ModelDeploymentMonitoringJob", self._public(job))
@@ -254,7 +263,8 @@ class MonitoringJobs:
                 self._alert(job, run, anomalies)
             return run
 
-    def _feature_names(self, job: dict, config: dict, instance: list) -> list[str]:
+    def _schema(self, job: dict) -> dict | None:
+        """The instance schema's properties ({name: {"type": ...}}, in order), if any."""
         for key in ("analysisInstanceSchemaUri", "predictInstanceSchemaUri"):
             if job.get(key):
                 try:
@@ -262,7 +272,13 @@ class MonitoringJobs:
                 except (FileNotFoundError, ValueError, yaml.YAMLError):
                     raise errors.invalid(f"The instance schema {job[key]} is not found or is "
                                          f"not YAML.") from None
-                return list((schema or {}).get("properties") or {})
+                return (schema or {}).get("properties") or {}
+        return None
+
+    def _feature_names(self, job: dict, config: dict, instance: list) -> list[str]:
+        schema = self._schema(job)
+        if schema is not None:
+            return list(schema)
         sample = job.get("samplePredictInstance")
         if isinstance(sample, dict):
             return list(sample)
@@ -277,7 +293,7 @@ class MonitoringJobs:
             return None
         key = f"{job['name']}/{config['deployedModelId']}"
         if key not in self.baselines:
-            self.baselines[key] = training_data.load(dataset, self.workspace)
+            self.baselines[key] = self._typed(job, training_data.load(dataset, self.workspace))
         return self.baselines[key]
 
     def _columns(self, job: dict, config: dict, entries: list[dict]) -> dict[str, list]:
@@ -286,11 +302,24 @@ class MonitoringJobs:
         first = entries[0]["i"]
         if isinstance(first, dict):
             names = list(first)
-            return {n: [e["i"].get(n) if isinstance(e["i"], dict) else None for e in entries]
-                    for n in names}
+            return self._typed(job, {n: [e["i"].get(n) if isinstance(e["i"], dict) else None
+                                         for e in entries] for n in names})
         names = self._feature_names(job, config, first)
-        return {n: [e["i"][k] if isinstance(e["i"], list) and k < len(e["i"]) else None
-                    for e in entries] for k, n in enumerate(names)}
+        columns = {n: [e["i"][k] if isinstance(e["i"], list) and k < len(e["i"]) else None
+                       for e in entries] for k, n in enumerate(names)}
+        return self._typed(job, columns)
+
+    def _typed(self, job: dict, columns: dict[str, list]) -> dict[str, list]:
+        """Values as the instance schema types them (TFDV analyses the schema's types):
+        number/integer -> float, string -> str; values that do not convert are missing."""
+        schema = self._schema(job) or {}
+        for name, values in columns.items():
+            kind = (schema.get(name) or {}).get("type")
+            if kind in ("number", "integer"):
+                columns[name] = [_float(v) for v in values]
+            elif kind == "string":
+                columns[name] = [None if v is None else str(v) for v in values]
+        return columns
 
     @staticmethod
     def _thresholds(detection: dict, per_feature_key: str, default_key: str,
