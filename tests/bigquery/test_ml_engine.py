@@ -261,7 +261,10 @@ def test_errors_and_model_resources(ml):
     assert ml.handles("CREATE OR REPLACE MODEL d.m OPTIONS(model_type='kmeans') AS SELECT 1")
     assert ml.handles("SELECT * FROM ML.PREDICT(MODEL `p.d.m`, TABLE d.t)")
     assert not ml.handles("SELECT 'ML.PREDICT(MODEL x)' AS s")
-    model = ml.get_model("proj", "bqml", "penguins_model")
+    ml.execute(f"""CREATE MODEL bqml.resource_model OPTIONS(model_type='linear_reg',
+        input_label_cols=['body_mass_g']) AS
+        SELECT * FROM {PUBLIC}penguins` WHERE body_mass_g IS NOT NULL""", "proj", None)
+    model = ml.get_model("proj", "bqml", "resource_model")
     assert model["modelType"] == "LINEAR_REGRESSION"
     assert model["labelColumns"] == [{"name": "predicted_body_mass_g",
                                       "type": {"typeKind": "FLOAT64"}}]
