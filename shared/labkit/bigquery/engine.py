@@ -117,14 +117,14 @@ class Engine:
         cursor = ctx.cursor
         if dry_run:
             return self._dry_run(tree, ctx)
-        cursor.execute("BEGIN TRANSACTION")
+        cursor.begin()
         try:
             result = self._execute(tree, ctx)
-            cursor.execute("COMMIT")
+            cursor.commit()
             return result
         except BaseException:
             try:
-                cursor.execute("ROLLBACK")
+                cursor.rollback()
             except duckdb.Error:
                 pass
             raise
@@ -347,7 +347,8 @@ class Engine:
     @staticmethod
     def _count(cursor, sql: str) -> int:
         try:
-            row = cursor.execute(sql).fetchone()
+            rows = cursor.execute(sql).fetchall()
+            row = rows[0] if rows else None
         except duckdb.Error as exc:
             raise duck_error(exc) from exc
         return int(row[0]) if row else 0
@@ -422,19 +423,19 @@ class Engine:
         from labkit.bigquery.ml import MLError
 
         self._local.ctx = ctx
-        ctx.cursor.execute("BEGIN TRANSACTION")
+        ctx.cursor.begin()
         try:
             outcome = ml.execute(text, ctx.project, ctx.dataset)
             result = self._ml_result(outcome, ctx)
-            ctx.cursor.execute("COMMIT")
+            ctx.cursor.commit()
             return result
         except MLError as exc:
-            ctx.cursor.execute("ROLLBACK")
+            ctx.cursor.rollback()
             raise BigQueryError(str(getattr(exc, "message", None) or exc),
                                 getattr(exc, "reason", "invalidQuery") or "invalidQuery",
                                 "query") from exc
         except BaseException:
-            ctx.cursor.execute("ROLLBACK")
+            ctx.cursor.rollback()
             raise
         finally:
             self._local.ctx = None

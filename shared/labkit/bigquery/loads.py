@@ -67,7 +67,7 @@ def run_load(wh: Warehouse, load: dict, path: Path) -> dict:
     target = wh.ref(project, dataset, table)
     name = f"{project}:{dataset}.{table}"
     cur = wh.cursor()
-    cur.execute("BEGIN TRANSACTION")
+    cur.begin()
     try:
         exists = wh.table_kind(project, dataset, table)
         if exists == "VIEW":
@@ -106,12 +106,12 @@ def run_load(wh: Warehouse, load: dict, path: Path) -> dict:
         after = wh.num_rows(project, dataset, table)
         extra = {"schema": {"fields": fields}} if fields and (replace or not exists) else None
         wh.touch_table(cur, project, dataset, table, created=not exists, extra=extra)
-        cur.execute("COMMIT")
+        cur.commit()
     except BigQueryError:
-        cur.execute("ROLLBACK")
+        cur.rollback()
         raise
     except Exception as exc:
-        cur.execute("ROLLBACK")
+        cur.rollback()
         import duckdb
 
         from labkit.bigquery.engine import duck_error
@@ -180,15 +180,15 @@ def insert_all(wh: Warehouse, project: str, dataset: str, table: str, body: dict
             value = f"CAST(json_extract_string(r, {path}) AS {t})"
         selects.append(f"{value} AS {bqschema.quote(column)}")
     cur = wh.cursor()
-    cur.execute("BEGIN TRANSACTION")
+    cur.begin()
     try:
         cur.execute(f"INSERT INTO {wh.ref(project, dataset, table)} SELECT {', '.join(selects)} "
                     f"FROM (SELECT json AS r FROM read_json_objects({_sql_str(str(scratch))}, "
                     "format = 'newline_delimited'))")
         wh.touch_table(cur, project, dataset, table)
-        cur.execute("COMMIT")
+        cur.commit()
     except Exception as exc:
-        cur.execute("ROLLBACK")
+        cur.rollback()
         message = str(exc).split("\n")[0]
         return errors + [{"index": i, "errors": [{"reason": "invalid", "location": "",
                                                   "message": message}]} for i, _ in good]

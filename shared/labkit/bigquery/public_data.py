@@ -85,7 +85,7 @@ def ensure(warehouse: Warehouse) -> None:
     if not missing:
         return
     cur = warehouse.cursor()
-    cur.execute("BEGIN TRANSACTION")
+    cur.begin()
     try:
         cur.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema_name(PUBLIC_PROJECT, DATASET)}"')
         if not warehouse.dataset_meta(PUBLIC_PROJECT, DATASET):
@@ -100,7 +100,7 @@ def ensure(warehouse: Warehouse) -> None:
             cur.unregister("__public_rows")
             warehouse.touch_table(cur, PUBLIC_PROJECT, DATASET, name, created=True,
                                   extra={"description": DESCRIPTIONS[name]})
-        cur.execute("COMMIT")
+        cur.commit()
     except BaseException:
-        cur.execute("ROLLBACK")
+        cur.rollback()
         raise

@@ -77,7 +77,7 @@ class Resources:
                  "me-", "africa-")):
             raise invalid(f"Invalid dataset location: {location}")
         cur = self.wh.cursor()
-        cur.execute("BEGIN TRANSACTION")
+        cur.begin()
         try:
             if self.wh.dataset_exists(project, dataset):
                 raise duplicate("Dataset", f"{project}:{dataset}")
@@ -85,9 +85,9 @@ class Resources:
             meta = {k: body[k] for k in _DATASET_FIELDS if k in body}
             meta["creationTime"] = meta["lastModifiedTime"] = now_ms()
             self.wh.set_dataset_meta(cur, project, dataset, meta)
-            cur.execute("COMMIT")
+            cur.commit()
         except BaseException:
-            cur.execute("ROLLBACK")
+            cur.rollback()
             raise
         return self.dataset(project, dataset)
 
@@ -116,12 +116,12 @@ class Resources:
         if not self.wh.dataset_exists(project, dataset):
             raise not_found("Dataset", f"{project}:{dataset}")
         cur = self.wh.cursor()
-        cur.execute("BEGIN TRANSACTION")
+        cur.begin()
         try:
             self.engine.drop_dataset(cur, project, dataset, contents)
-            cur.execute("COMMIT")
+            cur.commit()
         except BaseException:
-            cur.execute("ROLLBACK")
+            cur.rollback()
             raise
 
     # --- tables -------------------------------------------------------------------------
@@ -204,7 +204,7 @@ class Resources:
             return self.table(project, dataset, table)
         bqschema.check_schema(fields)
         cur = self.wh.cursor()
-        cur.execute("BEGIN TRANSACTION")
+        cur.begin()
         try:
             target = self.wh.ref(project, dataset, table)
             columns = ", ".join(
@@ -218,9 +218,9 @@ class Resources:
             if fields:
                 extra["schema"] = {"fields": fields}
             self.wh.touch_table(cur, project, dataset, table, created=True, extra=extra)
-            cur.execute("COMMIT")
+            cur.commit()
         except BaseException:
-            cur.execute("ROLLBACK")
+            cur.rollback()
             raise
         return self.table(project, dataset, table)
 
@@ -233,7 +233,7 @@ class Resources:
                             f"{body['view']['query']}", project=project, dataset=dataset)
         meta = self.wh.table_meta(project, dataset, table)
         cur = self.wh.cursor()
-        cur.execute("BEGIN TRANSACTION")
+        cur.begin()
         try:
             for key in _TABLE_FIELDS:
                 if key in body:
@@ -247,9 +247,9 @@ class Resources:
                 meta["schema"] = {"fields": new_fields}
             meta["lastModifiedTime"] = now_ms()
             self.wh.set_table_meta(cur, project, dataset, table, meta)
-            cur.execute("COMMIT")
+            cur.commit()
         except BaseException:
-            cur.execute("ROLLBACK")
+            cur.rollback()
             raise
         return self.table(project, dataset, table)
 
@@ -277,13 +277,13 @@ class Resources:
         _writable(project, f"Table {project}:{dataset}.{table}")
         kind = self._require_table(project, dataset, table)
         cur = self.wh.cursor()
-        cur.execute("BEGIN TRANSACTION")
+        cur.begin()
         try:
             cur.execute(f"DROP {kind} {self.wh.ref(project, dataset, table)}")
             self.wh.set_table_meta(cur, project, dataset, table, None)
-            cur.execute("COMMIT")
+            cur.commit()
         except BaseException:
-            cur.execute("ROLLBACK")
+            cur.rollback()
             raise
 
 

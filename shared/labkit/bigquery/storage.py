@@ -174,12 +174,12 @@ class Warehouse:
         if not parts:
             return {}
         row = self.cursor().execute(
-            f"SELECT {', '.join(parts)} FROM {self.ref(project, dataset, table)}").fetchone()
+            f"SELECT {', '.join(parts)} FROM {self.ref(project, dataset, table)}").fetchall()[0]
         return {name: int(v) for name, v in zip(columns, row, strict=True)}
 
     def num_rows(self, project: str, dataset: str, table: str) -> int:
         return self.cursor().execute(
-            f"SELECT count(*) FROM {self.ref(project, dataset, table)}").fetchone()[0]
+            f"SELECT count(*) FROM {self.ref(project, dataset, table)}").fetchall()[0][0]
 
     # --- INFORMATION_SCHEMA ---------------------------------------------------------------
 
