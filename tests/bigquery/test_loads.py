@@ -99,3 +99,19 @@ def test_resumable_upload_of_a_large_dataframe(client, dataset):
     assert job.output_rows == n
     total = list(client.query_and_wait(f"SELECT SUM(b) AS s FROM `{table_id}`"))[0].s
     assert total == int(df["b"].sum())
+
+
+def test_load_from_cloud_storage_uri(client, dataset, local_env):
+    from google.cloud import storage
+
+    blob = storage.Client().bucket(local_env.bucket).blob("bq-tests/cities.csv")
+    blob.upload_from_string("city,population\nOslo,700000\nBergen,285000\n")
+    config = bigquery.LoadJobConfig(source_format="CSV", skip_leading_rows=1, autodetect=True)
+    table_id = f"{client.project}.{dataset}.from_gcs"
+    client.load_table_from_uri(f"gs://{local_env.bucket}/bq-tests/cities.csv", table_id,
+                               job_config=config).result()
+    assert {r.city: r.population for r in client.list_rows(table_id)} == {
+        "Oslo": 700000, "Bergen": 285000}
+    with pytest.raises(exceptions.NotFound):
+        client.load_table_from_uri(f"gs://{local_env.bucket}/bq-tests/missing.csv", table_id,
+                                   job_config=config).result()

@@ -38,7 +38,7 @@ class JobStore:
         self.root.mkdir(parents=True, exist_ok=True)
         self.wh = warehouse
         self._results: OrderedDict[tuple[str, str], Result] = OrderedDict()
-        self._encoders: dict[tuple[str, str], str] = {}
+        self._recent: OrderedDict[tuple[str, str], dict] = OrderedDict()  # saves a disk read
         self._lock = threading.Lock()
 
     def _path(self, project: str, job_id: str) -> Path:
@@ -55,21 +55,34 @@ class JobStore:
         tmp = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
         tmp.write_text(json.dumps(resource))
         tmp.replace(path)
-        if result is not None and result.table is not None:
-            with self._lock:
-                key = (ref["projectId"], ref["jobId"])
+        key = (ref["projectId"], ref["jobId"])
+        with self._lock:
+            self._recent[key] = resource
+            self._recent.move_to_end(key)
+            while len(self._recent) > RESULTS_KEPT:
+                self._recent.popitem(last=False)
+            if result is not None and result.table is not None:
                 self._results[key] = result
                 self._results.move_to_end(key)
                 while len(self._results) > RESULTS_KEPT:
-                    old, _ = self._results.popitem(last=False)
-                    self._encoders.pop(old, None)
+                    self._results.popitem(last=False)
 
     def get(self, project: str, job_id: str) -> dict | None:
+        with self._lock:
+            cached = self._recent.get((project, job_id))
+        if cached is not None:
+            return cached
         path = self._path(project, job_id)
         try:
             return json.loads(path.read_text())
         except (OSError, ValueError):
             return None
+
+    def delete(self, project: str, job_id: str) -> None:
+        with self._lock:
+            self._recent.pop((project, job_id), None)
+            self._results.pop((project, job_id), None)
+        self._path(project, job_id).unlink(missing_ok=True)
 
     def result(self, project: str, job_id: str) -> Result | None:
         with self._lock:
@@ -87,15 +100,17 @@ class JobStore:
         return jobs
 
 
-def rows_json(cursor, table: pa.Table, start: int, count: int, int64_timestamps: bool) -> str:
+def rows_json(cursor, table: pa.Table, start: int, count: int, int64_timestamps: bool,
+              duck_types: list | None = None) -> str:
     """Rows [start, start+count) of a result as the JSON text of a `rows` array."""
     if count <= 0 or start >= table.num_rows:
         return "[]"
     name = f"__page_{threading.get_ident()}"
     cursor.register(name, table.slice(start, count))
     try:
-        rel = cursor.sql(f"SELECT * FROM {name}")
-        expr = bqschema.row_json_sql(rel.columns, rel.types, int64_timestamps)
+        if duck_types is None:
+            duck_types = cursor.sql(f"SELECT * FROM {name}").types
+        expr = bqschema.row_json_sql(table.column_names, duck_types, int64_timestamps)
         rows = cursor.sql(f"SELECT {expr} FROM {name}").fetchall()
     finally:
         cursor.unregister(name)

@@ -204,7 +204,8 @@ class BigQueryService:
             if nxt:
                 body["pageToken"] = nxt
             if count:
-                rows = jobstore.rows_json(self.wh.cursor(), result.table, start, count, int64)
+                rows = jobstore.rows_json(self.wh.cursor(), result.table, start, count, int64,
+                                          result.duck_types)
         elif "schema" in qstats or qstats.get("statementType") == "SELECT":
             body["totalRows"] = "0"
         else:
@@ -312,7 +313,7 @@ class BigQueryService:
 
     def delete_job(self, request: Request, project: str, job_id: str):
         self._job(project, job_id)
-        self.jobs._path(project, job_id).unlink(missing_ok=True)
+        self.jobs.delete(project, job_id)
         return Response(204)
 
     def list_jobs(self, request: Request, project: str):
