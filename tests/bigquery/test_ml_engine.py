@@ -210,6 +210,14 @@ def test_arima_plus_forecast(ml):
     assert np.abs(np.array([r["forecast_value"] for r in north]) - truth).mean() < 10
     ev = ml.query("SELECT * FROM ML.EVALUATE(MODEL bqml.sales_forecast)").to_pylist()
     assert all(r["seasonal_periods"] == ["WEEKLY"] for r in ev)
+    parts = ml.query("SELECT * FROM ML.EXPLAIN_FORECAST(MODEL bqml.sales_forecast, "
+                     "STRUCT(5 AS horizon)) WHERE store = 'north'").to_pylist()
+    assert [r["time_series_type"] for r in parts].count("forecast") == 5
+    history = [r for r in parts if r["time_series_type"] == "history"]
+    assert len(history) == 200
+    for r in history[10:15]:   # trend + weekly season + residual rebuild the adjusted series
+        rebuilt = r["trend"] + r["seasonal_period_weekly"] + r["residual"]
+        assert abs(rebuilt - r["time_series_adjusted_data"]) < 1e-6
     with pytest.raises(MLError, match="horizon"):
         ml.query("SELECT * FROM ML.FORECAST(MODEL bqml.sales_forecast, STRUCT(30 AS horizon))")
 

@@ -16,6 +16,7 @@ HANDLERS = {
     "PREDICT": predict.predict,
     "EXPLAIN_PREDICT": predict.explain_predict,
     "FORECAST": predict.forecast,
+    "EXPLAIN_FORECAST": predict.explain_forecast,
     "RECOMMEND": predict.recommend,
     "EVALUATE": evaluate.evaluate,
     "CONFUSION_MATRIX": evaluate.confusion_matrix,

@@ -118,9 +118,7 @@ def forecast(model: TrainedModel, call: MLCall, run_query) -> pa.Table:
         for k in range(horizon):
             value, se = float(series.forecast[k]), float(series.std_err[k])
             row = dict(zip(trainer.id_cols, key, strict=False))
-            stamp = pd.Timestamp(series.forecast_times[k])
-            stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
-            row.update(forecast_timestamp=stamp, forecast_value=value,
+            row.update(forecast_timestamp=_utc(series.forecast_times[k]), forecast_value=value,
                 standard_error=se, confidence_level=level,
                 prediction_interval_lower_bound=value - z * se,
                 prediction_interval_upper_bound=value + z * se,
@@ -136,6 +134,66 @@ def forecast(model: TrainedModel, call: MLCall, run_query) -> pa.Table:
                               ("prediction_interval_upper_bound", FLOAT),
                               ("confidence_interval_lower_bound", FLOAT),
                               ("confidence_interval_upper_bound", FLOAT)])
+
+
+_SEASON_COLUMNS = ["yearly", "quarterly", "monthly", "weekly", "daily"]
+
+
+def explain_forecast(model: TrainedModel, call: MLCall, run_query) -> pa.Table:
+    """The history and the forecast, split into trend, seasonal periods, spikes and residual."""
+    require(model, call, {"arima_plus"}, "ARIMA_PLUS models")
+    horizon = int(call.settings.get("horizon", 3))
+    level = float(call.settings.get("confidence_level", 0.95))
+    z = float(norm.ppf(0.5 + level / 2))
+    trainer = model.trainer
+    rows = []
+    for key, s in trainer.series:
+        ids = dict(zip(trainer.id_cols, key, strict=True))
+        grid, original = s.history
+        seasonal_at = {name.lower(): (period, pattern) for period, name, pattern in s.seasons}
+        for k, stamp in enumerate(list(grid) + s.forecast_times[:horizon]):
+            history = k < s.n
+            row = {**ids, "time_series_timestamp": _utc(stamp),
+                   "time_series_type": "history" if history else "forecast"}
+            seasons = {f"seasonal_period_{c}": float(seasonal_at[c][1][k % seasonal_at[c][0]])
+                       if c in seasonal_at else None for c in _SEASON_COLUMNS}
+            seasonal_sum = sum(v for v in seasons.values() if v is not None)
+            if history:
+                residual = float(s.residuals[k]) if k < len(s.residuals) else 0.0
+                row.update(time_series_data=float(original[k]),
+                           time_series_adjusted_data=float(s.cleaned[k]),
+                           standard_error=float(np.sqrt(s.sigma2)), confidence_level=None,
+                           prediction_interval_lower_bound=None,
+                           prediction_interval_upper_bound=None,
+                           trend=float(s.adjusted[k]) - residual,
+                           spikes_and_dips=float(original[k] - s.cleaned[k]),
+                           residual=residual)
+            else:
+                h = k - s.n
+                value, se = float(s.forecast[h]), float(s.std_err[h])
+                row.update(time_series_data=value, time_series_adjusted_data=value,
+                           standard_error=se, confidence_level=level,
+                           prediction_interval_lower_bound=value - z * se,
+                           prediction_interval_upper_bound=value + z * se,
+                           trend=value - seasonal_sum, spikes_and_dips=None, residual=None)
+            row.update(seasons, holiday_effect=None, step_changes=None)
+            rows.append(row)
+    ids = [(c, pa.array([k[i] for k, _ in trainer.series]).type)
+           for i, c in enumerate(trainer.id_cols)]
+    return table(rows, ids + [("time_series_timestamp", pa.timestamp("us", tz="UTC")),
+                              ("time_series_type", pa.string()),
+                              ("time_series_data", FLOAT), ("time_series_adjusted_data", FLOAT),
+                              ("standard_error", FLOAT), ("confidence_level", FLOAT),
+                              ("prediction_interval_lower_bound", FLOAT),
+                              ("prediction_interval_upper_bound", FLOAT), ("trend", FLOAT)]
+                 + [(f"seasonal_period_{c}", FLOAT) for c in _SEASON_COLUMNS]
+                 + [("holiday_effect", FLOAT), ("spikes_and_dips", FLOAT),
+                    ("step_changes", FLOAT), ("residual", FLOAT)])
+
+
+def _utc(stamp) -> pd.Timestamp:
+    stamp = pd.Timestamp(stamp)
+    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
 
 
 def recommend(model: TrainedModel, call: MLCall, run_query) -> pa.Table:

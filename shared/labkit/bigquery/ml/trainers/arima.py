@@ -84,6 +84,9 @@ class ArimaSeries:
                 self.seasons.append((period, name, pattern))
                 y = y - seasonal
         self.n = len(y)
+        self.cleaned = y + sum(pattern[np.arange(len(y)) % period]
+                               for period, _, pattern in self.seasons)
+        self.adjusted = y                       # cleaned and de-seasonalized
         self._auto_arima(y, options)
         return self
 
@@ -131,6 +134,8 @@ class ArimaSeries:
     def _forecast(self, z: np.ndarray, w: np.ndarray, horizon: int) -> None:
         e = np.r_[np.zeros(self.p), _residuals(np.r_[self.ar, self.ma, [self.c]], w, self.p,
                                                self.q, True)]
+        # one-step residuals on the history (the first d points have none)
+        self.residuals = np.r_[np.zeros(self.d), e]
         wf, ef = list(w - self.c), list(e)
         for _ in range(horizon):
             value = sum(self.ar[i] * wf[-1 - i] for i in range(self.p) if len(wf) > i)
