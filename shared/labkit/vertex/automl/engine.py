@@ -27,7 +27,7 @@ from labkit.vertex.automl import objectives
 from labkit.vertex.automl.features import TYPES, Featurizer
 from labkit.vertex.automl.model import AutoMLModel
 
-SECONDS_PER_NODE_HOUR = 4.0
+SECONDS_PER_NODE_HOUR = 8.0
 MAX_BUDGET_S = 60.0
 ESTIMATORS = ["lgbm", "xgboost", "rf", "extra_tree"]
 MIN_ROWS, MAX_ROWS = 1000, 100_000_000
@@ -147,6 +147,8 @@ def search(frame: pd.DataFrame, label: str, task: str, objective: str | None = N
     if transformations is None:
         transformations = {c: "auto" for c in frame.columns if c not in (label, weight_column)}
     check_data(frame, label, task, transformations)
+    # Features in the table's column order: array instances are read in that order.
+    transformations = {c: transformations[c] for c in frame.columns if c in transformations}
     frame = frame.reset_index(drop=True)
     y = frame[label].astype(str) if task == "classification" else \
         pd.to_numeric(frame[label]).astype(float)
