@@ -120,6 +120,9 @@ def test_errors_in_bigquery_shape(bq):
     with pytest.raises(exceptions.BadRequest, match="LAB_BACKEND=gcp"):
         run(bq, f"""CREATE MODEL `{d}.bad` OPTIONS(model_type='TENSORFLOW') AS
             SELECT body_mass_g AS label, flipper_length_mm FROM {PENGUINS}""")
+    with pytest.raises(exceptions.NotFound, match="Dataset"):
+        run(bq, f"""CREATE MODEL `no_such_dataset.m` OPTIONS(model_type='kmeans') AS
+            SELECT culmen_length_mm FROM {PENGUINS}""")
     run(bq, f"DROP MODEL `{d}.tiny`")
     with pytest.raises(exceptions.NotFound):
         bq.get_model(f"{bq.project}.{d}.tiny")

@@ -95,6 +95,7 @@ class MLEngine:
                               "retry when it finishes")
             self._creating.add(key)
         try:
+            self._check_dataset(stmt.ref)
             started = time.time()
             model = train(stmt, options, self.run_query)
             self.store.save(stmt.ref, model, resources.build(stmt.ref, model, started,
@@ -103,6 +104,16 @@ class MLEngine:
             with self._lock:
                 self._creating.discard(key)
         return MLResult("CREATE_MODEL", None, stmt.ref.as_dict())
+
+    def _check_dataset(self, ref: ModelRef) -> None:
+        """CREATE MODEL into a missing dataset fails as in BigQuery ("Not found: Dataset")."""
+        try:
+            self.run_query(f"SELECT table_name FROM `{ref.project}.{ref.dataset}"
+                           ".INFORMATION_SCHEMA.TABLES` LIMIT 0")
+        except Exception as exc:  # noqa: BLE001 - only a notFound answer is meaningful here
+            if getattr(exc, "reason", None) == "notFound":
+                raise MLError(getattr(exc, "message", None) or str(exc), "notFound") from None
+            # a SQL engine without INFORMATION_SCHEMA (plain DuckDB in unit tests) cannot tell
 
     # --- models REST resources -------------------------------------------------------
     def get_model(self, project: str, dataset: str, model_id: str) -> dict:
