@@ -305,8 +305,10 @@ class MonitoringJobs:
             return self._typed(job, {n: [e["i"].get(n) if isinstance(e["i"], dict) else None
                                          for e in entries] for n in names})
         names = self._feature_names(job, config, first)
-        columns = {n: [e["i"][k] if isinstance(e["i"], list) and k < len(e["i"]) else None
-                       for e in entries] for k, n in enumerate(names)}
+        rows = [e["i"] if isinstance(e["i"], list) else [] for e in entries]
+        width = len(names)
+        rows = [r if len(r) == width else (r + [None] * width)[:width] for r in rows]
+        columns = dict(zip(names, map(list, zip(*rows, strict=True)), strict=True))
         return self._typed(job, columns)
 
     def _typed(self, job: dict, columns: dict[str, list]) -> dict[str, list]:

@@ -83,16 +83,20 @@ class RequestLog:
         path = self.folder / f"{job_id}.jsonl"
         if not path.exists():
             return []
-        found = []
-        with open(path) as f:
-            for line in f:
-                try:
-                    entry = json.loads(line)
-                except ValueError:
-                    continue  # a line cut short by a crash
-                if start < entry["t"] <= end:
-                    found.append(entry)
-        return found
+        wanted = []
+        for line in path.read_text().splitlines():
+            # lines start with {"t": <time>, ...}: filter before parsing; one json.loads of
+            # the kept lines is far faster than one per line
+            try:
+                t = float(line[6:line.index(",", 6)])
+            except ValueError:
+                continue  # a line cut short by a crash
+            if start < t <= end and line.endswith("}"):
+                wanted.append(line)
+        try:
+            return json.loads("[" + ",".join(wanted) + "]")
+        except ValueError:
+            return [e for e in map(_parse, wanted) if e is not None]
 
     def forget(self, job_id: str) -> None:
         self.flush(5)
@@ -157,3 +161,10 @@ class RequestLog:
         errors = bq.insert_rows_json(table, table_rows)
         if errors:
             raise RuntimeError(f"insertAll into {table}: {errors[:3]}")
+
+
+def _parse(line: str) -> dict | None:
+    try:
+        return json.loads(line)
+    except ValueError:
+        return None

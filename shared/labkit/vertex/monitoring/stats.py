@@ -13,7 +13,6 @@ the baseline's range lands in the outer bins and gives 1.
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 
 import numpy as np
@@ -23,9 +22,8 @@ QUANTILE_BINS = 10
 
 
 def is_numeric(values: list) -> bool:
-    present = [v for v in values if v is not None]
-    return bool(present) and all(isinstance(v, (int, float)) and not isinstance(v, bool)
-                                 for v in present)
+    kinds = {type(v) for v in values} - {type(None)}
+    return bool(kinds) and kinds <= {int, float, np.float64, np.int64}
 
 
 def bin_edges(baseline: np.ndarray) -> np.ndarray:
@@ -70,8 +68,9 @@ def linf_distance(baseline: Counter, target: Counter) -> float:
     return max(abs(baseline[k] / total_b - target[k] / total_t) for k in keys)
 
 
-def _clean(values: list) -> list:
-    return [v for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))]
+def _numbers(values: list) -> np.ndarray:
+    array = np.asarray(values, dtype=float)  # None -> nan
+    return array[~np.isnan(array)]
 
 
 def compare(baseline: list, target: list, numeric: bool | None = None) -> dict:
@@ -80,12 +79,10 @@ def compare(baseline: list, target: list, numeric: bool | None = None) -> dict:
     Returns {"type": "numeric"|"categorical", "distance": float, "bins": [...],
     "baseline": [fractions], "target": [fractions]} (bins are edge pairs or categories).
     """
-    baseline, target = _clean(baseline), _clean(target)
     if numeric is None:
         numeric = is_numeric(baseline) and is_numeric(target)
     if numeric:
-        b = np.asarray(baseline, float)
-        t = np.asarray(target, float)
+        b, t = _numbers(baseline), _numbers(target)
         edges = bin_edges(b) if len(b) else np.array([0.0])
         hb, ht = numeric_histogram(b, edges), numeric_histogram(t, edges)
         pairs = list(zip(edges[:-1], edges[1:], strict=True)) or [(edges[0], edges[0])]
@@ -93,8 +90,8 @@ def compare(baseline: list, target: list, numeric: bool | None = None) -> dict:
                 + [[float(edges[-1]), None]])
         return {"type": "numeric", "distance": js_divergence(hb, ht), "bins": bins,
                 "baseline": _fractions(hb), "target": _fractions(ht)}
-    cb = Counter(str(v) for v in baseline)
-    ct = Counter(str(v) for v in target)
+    cb = Counter(str(v) for v in baseline if v is not None)
+    ct = Counter(str(v) for v in target if v is not None)
     keys = sorted(set(cb) | set(ct), key=lambda k: (-cb[k], k))
     return {"type": "categorical", "distance": linf_distance(cb, ct), "bins": keys,
             "baseline": _fractions(np.array([cb[k] for k in keys], float)),
