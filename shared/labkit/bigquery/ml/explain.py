@@ -19,7 +19,7 @@ def attributions(model: TrainedModel, features: pd.DataFrame, classes: np.ndarra
     """(attributions (rows, features), baseline values, prediction values). For
     classifiers the explained value is the probability of `classes` (default: the
     predicted class of each row)."""
-    X = model.encode(features)
+    X = model.encoder.encode(features)     # dense: feature groups are swapped in place
     n = len(X)
     names = model.encoder.names
     groups = [[j for j, (f, _) in enumerate(model.encoder.outputs) if f == name]

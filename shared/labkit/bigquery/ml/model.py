@@ -44,8 +44,10 @@ class TrainedModel:
     def predicted_name(self) -> str:
         return f"predicted_{self.label}"
 
-    def encode(self, features: pd.DataFrame) -> np.ndarray:
-        return self.encoder.encode(features)
+    def encode(self, features: pd.DataFrame):
+        """The model matrix; sparse for the linear models, whose solvers prefer it."""
+        return self.encoder.encode(features, compressed=self.model_type in (
+            "linear_reg", "logistic_reg"))
 
     def output(self, features: pd.DataFrame) -> np.ndarray:
         """Regression values, class probabilities, or k-means distances."""

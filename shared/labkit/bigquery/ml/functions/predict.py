@@ -39,15 +39,25 @@ def predicted_classes(model: TrainedModel, probs: np.ndarray, threshold: float) 
 
 
 def _class_array(model: TrainedModel, idx: np.ndarray) -> pa.Array:
-    return pa.array([model.classes[i] for i in idx], type=label_type(model))
+    return pa.array(model.classes, type=label_type(model)).take(pa.array(idx))
+
+
+def _ranked(values: np.ndarray, order: np.ndarray, keys: pa.Array, names: tuple[str, str]
+            ) -> pa.Array:
+    """ARRAY<STRUCT<key, value>> per row, entries in `order`; built column-wise (fast)."""
+    n, k = values.shape
+    struct = pa.StructArray.from_arrays(
+        [keys.take(pa.array(order.ravel())),
+         pa.array(np.take_along_axis(values, order, axis=1).ravel(), type=FLOAT)],
+        names=list(names))
+    return pa.ListArray.from_arrays(pa.array(np.arange(0, n * k + 1, k, dtype=np.int32)),
+                                    struct)
 
 
 def _probs_array(model: TrainedModel, probs: np.ndarray) -> pa.Array:
-    kind = pa.struct([("label", label_type(model)), ("prob", FLOAT)])
     order = np.argsort(-probs, axis=1, kind="stable")
-    rows = [[{"label": model.classes[j], "prob": float(p[j])} for j in o]
-            for p, o in zip(probs, order, strict=False)]
-    return pa.array(rows, type=pa.list_(kind))
+    return _ranked(probs, order, pa.array(model.classes, type=label_type(model)),
+                   ("label", "prob"))
 
 
 def predict(model: TrainedModel, call: MLCall, run_query) -> pa.Table:
@@ -59,9 +69,8 @@ def predict(model: TrainedModel, call: MLCall, run_query) -> pa.Table:
     if model.model_type == "kmeans":
         dist = model.output(features)
         order = np.argsort(dist, axis=1)
-        nearest = pa.array([[{"centroid_id": int(j + 1), "distance": float(d[j])} for j in o]
-                            for d, o in zip(dist, order, strict=False)],
-                           type=pa.list_(pa.struct([("centroid_id", INT), ("distance", FLOAT)])))
+        nearest = _ranked(dist, order, pa.array(np.arange(1, dist.shape[1] + 1), type=INT),
+                          ("centroid_id", "distance"))
         return with_inputs({"centroid_id": pa.array(order[:, 0] + 1, type=INT),
                             "nearest_centroids_distance": nearest}, passthrough)
     out = model.output(features)
