@@ -31,8 +31,8 @@ def eval_mask(df: pd.DataFrame, options: dict) -> np.ndarray:
         raise MLError(f"data_split_col {col} is not a column of the training data")
     if method == "CUSTOM":
         values = df[col]
-        if not pd.api.types.is_bool_dtype(values.dtype) and values.dropna().map(
-                lambda v: isinstance(v, (bool, np.bool_))).all() is False:
+        if not pd.api.types.is_bool_dtype(values.dtype) and not all(
+                isinstance(v, (bool, np.bool_)) for v in values.dropna()):
             raise MLError(f"data_split_col {col} must be BOOL for the CUSTOM split method")
         return values.fillna(False).astype(bool).to_numpy()
     # SEQ: the last fraction of rows in data_split_col order is for evaluation

@@ -97,7 +97,8 @@ class Transform:
             if item.name in skip:
                 continue
             if item.kind == "star":
-                names += [c for c in self.source_columns if c not in item.excluded]
+                names += [c for c in self.source_columns
+                          if c not in item.excluded and c not in skip]
             else:
                 names += list(item.state.get("outputs", [item.name]))
         return names
@@ -117,7 +118,7 @@ class Transform:
                 continue
             if item.kind == "star":
                 for c in self.source_columns:
-                    if c not in item.excluded:
+                    if c not in item.excluded and c not in skip:
                         if c not in df.columns:
                             raise MLError(f"Column {c} is missing from the input, but the "
                                           "model's TRANSFORM needs it")
