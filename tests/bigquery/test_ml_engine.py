@@ -246,6 +246,12 @@ def test_auto_split_rules():
     seq = eval_mask(pd.DataFrame({"t": range(10)}), {"data_split_method": "SEQ",
                                                      "data_split_col": "t"})
     assert seq.tolist() == [False] * 8 + [True] * 2
+    custom = eval_mask(pd.DataFrame({"is_eval": [True, False, None]}),
+                       {"data_split_method": "CUSTOM", "data_split_col": "is_eval"})
+    assert custom.tolist() == [True, False, False]
+    with pytest.raises(MLError, match="must be BOOL"):
+        eval_mask(pd.DataFrame({"is_eval": [1, 0]}),
+                  {"data_split_method": "CUSTOM", "data_split_col": "is_eval"})
 
 
 def test_errors_and_model_resources(ml):
