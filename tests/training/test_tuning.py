@@ -30,7 +30,9 @@ def test_grid_search_covers_the_grid_and_finds_the_best(trainers):
         display_name="grid", custom_job=_custom_job(trainers),
         metric_spec={"score": "maximize"},
         parameter_spec={"x": hpt.DiscreteParameterSpec([0.1, 0.3, 0.6], scale="linear"),
-                        "kind": hpt.CategoricalParameterSpec(["a", "b", "c"])},
+                        "kind": hpt.CategoricalParameterSpec(["a", "b", "c"]),
+                        # whole numbers reach the trainer as --steps=2, not 2.0
+                        "steps": hpt.DiscreteParameterSpec([2], scale="linear")},
         max_trial_count=20, parallel_trial_count=3, search_algorithm="grid")
     job.run()
     assert job.state.name == "JOB_STATE_SUCCEEDED"
@@ -41,10 +43,12 @@ def test_grid_search_covers_the_grid_and_finds_the_best(trainers):
     assert all(t.state.name == "SUCCEEDED" for t in trials)
     for t in trials:  # the trainer really ran with the trial's arguments
         v = _values(t)
-        assert _score(t) == pytest.approx(-(v["x"] - 0.3) ** 2 + {"a": 0, "b": .5, "c": .2}[
-            v["kind"]])
+        score = -(v["x"] - 0.3) ** 2 + {"a": 0, "b": .5, "c": .2}[v["kind"]]
+        # it reported score/2 at step 1 and score at step 2; the SDK asks for the best one
+        assert _score(t) == pytest.approx(max(score, score / 2))
+        assert int(t.final_measurement.step_count) == (2 if score > 0 else 1)
     best = max(trials, key=_score)
-    assert _values(best) == {"x": 0.3, "kind": "b"}
+    assert _values(best) == {"x": 0.3, "kind": "b", "steps": 2}
 
 
 def test_random_search_respects_ranges_and_scales(trainers):

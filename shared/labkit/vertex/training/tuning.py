@@ -39,6 +39,13 @@ def _enum(enum_type, value, default: str) -> str:
         return str(value)
 
 
+def _arg(value) -> str:
+    """Vertex writes whole-number values without a decimal point (--batch_size=32)."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
 def read_measurements(path, metric_ids: list[str]) -> list[dict]:
     """cloudml-hypertune's metric file -> Vertex Measurements (stepCount, metrics)."""
     try:
@@ -150,6 +157,7 @@ class TuningJobs:
                 run = running.get(trial["id"])
                 if run is None:
                     continue
+                ended = run["outcome"] is not None  # before reading: its last report is in
                 measurements = read_measurements(run["metric_file"], metric_ids)
                 if measurements:
                     trial["measurements"] = measurements
@@ -157,7 +165,7 @@ class TuningJobs:
                         trial, trials, metric_ids[0], maximize):
                     trial["state"] = "STOPPING"
                     run["cancel"].set()
-                if run["outcome"] is None:
+                if not ended:
                     continue
                 del running[trial["id"]]
                 failed += self._close_trial(trial, run, best_selection, metric_ids[0], maximize,
@@ -186,7 +194,7 @@ class TuningJobs:
         metric_file = folder / "hypertune" / "output.metric"
         run = {"cancel": threading.Event(), "outcome": None, "metric_file": metric_file}
         trial_job = {"name": job["name"], "jobSpec": job["trialJobSpec"]}
-        args = [f"--{p['parameterId']}={p['value']}" for p in trial["parameters"]]
+        args = [f"--{p['parameterId']}={_arg(p['value'])}" for p in trial["parameters"]]
 
         def work():
             try:
