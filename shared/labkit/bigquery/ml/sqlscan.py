@@ -45,7 +45,7 @@ def mask(sql: str) -> str:
 
 
 def close_paren(masked: str, start: int) -> int:
-    """Index of the bracket closing the one at `start` ((, [ or <)."""
+    """Index of the bracket closing the one at `start` (a parenthesis or square bracket)."""
     pairs = {"(": ")", "[": "]"}
     depth = 0
     for i in range(start, len(masked)):
@@ -132,7 +132,3 @@ def literal(text: str):
     if cast:
         return literal(cast.group("v"))
     raise MLError(f"Expected a literal value but got: {t}")
-
-
-def identifier(text: str) -> str:
-    return text.strip().strip("`")
