@@ -95,10 +95,13 @@ def register(router: Router, workspace: Workspace) -> None:
             lambda r, k=kind: children.list(_path(r).rsplit("/", 1)[0], k, _query(r)))
         add("GET", one, lambda r, k=kind: children.get(_path(r), k))
 
-    # Time series are not stored locally: a run has none until logged on Google Cloud.
-    add("GET", experiment + r"/runs/(?P<run>[^/:]+)/timeSeries",
-        lambda r: {"tensorboardTimeSeries": [children.get(_path(r).rsplit("/", 1)[0], "runs")
-                                             and None][:0]})
+    def time_series(r: Request) -> dict:
+        # get_experiment_df lists a run's time series; none are stored locally
+        # (log_time_series_metrics runs with LAB_BACKEND=gcp).
+        children.get(_path(r).rsplit("/", 1)[0], "runs")
+        return {"tensorboardTimeSeries": []}
+
+    add("GET", experiment + r"/runs/(?P<run>[^/:]+)/timeSeries", time_series)
 
 
 def _path(r: Request) -> str:
