@@ -169,3 +169,16 @@ def test_forecasting_runs_on_gcp(census):
                     data_granularity_unit="day", data_granularity_count=1)
     finally:
         dataset.delete()
+
+
+def test_cancel_stops_before_the_model_is_registered(census_dataset):
+    job = aiplatform.AutoMLTabularTrainingJob(
+        display_name="cancel-me", optimization_prediction_type="classification")
+    job.run(dataset=census_dataset, target_column=TARGET, budget_milli_node_hours=1000,
+            sync=False)
+    job.wait_for_resource_creation()
+    job.cancel()
+    with pytest.raises(RuntimeError, match="cancelled"):
+        job.wait()
+    assert job.state.name == "PIPELINE_STATE_CANCELLED"
+    assert not job.gca_resource.model_to_upload.name

@@ -49,7 +49,8 @@ class SearchResult:
     validation_score: float          # the objective on the validation split
     best_estimator: str
     best_config: dict
-    trials: int
+    trials: int                      # configurations tried
+    improvements: int                # of which improved on the best so far
     seconds: float
     time_budget_s: float
     threshold: float | None          # precision/recall objectives: the chosen threshold
@@ -212,7 +213,9 @@ def search(frame: pd.DataFrame, label: str, task: str, objective: str | None = N
     return SearchResult(
         model=model, objective=goal, validation_score=objectives.score(goal, automl.best_loss),
         best_estimator=automl.best_estimator, best_config=dict(automl.best_config or {}),
-        trials=len(automl.config_history), seconds=seconds, time_budget_s=time_budget_s,
+        # FLAML's config_history keeps only improvements; its iteration counter counts all.
+        trials=int(getattr(automl, "_track_iter", len(automl.config_history) - 1)) + 1,
+        improvements=len(automl.config_history), seconds=seconds, time_budget_s=time_budget_s,
         threshold=threshold, test=frame.loc[test if test.any() else val, columns],
         best_per_estimator={k: objectives.score(goal, v)
                             for k, v in automl.best_loss_per_estimator.items()

@@ -237,6 +237,7 @@ def _metadata(result: engine.SearchResult, job: dict) -> dict:
             "bestHyperparameters": result.best_config,
             "bestScorePerFamily": result.best_per_estimator,
             "trials": result.trials,
+            "improvements": result.improvements,
             "timeBudgetSeconds": result.time_budget_s,
             "searchSeconds": round(result.seconds, 2),
             "earlyStopping": job["early_stop"],
