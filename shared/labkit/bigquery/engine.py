@@ -117,6 +117,8 @@ class Engine:
         cursor = ctx.cursor
         if dry_run:
             return self._dry_run(tree, ctx)
+        if isinstance(tree, exp.Query):  # reads need no transaction of their own
+            return self._execute(tree, ctx)
         cursor.begin()
         try:
             result = self._execute(tree, ctx)

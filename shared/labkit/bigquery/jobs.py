@@ -26,6 +26,7 @@ from labkit.bigquery.storage import LOCATION, Warehouse
 RESULTS_KEPT = 64  # most recent job results held for paging
 MIN_BILLED = 10 * 1024 * 1024  # BigQuery bills at least 10 MB per query that reads data
 DEFAULT_PAGE_ROWS = 200_000
+PYTHON_ENCODE_ROWS = 500  # pages this small are encoded in Python (no DuckDB round trip)
 
 
 def new_job_id() -> str:
@@ -101,10 +102,12 @@ class JobStore:
 
 
 def rows_json(cursor, table: pa.Table, start: int, count: int, int64_timestamps: bool,
-              duck_types: list | None = None) -> str:
+              duck_types: list | None = None, fields: list[dict] | None = None) -> str:
     """Rows [start, start+count) of a result as the JSON text of a `rows` array."""
     if count <= 0 or start >= table.num_rows:
         return "[]"
+    if fields is not None and count <= PYTHON_ENCODE_ROWS:
+        return bqschema.rows_json_py(table.slice(start, count), fields, int64_timestamps)
     name = f"__page_{threading.get_ident()}"
     cursor.register(name, table.slice(start, count))
     try:

@@ -205,7 +205,7 @@ class BigQueryService:
                 body["pageToken"] = nxt
             if count:
                 rows = jobstore.rows_json(self.wh.cursor(), result.table, start, count, int64,
-                                          result.duck_types)
+                                          result.duck_types, result.fields)
         elif "schema" in qstats or qstats.get("statementType") == "SELECT":
             body["totalRows"] = "0"
         else:
