@@ -123,3 +123,43 @@ def test_explain_through_the_endpoint(served):
         delta = attribution.instance_output_value - attribution.baseline_output_value
         assert abs(total - delta) <= attribution.approximation_error * abs(delta) + 1e-9
         assert set(attribution.feature_attributions) == {"age", "colour"}
+
+
+@pytest.mark.wired
+def test_endpoint_request_response_logging_to_bigquery(served, local_env):
+    """Needs the endpoint to keep predictRequestResponseLoggingConfig from create."""
+    import time
+    import uuid
+
+    model = served[1]
+    dataset = f"{local_env.project}.rr_logging_{uuid.uuid4().hex[:6]}"
+    client = bigquery.Client()
+    client.create_dataset(dataset)
+    endpoint = aiplatform.Endpoint.create(
+        display_name="rr-logging", enable_request_response_logging=True,
+        request_response_logging_sampling_rate=1.0,
+        request_response_logging_bq_destination_table=f"bq://{dataset}.log")
+    try:
+        config = endpoint.gca_resource.predict_request_response_logging_config
+        assert config.enabled and config.sampling_rate == 1.0
+        model.deploy(endpoint=endpoint, machine_type="n1-standard-2")
+        for age in (30.0, 50.0, 70.0):
+            endpoint.predict(instances=[[age, "red"], [age, "blue"]])
+        deadline = time.monotonic() + 20  # rows are written off the predict path
+        while True:
+            try:
+                rows = client.query(
+                    f"SELECT deployed_model_id, ARRAY_LENGTH(request_payload) AS n, "
+                    f"ARRAY_LENGTH(response_payload) AS m FROM `{dataset}.log`").to_dataframe()
+            except exceptions.NotFound:
+                rows = []
+            if len(rows) == 3 or time.monotonic() > deadline:
+                break
+            time.sleep(0.3)
+        assert len(rows) == 3
+        assert set(rows.n) == {2} and set(rows.m) == {2}
+        assert set(rows.deployed_model_id) == {endpoint.list_models()[0].id}
+    finally:
+        endpoint.undeploy_all()
+        endpoint.delete()
+        client.delete_dataset(dataset, delete_contents=True)
