@@ -64,3 +64,30 @@ def test_data_rules():
         engine.check_data(big, "y", "classification", {"x": "auto"})
     with pytest.raises(VertexError, match="Unknown transformation"):
         engine.check_data(big, "y", "regression", {"x": "fancy"})
+
+
+def test_search_with_timestamp_split_weights_text_and_rmsle():
+    rng = np.random.default_rng(0)
+    n = 1200
+    size = rng.uniform(20, 200, n)
+    rooms = rng.integers(1, 6, n)
+    words = np.where(size > 100, "large bright flat with a garden view", "small flat near the road")
+    frame = pd.DataFrame({
+        "size_m2": size, "rooms": rooms.astype(str), "listing": words,
+        "listed": pd.date_range("2024-01-01", periods=n, freq="h", tz="UTC").astype(str),
+        "weight": rng.uniform(0.5, 2.0, n),
+        "price": size * 30 + rooms * 100 + rng.normal(0, 50, n)})
+    roles = engine.timestamp_roles(frame["listed"], (0.8, 0.1, 0.1))
+    assert (roles[-100:] == "TEST").all()  # the newest rows are the test split
+    result = engine.search(
+        frame, "price", "regression", "minimize-rmsle", time_budget_s=2,
+        transformations={"size_m2": "numeric", "rooms": "categorical", "listing": "text",
+                         "listed": "timestamp"},
+        roles=roles, weight_column="weight", estimators=["lgbm"])
+    assert result.objective.metric_name == "rootMeanSquaredLogError"
+    assert 0 < result.validation_score < 0.5
+    predicted = result.model.predict(np.asarray([{"size_m2": "150", "rooms": "3",
+                                                  "listing": "large bright flat",
+                                                  "listed": "2024-03-01T00:00:00Z"}]))
+    assert predicted[0]["lower_bound"] < predicted[0]["value"] < predicted[0]["upper_bound"]
+    assert abs(predicted[0]["value"] - 150 * 30 - 300) < 1500
