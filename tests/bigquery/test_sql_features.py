@@ -199,3 +199,12 @@ def test_destination_table_and_write_disposition(client, dataset):
     config = bigquery.QueryJobConfig(destination=dest, write_disposition="WRITE_APPEND")
     client.query("SELECT 2 AS a", job_config=config).result()
     assert client.get_table(dest).num_rows == 2
+
+
+def test_temp_tables_live_for_one_script(client):
+    rows = client.query_and_wait("""
+        CREATE TEMP TABLE picked AS SELECT x FROM UNNEST([1, 2, 3]) AS x WHERE x > 1;
+        SELECT SUM(x) AS total FROM picked;""")
+    assert [r.total for r in rows] == [5]
+    with pytest.raises(exceptions.BadRequest):
+        client.query_and_wait("SELECT * FROM picked")

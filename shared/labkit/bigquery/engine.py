@@ -65,6 +65,7 @@ class _Context:
     named: dict
     positional: list
     variables: set[str]
+    temp_tables: set[str] = field(default_factory=set)
 
 
 class Engine:
@@ -92,9 +93,11 @@ class Engine:
         try:
             for text in statements:
                 results.append(self._statement(text, ctx, dry_run))
-        finally:
+        finally:  # a script's variables and temp tables end with it
             for name in ctx.variables:
                 cursor.execute(f"RESET VARIABLE {bqschema.quote(name)}")
+            for name in ctx.temp_tables:
+                cursor.execute(f"DROP TABLE IF EXISTS temp.main.{bqschema.quote(name)}")
         last = next((r for r in reversed(results) if r.table is not None), None)
         return Result("SCRIPT", table=last.table if last else None,
                       fields=last.fields if last else None,
@@ -133,7 +136,7 @@ class Engine:
 
     def _scope(self, ctx: _Context) -> Scope:
         return Scope(ctx.project, ctx.dataset, self.wh, dict(ctx.named), list(ctx.positional),
-                     set(ctx.variables))
+                     set(ctx.variables), temp_tables=set(ctx.temp_tables))
 
     # --- statements -------------------------------------------------------------------------
 
@@ -275,6 +278,9 @@ class Engine:
             return []
 
     def _create_table(self, tree: exp.Create, ctx: _Context) -> Result:
+        props = tree.args.get("properties")
+        if props and any(isinstance(p, exp.TemporaryProperty) for p in props.expressions):
+            return self._create_temp_table(tree, ctx)
         scope = self._scope(ctx)
         target = tree.this.this if isinstance(tree.this, exp.Schema) else tree.this
         project, dataset, name = table_parts(target, scope)
@@ -298,6 +304,18 @@ class Engine:
         self.wh.touch_table(ctx.cursor, project, dataset, name, created=True, extra=extra)
         return Result(kind, ddl_operation="REPLACE" if existing else "CREATE",
                       ddl_target_table=ref, bytes_processed=self._bytes(scope, columns_used))
+
+    def _create_temp_table(self, tree: exp.Create, ctx: _Context) -> Result:
+        """CREATE TEMP TABLE in a script: a DuckDB temporary table, unqualified, dropped when
+        the script ends."""
+        target = tree.this.this if isinstance(tree.this, exp.Schema) else tree.this
+        if len(target.parts) != 1:
+            raise invalid_query("Temporary tables may not be qualified")
+        name = target.name
+        ctx.temp_tables.add(name.lower())
+        self._run(tree, ctx)
+        return Result("CREATE_TABLE_AS_SELECT" if tree.expression else "CREATE_TABLE",
+                      ddl_operation="CREATE")
 
     def _drop_table(self, tree: exp.Drop, ctx: _Context) -> Result:
         scope = self._scope(ctx)

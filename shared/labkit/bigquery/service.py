@@ -13,9 +13,11 @@ import threading
 import traceback
 from pathlib import Path
 
+import duckdb
+
 from labkit.bigquery import jobs as jobstore
-from labkit.bigquery import loads, public_data
-from labkit.bigquery.engine import Engine, Result
+from labkit.bigquery import loads, public_data, schema
+from labkit.bigquery.engine import Engine, Result, duck_error
 from labkit.bigquery.errors import BigQueryError, duplicate, invalid, not_found
 from labkit.bigquery.resources import Resources
 from labkit.bigquery.storage import LOCATION, Warehouse, now_ms
@@ -460,25 +462,23 @@ class BigQueryService:
         selected = request.arg("selectedFields")
         cols = "*"
         if selected:
-            from labkit.bigquery.schema import quote
-
-            cols = ", ".join(quote(c.strip().split(".")[0]) for c in selected.split(","))
+            cols = ", ".join(schema.quote(c.strip().split(".")[0]) for c in selected.split(","))
         cursor = self.wh.cursor()
-        import duckdb
-
-        from labkit.bigquery.engine import duck_error
-
-        try:
-            table_data = cursor.sql(
-                f"SELECT {cols} FROM {self.wh.ref(project, dataset, table)}").to_arrow_table()
-        except duckdb.Error as exc:
-            raise duck_error(exc) from exc
-        total = table_data.num_rows
+        total = self.wh.num_rows(project, dataset, table)
         start, count, nxt = jobstore.page_bounds(total, request.arg("startIndex"),
                                                  request.arg("pageToken"),
                                                  request.arg("maxResults"))
-        rows = jobstore.rows_json(cursor, table_data, start, count,
-                                  _bool(request.arg("formatOptions.useInt64Timestamp")))
+        try:
+            rel = cursor.sql(f"SELECT {cols} FROM {self.wh.ref(project, dataset, table)} "
+                             f"LIMIT {count} OFFSET {start}")
+            types = rel.types
+            fields = schema.fields(rel.columns, types)
+            page = rel.to_arrow_table()
+        except duckdb.Error as exc:
+            raise duck_error(exc) from exc
+        rows = jobstore.rows_json(cursor, page, 0, page.num_rows,
+                                  _bool(request.arg("formatOptions.useInt64Timestamp")),
+                                  types, fields)
         body = {"kind": "bigquery#tableDataList", "etag": secrets.token_hex(8),
                 "totalRows": str(total)}
         if nxt:

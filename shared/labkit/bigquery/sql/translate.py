@@ -55,6 +55,7 @@ class Scope:
     positional: list[exp.Expression] = field(default_factory=list)
     variables: set[str] = field(default_factory=set)
     relations: dict[str, Any] = field(default_factory=dict)  # temp names -> arrow tables
+    temp_tables: set[str] = field(default_factory=set)  # a script's CREATE TEMP TABLEs
     read_tables: list[tuple[str, str, str]] = field(default_factory=list)
 
 
@@ -190,7 +191,8 @@ def _resolve_tables(tree: exp.Expression, scope: Scope) -> None:
         if not isinstance(table.this, exp.Identifier):
             continue  # table functions (UNNEST, ML.PREDICT, ...)
         name = table.name
-        if len(table.parts) == 1 and (name.lower() in ctes or name in scope.relations):
+        if len(table.parts) == 1 and (name.lower() in ctes or name in scope.relations
+                                      or name.lower() in scope.temp_tables):
             continue
         project, dataset, name = table_parts(table, scope)
         if name.upper().startswith("INFORMATION_SCHEMA."):
