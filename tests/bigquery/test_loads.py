@@ -115,3 +115,26 @@ def test_load_from_cloud_storage_uri(client, dataset, local_env):
     with pytest.raises(exceptions.NotFound):
         client.load_table_from_uri(f"gs://{local_env.bucket}/bq-tests/missing.csv", table_id,
                                    job_config=config).result()
+
+
+@pytest.mark.parametrize("fmt", ["CSV", "NEWLINE_DELIMITED_JSON", "PARQUET"])
+def test_extract_table_to_cloud_storage(client, dataset, local_env, fmt):
+    from google.cloud import storage
+
+    table_id = f"{client.project}.{dataset}.to_export"
+    client.query_and_wait(f"CREATE OR REPLACE TABLE `{table_id}` AS "
+                          "SELECT x, CONCAT('n', CAST(x AS STRING)) AS name "
+                          "FROM UNNEST([1, 2, 3]) AS x")
+    uri = f"gs://{local_env.bucket}/bq-tests/export-{fmt.lower()}-*"
+    config = bigquery.ExtractJobConfig(destination_format=fmt)
+    client.extract_table(table_id, uri, job_config=config).result()
+    blob = storage.Client().bucket(local_env.bucket).blob(
+        f"bq-tests/export-{fmt.lower()}-000000000000")
+    data = blob.download_as_bytes()
+    if fmt == "PARQUET":
+        frame = pd.read_parquet(io.BytesIO(data))
+    elif fmt == "CSV":
+        frame = pd.read_csv(io.BytesIO(data))
+    else:
+        frame = pd.read_json(io.BytesIO(data), lines=True)
+    assert sorted(frame["x"].tolist()) == [1, 2, 3] and "n2" in frame["name"].tolist()

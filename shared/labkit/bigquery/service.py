@@ -15,8 +15,8 @@ from pathlib import Path
 
 import duckdb
 
+from labkit.bigquery import extracts, loads, public_data, schema
 from labkit.bigquery import jobs as jobstore
-from labkit.bigquery import loads, public_data, schema
 from labkit.bigquery.engine import Engine, Result, duck_error
 from labkit.bigquery.errors import BigQueryError, duplicate, invalid, not_found
 from labkit.bigquery.resources import Resources
@@ -264,6 +264,8 @@ class BigQueryService:
             return resource
         if "load" in config:
             return self._load(project, job_id, location, config, data)
+        if "extract" in config:
+            return self._extract(project, job_id, location, config)
         kind = next(iter(config), "unknown")
         error = BigQueryError(f"{kind} jobs are not supported by the local BigQuery. It runs "
                               "with LAB_BACKEND=gcp.", "invalid")
@@ -287,6 +289,21 @@ class BigQueryService:
         resource = jobstore.job_resource(project, job_id, location, config,
                                          (created, created, now_ms()), error=error,
                                          extra_stats={"load": stats} if stats else None)
+        self.jobs.save(resource)
+        return resource
+
+    def _extract(self, project: str, job_id: str, location: str | None, config: dict) -> dict:
+        created = now_ms()
+        error, stats = None, None
+        try:
+            stats = extracts.run_extract(self.wh, config["extract"])
+        except BigQueryError as exc:
+            error = exc
+        except Exception as exc:  # noqa: BLE001 - see internal_error
+            error = internal_error(exc)
+        resource = jobstore.job_resource(project, job_id, location, config,
+                                         (created, created, now_ms()), error=error,
+                                         extra_stats={"extract": stats} if stats else None)
         self.jobs.save(resource)
         return resource
 

@@ -1,0 +1,50 @@
+"""Extract jobs: a table written to Cloud Storage (the local Cloud Storage's files) as CSV,
+newline-delimited JSON or Parquet, with DuckDB's COPY."""
+
+from __future__ import annotations
+
+from labkit.bigquery.errors import BigQueryError, invalid, not_found
+from labkit.bigquery.storage import Warehouse
+
+_FORMATS = {"CSV": "csv", "NEWLINE_DELIMITED_JSON": "json", "PARQUET": "parquet"}
+
+
+def _sql_str(value: str) -> str:
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def run_extract(wh: Warehouse, extract: dict) -> dict:
+    """Runs configuration.extract; returns statistics.extract."""
+    source = extract.get("sourceTable") or {}
+    project, dataset, table = source.get("projectId"), source.get("datasetId"), \
+        source.get("tableId")
+    if extract.get("sourceModel"):
+        raise BigQueryError("EXPORT MODEL / model extract jobs are not supported by the local "
+                            "BigQuery. It runs with LAB_BACKEND=gcp.", "invalid")
+    if not (project and dataset and table):
+        raise invalid("Extract configuration must specify sourceTable")
+    if not wh.dataset_exists(project, dataset) or wh.table_kind(project, dataset, table) is None:
+        raise not_found("Table", f"{project}:{dataset}.{table}")
+    fmt = (extract.get("destinationFormat") or "CSV").upper()
+    if fmt not in _FORMATS:
+        raise BigQueryError(f"The destination format {fmt} is not supported by the local "
+                            "BigQuery (use CSV, NEWLINE_DELIMITED_JSON or PARQUET). It runs "
+                            "with LAB_BACKEND=gcp.", "invalid")
+    uris = extract.get("destinationUris") or []
+    if len(uris) != 1 or not uris[0].startswith("gs://"):
+        raise invalid("The local BigQuery extracts to exactly one gs:// destination URI")
+    from labkit.storage import local_path
+
+    uri = uris[0].replace("*", "000000000000")  # BigQuery numbers the shards from zero
+    path = local_path(uri)
+    options = [f"FORMAT {_FORMATS[fmt]}"]
+    if fmt == "CSV":
+        options.append(f"HEADER {'false' if extract.get('printHeader') is False else 'true'}")
+        options.append(f"DELIMITER {_sql_str(extract.get('fieldDelimiter') or ',')}")
+    if (extract.get("compression") or "NONE").upper() == "GZIP" and fmt != "PARQUET":
+        options.append("COMPRESSION gzip")
+    tmp = path.with_name(path.name + ".labkit-tmp")
+    wh.cursor().execute(f"COPY (SELECT * FROM {wh.ref(project, dataset, table)}) TO "
+                        f"{_sql_str(str(tmp))} ({', '.join(options)})").fetchall()
+    tmp.replace(path)  # readers never see a half-written object
+    return {"destinationUriFileCounts": ["1"], "inputBytes": str(path.stat().st_size)}
