@@ -1,0 +1,115 @@
+"""Training benchmarks, 2 cores:
+
+- submission overhead: the same small scikit-learn trainer script run as a CustomJob through
+  the SDK (package upload, job creation, replica start with the Vertex contract, polling)
+  vs running it directly with python (wall seconds; ratio = job / direct);
+- tf.data: lab 03's own input pipeline (the %%writefile trainer/inputs.py cell of its
+  solution notebook), 3 epochs over the lab's CSV shards, optimized (parallel reads,
+  vectorised parallel map, cache, prefetch) vs naive (ratio = optimized / naive seconds;
+  below 1 is faster).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+LAB = ROOT / "labs" / "03_custom_training" / "solution.ipynb"
+SCRIPT = '''
+import os
+import joblib
+from sklearn.datasets import load_digits
+from sklearn.linear_model import LogisticRegression
+
+x, y = load_digits(return_X_y=True)
+model = LogisticRegression(max_iter=300).fit(x, y)
+out = os.environ["AIP_MODEL_DIR"].replace("gs://", "/gcs/", 1)
+os.makedirs(out, exist_ok=True)
+joblib.dump(model, os.path.join(out, "model.joblib"))
+'''
+IMAGE = "us-docker.pkg.dev/vertex-ai/training/sklearn-cpu.1-0:latest"
+
+
+def _submission(folder: Path) -> dict:
+    from google.cloud import aiplatform
+
+    script = folder / "train.py"
+    script.write_text(SCRIPT)
+    direct = []
+    for _ in range(2):
+        start = time.perf_counter()
+        subprocess.run([sys.executable, str(script)], check=True,
+                       env={**os.environ, "AIP_MODEL_DIR": str(folder / "direct-model")})
+        direct.append(time.perf_counter() - start)
+    jobs = []
+    for _ in range(2):
+        start = time.perf_counter()
+        job = aiplatform.CustomJob.from_local_script(display_name="bench-training",
+                                                     script_path=str(script),
+                                                     container_uri=IMAGE)
+        job.run()
+        jobs.append(time.perf_counter() - start)
+        job.delete()
+    return {"name": "CustomJob.from_local_script(...).run() vs python train.py",
+            "value": min(jobs), "baseline": min(direct), "unit": "s",
+            "target": "< direct + 3 s"}
+
+
+def _lab_inputs(folder: Path):
+    """Writes the lab's trainer/inputs.py (from its notebook) and imports it."""
+    cells = json.loads(LAB.read_text())["cells"]
+    source = next("".join(c["source"]) for c in cells if c["cell_type"] == "code"
+                  and "".join(c["source"]).startswith("%%writefile {TRAINER_DIR}/trainer/inputs"))
+    package = folder / "lab03" / "trainer"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "inputs.py").write_text(source.split("\n", 1)[1])
+    sys.path.insert(0, str(package.parent))
+    from trainer import inputs
+
+    return inputs
+
+
+def _tf_data(folder: Path) -> dict:
+    from sklearn.datasets import load_digits
+
+    inputs = _lab_inputs(folder)
+    digits = load_digits()
+    data = folder / "data"
+    data.mkdir()
+    header = ",".join([f"pixel{i}" for i in range(64)] + ["label"])
+    for i, rows in enumerate(np.array_split(np.arange(len(digits.target)), 4)):
+        np.savetxt(data / f"train-{i:05d}.csv",
+                   np.column_stack([digits.data[rows], digits.target[rows]]),
+                   delimiter=",", header=header, comments="", fmt="%g")
+    files = inputs.list_files(str(data), "train")
+    seconds = {}
+    for optimized in (False, True):
+        for _ in inputs.make_dataset(files, 64, optimized=optimized):  # warm-up
+            pass
+        dataset = inputs.make_dataset(files, 64, optimized=optimized)
+        start = time.perf_counter()
+        for _ in range(3):
+            for _ in dataset:
+                pass
+        seconds[optimized] = time.perf_counter() - start
+    return {"name": "lab 03 tf.data pipeline, 3 epochs: optimized vs naive",
+            "value": seconds[True], "baseline": seconds[False], "unit": "s",
+            "target": "ratio < 0.5"}
+
+
+def run() -> list[dict]:
+    import labkit
+
+    labkit.start()
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        return [_submission(folder), _tf_data(folder)]
