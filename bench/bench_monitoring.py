@@ -76,12 +76,12 @@ def _analysis(tmp: Path) -> list[dict]:
     run = jobs.analyze(job_id)
     analysis = time.perf_counter() - t
     assert run["count"] == REQUESTS
-    baseline_columns = jobs.baselines[f"{job['name']}/7"]
-    served_columns = list(zip(*served, strict=True))
+    training_columns = [list(c) for c in zip(*training, strict=True)]
+    served_columns = [list(c) for c in zip(*served, strict=True)]
     t = time.perf_counter()
-    for k, name in enumerate(names):
-        for reference in (baseline_columns[name], served_columns[k]):
-            stats.compare(reference, list(served_columns[k]))
+    for k in range(len(names)):  # the same distances on columns already in memory
+        for reference in (training_columns[k], served_columns[k]):
+            stats.compare(reference, served_columns[k])
     direct = time.perf_counter() - t
     return [
         {"name": "after_predict hook on the predict path (median, 1 instance)",

@@ -9,6 +9,8 @@ labkit.monitoring_helpers.wait_for_analysis uses; on Vertex AI one waits for the
 An analysis looks at the traffic since the previous analysis (the monitoring window):
 - skew (RAW_FEATURE_SKEW): each feature's serving distribution against the training data;
 - drift (RAW_FEATURE_DRIFT): against the previous window's serving distribution;
+baselines are kept as statistics (stats.summarize), not data: the training data's once per
+job, each window's in its run record, so drift needs no second read of old traffic;
 with the distances of labkit.vertex.monitoring.stats and the thresholds of the objective
 (per feature; a default threshold; 0.3 for every feature when none is given). A distance
 above its threshold is an anomaly: the job records it, "emails" it (appended to
@@ -231,20 +233,21 @@ class MonitoringJobs:
             end = time.time()
             start = job.get("_windowStart", 0.0)
             runs = self.store.get(RUNS, job_id) or {"runs": []}
-            previous = runs["runs"][-1] if runs["runs"] else None
-            # one read for this window and the previous one (the drift baseline)
-            entries = self.log.read(job_id, previous["windowStart"] if previous else start, end)
-            window = [e for e in entries if e["t"] > start]
-            before = [e for e in entries if e["t"] <= start] if previous else None
+            previous = runs["runs"][-1] if runs["runs"] else {}
+            window = self.log.read(job_id, start, end)
             results = []
+            summaries: dict[str, dict] = {}  # this window's statistics: the next drift baseline
             status: dict = {}
             try:
                 for config in job["modelDeploymentMonitoringObjectiveConfigs"]:
-                    results.extend(self._analyze_model(job, config, window, before))
+                    deployed = config["deployedModelId"]
+                    found, summaries[deployed] = self._analyze_model(
+                        job, config, window, previous.get("summaries", {}).get(deployed))
+                    results.extend(found)
             except errors.VertexError as exc:
                 status = exc.as_operation_error()
             run = {"runTime": _stamp(end), "windowStart": start, "windowEnd": end,
-                   "count": len(window), "results": results}
+                   "count": len(window), "results": results, "summaries": summaries}
             runs["runs"].append(run)
             self.store.put(RUNS, job_id, runs)
             interval = _seconds(job["modelDeploymentMonitoringScheduleConfig"].get(
@@ -288,12 +291,15 @@ class MonitoringJobs:
         return [f"feature_{i}" for i in range(len(instance))]
 
     def _baseline(self, job: dict, config: dict) -> dict | None:
+        """{feature: stats.summarize(training values)}, in the training data's column order."""
         dataset = (config.get("objectiveConfig") or {}).get("trainingDataset")
         if not dataset:
             return None
         key = f"{job['name']}/{config['deployedModelId']}"
         if key not in self.baselines:
-            self.baselines[key] = self._typed(job, training_data.load(dataset, self.workspace))
+            columns = self._typed(job, training_data.load(dataset, self.workspace))
+            self.baselines[key] = {name: stats.summarize(values)
+                                   for name, values in columns.items()}
         return self.baselines[key]
 
     def _columns(self, job: dict, config: dict, entries: list[dict]) -> dict[str, list]:
@@ -337,13 +343,16 @@ class MonitoringJobs:
         return found
 
     def _analyze_model(self, job: dict, config: dict, window: list[dict],
-                       previous: list[dict] | None) -> list[dict]:
+                       previous: dict | None) -> tuple[list[dict], dict]:
+        """(results, this window's summaries) for one deployed model; `previous` is the
+        previous window's summaries, the drift baseline."""
         deployed = config["deployedModelId"]
         entries = [e for e in window if e["d"] == deployed]
         if not entries:
-            return []
+            return [], {}
         objective = config.get("objectiveConfig") or {}
         columns = self._columns(job, config, entries)
+        current = {name: stats.summarize(values) for name, values in columns.items()}
         results = []
         skew = objective.get("trainingPredictionSkewDetectionConfig")
         if skew is not None:
@@ -356,21 +365,21 @@ class MonitoringJobs:
                                             baseline[feature], columns[feature]))
         drift = objective.get("predictionDriftDetectionConfig")
         if drift is not None and previous:
-            before = [e for e in previous if e["d"] == deployed]
-            if before:
-                old = self._columns(job, config, before)
-                features = [f for f in columns if f in old]
-                for feature, threshold in self._thresholds(drift, "driftThresholds",
-                                                           "defaultDriftThreshold",
-                                                           features).items():
-                    results.append(self._result(DRIFT, deployed, feature, threshold,
-                                                old[feature], columns[feature]))
-        return results
+            features = [f for f in columns if f in previous]
+            for feature, threshold in self._thresholds(drift, "driftThresholds",
+                                                       "defaultDriftThreshold",
+                                                       features).items():
+                results.append(self._result(DRIFT, deployed, feature, threshold,
+                                            previous[feature], columns[feature]))
+        return results, current
 
     @staticmethod
     def _result(objective: str, deployed: str, feature: str, threshold: float,
-                baseline: list, target: list) -> dict:
-        compared = stats.compare(baseline, target)
+                baseline: dict, target: list) -> dict:
+        try:
+            compared = stats.compare_to(baseline, target)
+        except ValueError:  # numbers in the baseline, text in serving: the type changed
+            compared = {"type": "type changed", "distance": 1.0}
         return {"objective": objective, "deployedModelId": deployed, "feature": feature,
                 "threshold": threshold, "distance": compared["distance"],
                 "anomaly": compared["distance"] > threshold, "stats": compared}

@@ -73,6 +73,21 @@ def _numbers(values: list) -> np.ndarray:
     return array[~np.isnan(array)]
 
 
+def summarize(values: list, numeric: bool | None = None) -> dict:
+    """What a baseline needs to be compared with later samples, as TFDV keeps statistics
+    rather than data: numbers -> decile edges and the counts in those bins; categories ->
+    counts. JSON-ready, so a monitoring run can store its window's summary."""
+    if numeric is None:
+        numeric = is_numeric(values)
+    if numeric:
+        b = _numbers(values)
+        edges = bin_edges(b) if len(b) else np.array([0.0])
+        return {"type": "numeric", "edges": edges.tolist(),
+                "counts": numeric_histogram(b, edges).tolist()}
+    return {"type": "categorical",
+            "counts": dict(Counter(str(v) for v in values if v is not None))}
+
+
 def compare(baseline: list, target: list, numeric: bool | None = None) -> dict:
     """The distance between two samples of one feature, with the histograms behind it.
 
@@ -81,16 +96,23 @@ def compare(baseline: list, target: list, numeric: bool | None = None) -> dict:
     """
     if numeric is None:
         numeric = is_numeric(baseline) and is_numeric(target)
-    if numeric:
-        b, t = _numbers(baseline), _numbers(target)
-        edges = bin_edges(b) if len(b) else np.array([0.0])
-        hb, ht = numeric_histogram(b, edges), numeric_histogram(t, edges)
+    return compare_to(summarize(baseline, numeric), target)
+
+
+def compare_to(summary: dict, target: list) -> dict:
+    """compare() with the baseline given by its summarize() summary."""
+    if summary["type"] == "numeric" and (is_numeric(target) or not target):
+        edges = np.asarray(summary["edges"], float)
+        hb = np.asarray(summary["counts"], float)
+        ht = numeric_histogram(_numbers(target), edges)
         pairs = list(zip(edges[:-1], edges[1:], strict=True)) or [(edges[0], edges[0])]
         bins = ([[None, float(edges[0])]] + [[float(lo), float(hi)] for lo, hi in pairs]
                 + [[float(edges[-1]), None]])
         return {"type": "numeric", "distance": js_divergence(hb, ht), "bins": bins,
                 "baseline": _fractions(hb), "target": _fractions(ht)}
-    cb = Counter(str(v) for v in baseline if v is not None)
+    if summary["type"] == "numeric":
+        raise ValueError("numeric baseline, non-numeric serving values")
+    cb = Counter(summary["counts"])
     ct = Counter(str(v) for v in target if v is not None)
     keys = sorted(set(cb) | set(ct), key=lambda k: (-cb[k], k))
     return {"type": "categorical", "distance": linf_distance(cb, ct), "bins": keys,
