@@ -127,7 +127,7 @@ def test_error_shapes_and_survival(client, local_env):
     job = client.query("SELECT no_such_column FROM UNNEST([1]) AS x")
     with pytest.raises(exceptions.BadRequest) as info:
         job.result()
-    assert "Unrecognized name: no_such_column" in str(info.value)
+    assert "Unrecognized name: no_such_column at [1:8]" in str(info.value)
     assert job.error_result["reason"] == "invalidQuery"
     with pytest.raises(exceptions.BadRequest) as info:
         client.query_and_wait("SELECT ST_GEOGPOINT(1, 2)")

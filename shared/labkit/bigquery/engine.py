@@ -105,6 +105,13 @@ class Engine:
                       bytes_processed=sum(r.bytes_processed for r in results), children=results)
 
     def _statement(self, text: str, ctx: _Context, dry_run: bool) -> Result:
+        try:
+            return self._statement_unlocated(text, ctx, dry_run)
+        except BigQueryError as exc:
+            _locate(exc, text)
+            raise
+
+    def _statement_unlocated(self, text: str, ctx: _Context, dry_run: bool) -> Result:
         if _MAYBE_ML.search(text):
             ml = self.ml_engine(required=False)
             if ml is not None and ml.handles(text):
@@ -498,6 +505,20 @@ def validate_dataset_id(dataset: str) -> None:
         raise BigQueryError(f"Invalid dataset ID \"{dataset}\". Dataset IDs must be "
                             "alphanumeric (plus underscores) and must be at most 1024 "
                             "characters long.", "invalid")
+
+
+def _locate(exc: BigQueryError, text: str) -> None:
+    """Adds BigQuery's " at [line:column]" to an unrecognized name, found in the user's SQL
+    (DuckDB's positions refer to the translated SQL)."""
+    match = re.match(r"(Unrecognized name|Function not found): ([\w.]+)$", exc.message)
+    if not match:
+        return
+    found = re.search(rf"(?<![\w.`]){re.escape(match.group(2))}(?!\w)", text, re.IGNORECASE)
+    if found:
+        line = text.count("\n", 0, found.start()) + 1
+        column = found.start() - (text.rfind("\n", 0, found.start()) + 1) + 1
+        exc.message = f"{exc.message} at [{line}:{column}]"
+        exc.args = (exc.message,)
 
 
 def _looks_like_ml(text: str) -> bool:

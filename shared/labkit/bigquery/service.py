@@ -21,7 +21,7 @@ from labkit.bigquery.engine import Engine, Result, duck_error
 from labkit.bigquery.errors import BigQueryError, duplicate, invalid, not_found
 from labkit.bigquery.resources import Resources
 from labkit.bigquery.storage import LOCATION, Warehouse, now_ms
-from labkit.services.http import Request, Response, Router
+from labkit.services.http import HttpError, Request, Response, Router
 from labkit.workspace import Workspace
 
 P = r"/bigquery/v2/projects/(?P<project>[^/]+)"
@@ -66,6 +66,8 @@ class BigQueryService:
                     return handler(request, **request.params)
                 except BigQueryError as exc:
                     raise exc.http() from exc
+                except HttpError:
+                    raise
                 except Exception as exc:  # noqa: BLE001 - see internal_error
                     raise internal_error(exc).http() from exc
             return call
