@@ -4,6 +4,7 @@
 from google_cloud_pipeline_components.types.artifact_types import UnmanagedContainerModel
 from google_cloud_pipeline_components.v1.batch_predict_job import ModelBatchPredictOp
 from google_cloud_pipeline_components.v1.bigquery import BigqueryQueryJobOp
+from google_cloud_pipeline_components.v1.custom_job import CustomTrainingJobOp
 from google_cloud_pipeline_components.v1.endpoint import EndpointCreateOp, ModelDeployOp
 from google_cloud_pipeline_components.v1.model import ModelUploadOp
 from kfp import dsl
@@ -100,3 +101,28 @@ def google_components(project: str, source: str, destination: str,
                         model=uploaded.outputs["model"], gcs_source_uris=[source],
                         instances_format="jsonl",
                         gcs_destination_output_uri_prefix=destination)
+
+
+@dsl.pipeline(name="custom-training")
+def custom_training(project: str, package: str, output: str):
+    CustomTrainingJobOp(
+        project=project, location="us-central1", display_name="test-pipeline-training",
+        base_output_directory=output,
+        worker_pool_specs=[{
+            "machine_spec": {"machine_type": "n1-standard-4"}, "replica_count": 1,
+            "python_package_spec": {
+                "executor_image_uri":
+                    "us-docker.pkg.dev/vertex-ai/training/sklearn-cpu.1-0:latest",
+                "package_uris": [package], "python_module": "trainer.task"}}])
+
+
+@dsl.component(base_image=BASE)
+def nap(seconds: float):
+    import time
+
+    time.sleep(seconds)
+
+
+@dsl.pipeline(name="slow")
+def slow(seconds: float = 60.0):
+    nap(seconds=seconds)

@@ -90,3 +90,67 @@ def test_google_cloud_pipeline_components(local_env, compiled):
     endpoint.undeploy_all()
     endpoint.delete()
     aiplatform.Model(model.metadata["resourceName"]).delete()
+
+
+TRAINER = '''
+import json, os
+model_dir = os.environ["AIP_MODEL_DIR"]
+from google.cloud import storage
+bucket, _, name = model_dir[len("gs://"):].partition("/")
+storage.Client().bucket(bucket).blob(name + "result.json").upload_from_string(
+    json.dumps({"trained": True}))
+'''
+
+
+def _trainer_package(tmp_path) -> bytes:
+    """A source distribution with trainer/task.py, as Vertex's python_package_spec expects."""
+    import io
+    import tarfile
+
+    files = {"trainer-0.1/setup.py": "from setuptools import setup\n"
+             "setup(name='trainer', version='0.1', packages=['trainer'])\n",
+             "trainer-0.1/trainer/__init__.py": "", "trainer-0.1/trainer/task.py": TRAINER}
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for name, text in files.items():
+            data = text.encode()
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+def test_custom_training_job_op_runs_a_custom_job(local_env, compiled, tmp_path):
+    run_id = uuid.uuid4().hex[:8]
+    blob = storage.Client().bucket(local_env.bucket).blob(f"pipelines-test/{run_id}/trainer.tgz")
+    blob.upload_from_string(_trainer_package(tmp_path))
+    output = f"gs://{local_env.bucket}/pipelines-test/{run_id}/out"
+    job = aiplatform.PipelineJob(
+        display_name="custom-training", template_path=compiled("custom_training"),
+        pipeline_root=f"gs://pipeline-root-{run_id}/root", enable_caching=False,
+        parameter_values={"project": local_env.project, "output": output,
+                          "package": f"gs://{local_env.bucket}/{blob.name}"})
+    job.run(service_account=SERVICE_ACCOUNT)
+    resources = [t for t in job.task_details if t.task_name == "custom-training-job"][0]
+    gcp_resources = resources.execution.metadata["output:gcp_resources"]
+    assert "customJobs/" in gcp_resources
+    assert local_path(f"{output}/model/result.json").read_text() == '{"trained": true}'
+
+
+def test_cancel_stops_a_running_pipeline(local_env, compiled):
+    job = aiplatform.PipelineJob(
+        display_name="slow", template_path=compiled("slow"),
+        pipeline_root=f"gs://pipeline-root-{uuid.uuid4().hex[:12]}/root",
+        parameter_values={"seconds": 120.0}, enable_caching=False)
+    job.submit(service_account=SERVICE_ACCOUNT)
+    deadline = time.monotonic() + 30
+    while not any(t.task_name == "nap" for t in job.task_details) and \
+            time.monotonic() < deadline:
+        time.sleep(0.2)
+        job = aiplatform.PipelineJob.get(job.resource_name)
+    job.cancel()
+    started = time.monotonic()
+    while job.state.name not in ("PIPELINE_STATE_CANCELLED", "PIPELINE_STATE_FAILED"):
+        assert time.monotonic() - started < 30
+    assert job.state.name == "PIPELINE_STATE_CANCELLED"
+    assert [t.state.name for t in job.task_details if t.task_name == "nap"] == ["CANCELLED"]

@@ -198,10 +198,14 @@ class Run:
                     raise TaskFailed("", f"Unsupported parameter selector {selector!r}.")
                 value = (json.loads(value) if isinstance(value, str) else value)[m[2]]
             values[key] = value
-        # Constants may embed other inputs ("{{$.inputs.parameters['x']}}" inside a list).
+        # Constants may embed other inputs ("{{$.inputs.parameters['x']}}" inside a list) and
+        # the run's own placeholders.
+        known = {"{{$.pipeline_job_name}}": self.job["name"],
+                 "{{$.pipeline_job_uuid}}": self.job_id, "{{$.pipeline_root}}": self.root_uri,
+                 "{{$.pipeline_persistent_resource_id}}": ""}  # no persistent resource locally
         for key, source in task.get("inputs", {}).get("parameters", {}).items():
             if "runtimeValue" in source and key in values:
-                values[key] = _substitute(values[key], values)
+                values[key] = _substitute(values[key], values, known)
         for key, source in task.get("inputs", {}).get("artifacts", {}).items():
             if "componentInputArtifact" in source:
                 found = artifacts.get(source["componentInputArtifact"])
@@ -301,6 +305,9 @@ class Run:
             self.failed.append(display)
             self._finish(detail, "FAILED", "FAILED", error=str(exc))
             return {"parameters": {}, "artifacts": {}, "state": "FAILED", "error": str(exc)}
+        except Cancelled:
+            self._finish(detail, "CANCELLED", "CANCELLED")
+            raise
         self._record_artifacts(detail, "OUTPUT", out_a, create=True)
         self._finish(detail, "SUCCEEDED", "COMPLETE", out_p)
         if caching:
@@ -470,15 +477,17 @@ def _cache_key(component: dict, executor: dict, values: dict, arts: dict) -> str
     return hashlib.sha256(json.dumps(material, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def _substitute(value, values: dict):
-    """Resolves input placeholders inside a constant, as the Vertex backend does."""
+def _substitute(value, values: dict, known: dict):
+    """Resolves placeholders inside a constant, as the Vertex backend does."""
     if isinstance(value, str):
         whole = PLACEHOLDER.fullmatch(value)
         if whole and whole[1] in values:
             return values[whole[1]]
+        for placeholder, replacement in known.items():
+            value = value.replace(placeholder, replacement)
         return PLACEHOLDER.sub(lambda m: str(values.get(m[1], m[0])), value)
     if isinstance(value, list):
-        return [_substitute(v, values) for v in value]
+        return [_substitute(v, values, known) for v in value]
     if isinstance(value, dict):
-        return {k: _substitute(v, values) for k, v in value.items()}
+        return {k: _substitute(v, values, known) for k, v in value.items()}
     return value
