@@ -35,7 +35,24 @@ class Workspace:
         """The per-workspace secret every local service request must carry."""
         path = self.path("token")
         if not path.exists():
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w") as f:
-                f.write(secrets.token_urlsafe(32))
+            write_atomic(path, secrets.token_urlsafe(32), replace=False)
         return path.read_text().strip()
+
+
+def write_atomic(path: Path, text: str, *, replace: bool = True, mode: int = 0o600) -> None:
+    """Readers in other processes see the old file or the whole new one, never a part.
+    replace=False keeps an existing file (the first writer wins)."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    try:
+        if replace:
+            os.replace(tmp, path)
+        else:
+            try:
+                os.link(tmp, path)  # fails if another process created it first
+            except FileExistsError:
+                pass
+    finally:
+        tmp.unlink(missing_ok=True)

@@ -109,8 +109,8 @@ def test_what_runs_only_on_vertex(endpoint, sklearn_model, sklearn_uri, local_en
     with pytest.raises(exceptions.GoogleAPICallError, match="dedicated endpoint"):
         aiplatform.Endpoint.create(display_name="d", dedicated_endpoint_enabled=True)
     sklearn_model.deploy(endpoint=endpoint, machine_type="n1-standard-2")
-    with pytest.raises(exceptions.GoogleAPICallError, match="explanations.*LAB_BACKEND=gcp"):
-        endpoint.explain(instances=[[0.1, 0.2, 0.3]])
+    with pytest.raises(exceptions.GoogleAPICallError, match="no explanation_spec"):
+        endpoint.explain(instances=[[0.1, 0.2, 0.3]])  # uploaded without one
     token = (local_env.workspace / "token").read_text().strip()
     answer = requests.post(f"{local_env.endpoint}/v1/{endpoint.resource_name}:rawPredict",
                            data=b"{}", headers={"Authorization": f"Bearer {token}"})

@@ -9,11 +9,10 @@ and `aiplatform` send `Authorization: Bearer <workspace token>` with no Google c
 from __future__ import annotations
 
 import json
-import os
 from urllib.parse import parse_qs
 
 from labkit.services.http import HttpError, Request, Router
-from labkit.workspace import Workspace
+from labkit.workspace import Workspace, write_atomic
 
 TOKEN_PATH = "/labkit/token"
 
@@ -21,8 +20,7 @@ TOKEN_PATH = "/labkit/token"
 def write_credentials(workspace: Workspace, base_url: str) -> str:
     """Writes the credentials file for `base_url` and returns its path."""
     subject = workspace.path("auth", "subject_token")
-    subject.write_text(workspace.token)
-    os.chmod(subject, 0o600)
+    write_atomic(subject, workspace.token)
     creds = {
         "type": "external_account",
         # No projects/<number> in the audience: google-auth would then look the project up
@@ -34,8 +32,7 @@ def write_credentials(workspace: Workspace, base_url: str) -> str:
         "credential_source": {"file": str(subject)},
     }
     path = workspace.path("auth", "credentials.json")
-    path.write_text(json.dumps(creds, indent=2))
-    os.chmod(path, 0o600)
+    write_atomic(path, json.dumps(creds, indent=2))  # other kernels may be reading it
     return str(path)
 
 

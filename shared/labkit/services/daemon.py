@@ -18,7 +18,7 @@ import urllib.request
 from pathlib import Path
 
 from labkit.services.http import LocalServer, Router
-from labkit.workspace import Workspace
+from labkit.workspace import Workspace, write_atomic
 
 # Each module exposes register(router, workspace). Order matters only for overlapping
 # patterns, and the services' URL prefixes do not overlap.
@@ -50,6 +50,14 @@ def build_router(workspace: Workspace) -> Router:
 
 
 def serve(workspace: Workspace, port: int = 0) -> None:
+    # One owner per workspace for the life of the process: a second one would fight the
+    # first over the workspace's files (DuckDB allows one writer process).
+    owner = open(workspace.path("services.owner"), "w")
+    try:
+        fcntl.flock(owner, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        sys.exit(f"Another services process already serves {workspace.root}; "
+                 f"stop it with `python -m labkit.services stop` (make stop).")
     router = build_router(workspace)
     try:
         server = LocalServer(router, workspace.token, port)
@@ -57,12 +65,14 @@ def serve(workspace: Workspace, port: int = 0) -> None:
         server = LocalServer(router, workspace.token, 0)
     state = {"pid": os.getpid(), "port": server.port, "started": time.time()}
     info = workspace.path("services.json")
-    info.with_suffix(".tmp").write_text(json.dumps(state))
-    info.with_suffix(".tmp").replace(info)
-    workspace.path("services.port").write_text(str(server.port))
+    write_atomic(info, json.dumps(state))
+    write_atomic(workspace.path("services.port"), str(server.port))
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     print(f"labkit services listening on http://127.0.0.1:{server.port}", flush=True)
-    server.serve_forever()
+    try:
+        server.serve_forever()
+    finally:  # only the owner removes what names it
+        info.unlink(missing_ok=True)
 
 
 def _healthy(workspace: Workspace, port: int) -> bool:
@@ -93,7 +103,6 @@ def ensure_running(workspace: Workspace) -> int:
         port = running_port(workspace)
         if port:
             return port
-        (workspace.root / "services.json").unlink(missing_ok=True)
         # A successor binds its predecessor's port where it can, so kernels that started
         # earlier keep a working endpoint after the services restart.
         last = workspace.root / "services.port"
@@ -126,19 +135,29 @@ def stop(workspace: Workspace) -> bool:
         return False
     try:
         pid = json.loads(info.read_text())["pid"]
+        if not _is_services_process(pid):
+            raise ProcessLookupError(pid)
         os.kill(pid, signal.SIGTERM)
     except (ValueError, KeyError, ProcessLookupError):
+        info.unlink(missing_ok=True)  # names a process that is gone
         return False
-    finally:
-        info.unlink(missing_ok=True)
     # Wait until it is gone: a successor must not start while this one still holds the
-    # workspace's files (DuckDB allows one writer process).
+    # workspace's files.
     deadline = time.monotonic() + STOP_TIMEOUT_S
     while _alive(pid):
         if time.monotonic() > deadline:
             os.kill(pid, signal.SIGKILL)
+            info.unlink(missing_ok=True)
         time.sleep(0.05)
     return True
+
+
+def _is_services_process(pid: int) -> bool:
+    """Guards against signalling an unrelated process that reused a dead server's pid."""
+    try:
+        return b"labkit.services" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except FileNotFoundError:
+        return _alive(pid) if not Path("/proc/self").exists() else False  # no /proc: macOS
 
 
 def _alive(pid: int) -> bool:

@@ -22,9 +22,12 @@ PATCHABLE = {"displayName", "description", "labels", "trafficSplit"}
 
 
 class Endpoints:
-    def __init__(self, store: ResourceStore, registry: Registry):
+    def __init__(self, store: ResourceStore, registry: Registry, on_predict=None):
         self.store = store
         self.registry = registry
+        # on_predict(endpoint, deployed_model_id, instances, predictions): request logging
+        # and model monitoring watch served traffic through it.
+        self.on_predict = on_predict
         self.predictors: dict[str, object] = {}  # deployedModelId -> loaded predictor
         self.loading = threading.Lock()
         atexit.register(self.close_all)  # model server subprocesses end with the services
@@ -62,6 +65,8 @@ class Endpoints:
                         "labels": body.get("labels") or {}, "deployedModels": [],
                         "trafficSplit": {}, "createTime": stamp, "updateTime": stamp,
                         "etag": new_id()}
+            if logging := body.get("predictRequestResponseLoggingConfig"):
+                endpoint["predictRequestResponseLoggingConfig"] = logging  # read by the hooks
             self.store.put("endpoints", endpoint_id, endpoint)
         return operations.done(self.store, endpoint["name"], "CreateEndpointOperationMetadata",
                                "Endpoint", endpoint)
@@ -205,11 +210,18 @@ class Endpoints:
                 predictor = self.predictors[deployed["id"]] = serving.load(version)
             return predictor
 
-    def predict(self, parent: str, endpoint_id: str, body: dict) -> dict:
+    def _route(self, parent: str, endpoint_id: str, body: dict) -> tuple[dict, dict, list]:
+        """(endpoint, the deployed model that serves this request, instances)."""
         endpoint = self._get(parent, endpoint_id)
         instances = body.get("instances")
         if not isinstance(instances, list) or not instances:
             raise errors.invalid('Invalid JSON payload: "instances" must be a non-empty list.')
+        if wanted := body.get("deployedModelId"):  # explain may name its deployed model
+            deployed = next((d for d in endpoint["deployedModels"] if d["id"] == wanted), None)
+            if deployed is None:
+                raise errors.not_found("DeployedModel", f"{endpoint['name']} deployedModels/"
+                                                        f"{wanted}")
+            return endpoint, deployed, instances
         weights = {k: v for k, v in endpoint["trafficSplit"].items() if v > 0}
         if not weights:
             raise errors.failed_precondition(
@@ -217,8 +229,26 @@ class Endpoints:
                 f"model to it first.")
         deployed_id = random.choices(list(weights), weights=list(weights.values()))[0]
         deployed = next(d for d in endpoint["deployedModels"] if d["id"] == deployed_id)
+        return endpoint, deployed, instances
+
+    def explain(self, parent: str, endpoint_id: str, body: dict, explainer) -> dict:
+        """explainer(endpoint, deployed_model_id, model_version, instances, parameters,
+        predict_fn) -> the ExplainResponse body."""
+        endpoint, deployed, instances = self._route(parent, endpoint_id, body)
+        _, version = self.registry.resolve(
+            parent, f"{deployed['model'].split('/')[-1]}@{deployed['modelVersionId']}")
+        predictor = self._predictor(parent, deployed)
+        parameters = body.get("parameters")
+        return explainer(endpoint, deployed["id"], version, instances, parameters,
+                         lambda batch: predictor.predict(batch, parameters))
+
+    def predict(self, parent: str, endpoint_id: str, body: dict) -> dict:
+        endpoint, deployed, instances = self._route(parent, endpoint_id, body)
+        deployed_id = deployed["id"]
         predictions = self._predictor(parent, deployed).predict(instances,
                                                                 body.get("parameters"))
+        if self.on_predict:
+            self.on_predict(endpoint, deployed_id, instances, predictions)
         return {"predictions": predictions, "deployedModelId": deployed_id,
                 "model": deployed["model"], "modelDisplayName": deployed["displayName"],
                 "modelVersionId": deployed["modelVersionId"]}

@@ -6,11 +6,14 @@ operations under /ui/projects/...; resource IDs in paths may carry @version (URL
 
 from __future__ import annotations
 
+import functools
+
 from labkit.services.http import Request, Router
 from labkit.vertex import errors, operations
 from labkit.vertex.batch import BatchJobs
 from labkit.vertex.endpoints import Endpoints
 from labkit.vertex.models import Registry
+from labkit.vertex.monitoring import hooks
 from labkit.vertex.store import ResourceStore
 from labkit.workspace import Workspace
 
@@ -31,7 +34,8 @@ def _query(r: Request) -> dict:
 def register(router: Router, workspace: Workspace) -> None:
     store = ResourceStore(workspace)
     registry = Registry(store)
-    endpoints = Endpoints(store, registry)
+    endpoints = Endpoints(store, registry,
+                          on_predict=functools.partial(hooks.after_predict, workspace))
     jobs = BatchJobs(store, registry)
 
     def add(method: str, pattern: str, handler) -> None:
@@ -76,7 +80,8 @@ def register(router: Router, workspace: Workspace) -> None:
         return refuse
 
     add("POST", ENDPOINT + r":explain",
-        gcp_only("Online explanations (endpoint.explain, Vertex Explainable AI)"))
+        lambda r: endpoints.explain(_parent(r), r.params["endpoint"], r.json(),
+                                    functools.partial(hooks.explain, workspace)))
     for verb, feature in (("rawPredict", "raw_predict"),
                           ("streamRawPredict", "stream_raw_predict"),
                           ("directPredict", "direct_predict"),
