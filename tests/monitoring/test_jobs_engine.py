@@ -75,8 +75,11 @@ def test_skew_and_drift_with_thresholds_and_alerts(workspace):
     assert not any(r["anomaly"] for r in first["results"])
     assert not [r for r in first["results"] if r["objective"] == "RAW_FEATURE_DRIFT"]
 
+    # a restart of the services: state, windows and the drift baseline come from the files
+    jobs = MonitoringJobs(workspace, bigquery=False)
     traffic(jobs, 300, 70, ["red"], seed=2)
     second = jobs.analyze(job_id)
+    assert second["count"] == 300  # analysed traffic was pruned from the record
     found = {(r["objective"], r["feature"]): r for r in second["results"]}
     assert found[("RAW_FEATURE_SKEW", "age")]["anomaly"]
     # colour went from a red/blue half split to all red (L-inf 0.5) but its threshold

@@ -250,6 +250,7 @@ class MonitoringJobs:
                    "count": len(window), "results": results, "summaries": summaries}
             runs["runs"].append(run)
             self.store.put(RUNS, job_id, runs)
+            self.log.prune(job_id, end)
             interval = _seconds(job["modelDeploymentMonitoringScheduleConfig"].get(
                 "monitorInterval"), MIN_INTERVAL_S)
             with self.store.lock:

@@ -43,6 +43,7 @@ class RequestLog:
         self.tables: set[str] = set()
         self.thread: threading.Thread | None = None
         self.start_lock = threading.Lock()
+        self.file_lock = threading.Lock()  # appends and prune() never interleave
 
     # ---- the predict path
     def traffic(self, job_id: str, deployed_model_id: str, instances: list,
@@ -98,6 +99,23 @@ class RequestLog:
         except ValueError:
             return [e for e in map(_parse, wanted) if e is not None]
 
+    def prune(self, job_id: str, before: float) -> None:
+        """Drops the lines with t <= before (analysed windows: their statistics are kept)."""
+        path = self.folder / f"{job_id}.jsonl"
+        with self.file_lock:
+            if not path.exists():
+                return
+            kept = []
+            for line in path.read_text().splitlines():
+                try:
+                    if float(line[6:line.index(",", 6)]) > before:
+                        kept.append(line + "\n")
+                except ValueError:
+                    continue
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text("".join(kept))
+            tmp.replace(path)
+
     def forget(self, job_id: str) -> None:
         self.flush(5)
         (self.folder / f"{job_id}.jsonl").unlink(missing_ok=True)
@@ -140,9 +158,10 @@ class RequestLog:
                     "request_payload": [json.dumps(i) for i in instances],
                     "response_payload": [json.dumps(p) for p in predictions]})
         self.folder.mkdir(parents=True, exist_ok=True)
-        for job_id, text in lines.items():
-            with open(self.folder / f"{job_id}.jsonl", "a") as f:
-                f.write("".join(text))
+        with self.file_lock:
+            for job_id, text in lines.items():
+                with open(self.folder / f"{job_id}.jsonl", "a") as f:
+                    f.write("".join(text))
         for table, table_rows in rows.items():
             self._insert(table, table_rows)
 
