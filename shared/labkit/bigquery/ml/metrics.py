@@ -10,14 +10,22 @@ def classification(y: np.ndarray, probs: np.ndarray, threshold: float = 0.5) -> 
     """y: class indices; probs: (n, classes). Binary metrics are for the positive class
     (index 1) at `threshold`; multiclass precision/recall/f1/roc_auc are macro averages."""
     k = probs.shape[1]
+    y = np.asarray(y)
     if k == 2:
-        pred = (probs[:, 1] >= threshold).astype(int)
-        auc = skm.roc_auc_score(y, probs[:, 1]) if len(set(y)) == 2 else None
-        return {"precision": float(skm.precision_score(y, pred, zero_division=0)),
-                "recall": float(skm.recall_score(y, pred, zero_division=0)),
-                "accuracy": float(skm.accuracy_score(y, pred)),
-                "f1_score": float(skm.f1_score(y, pred, zero_division=0)),
-                "log_loss": float(skm.log_loss(y, probs, labels=[0, 1])),
+        # counts in numpy: this runs after every CREATE MODEL, so it is kept light
+        pred = probs[:, 1] >= threshold
+        pos = y == 1
+        tp, fp = int((pred & pos).sum()), int((pred & ~pos).sum())
+        fn = int((~pred & pos).sum())
+        precision = tp / (tp + fp) if tp + fp else 0.0
+        recall = tp / (tp + fn) if tp + fn else 0.0
+        p_true = np.clip(probs[np.arange(len(y)), y], 1e-15, 1.0)
+        auc = skm.roc_auc_score(y, probs[:, 1]) if len(set(y.tolist())) == 2 else None
+        return {"precision": precision, "recall": recall,
+                "accuracy": float((pred == pos).mean()),
+                "f1_score": 2 * precision * recall / (precision + recall)
+                if precision + recall else 0.0,
+                "log_loss": float(-np.log(p_true).mean()),
                 "roc_auc": None if auc is None else float(auc)}
     pred = probs.argmax(axis=1)
     labels = list(range(k))
