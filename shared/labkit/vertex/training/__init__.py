@@ -14,8 +14,10 @@ folders with logs: vertex/training/<job id>/logs/workerpoolN-I.log.
 Cloud Storage for trainers: Vertex gives AIP_MODEL_DIR and friends as gs:// URIs, and
 TensorFlow's own gs:// file system cannot reach the local Cloud Storage (it calls Google's
 hostname). Trainers use Vertex's Cloud Storage FUSE form instead, /gcs/BUCKET/..., which
-Vertex mounts in every custom training job: locally each bucket is linked at
-/gcs/BUCKET -> its workspace folder (labkit.storage.mount_path) before replicas start.
+Vertex mounts in every custom training job: locally each bucket the job spec names
+(package URIs, base output directory, args, env) is linked at /gcs/BUCKET -> its workspace
+folder (labkit.storage.mount_path) before replicas start. /gcs is one per machine: with two
+workspaces running jobs at once, a bucket name both use points at the last one linked.
 A trainer that turns gs:// into /gcs/ therefore runs unchanged on Vertex AI and here.
 Where /gcs cannot be created (no write access to /), the job log says so and how to fix it;
 the Cloud Storage client library still reaches the local storage from the trainer.

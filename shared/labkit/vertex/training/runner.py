@@ -9,7 +9,9 @@ themselves, are then stopped), and is cancelled by killing every process group.
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import signal
 import subprocess
 import threading
@@ -33,14 +35,18 @@ class Outcome:
     logs: list[Path] = field(default_factory=list)
 
 
-def link_buckets(workspace: Workspace) -> str | None:
-    """Links every local bucket at /gcs/BUCKET (Vertex's Cloud Storage FUSE form).
+BUCKET_REF = re.compile(r"(?:gs://|/gcs/)([a-z0-9][-a-z0-9_.]{1,220})")
 
-    Returns a note for the job log when /gcs cannot be created on this machine.
+
+def link_buckets(workspace: Workspace, job: dict) -> str | None:
+    """Links the buckets the job names at /gcs/BUCKET (Vertex's Cloud Storage FUSE form).
+
+    /gcs is one per machine: it follows the workspace whose job started last. Returns a
+    note for the job log when /gcs cannot be created on this machine.
     """
     root = data_root(workspace)
-    buckets = [p.name for p in root.iterdir() if p.is_dir()] if root.exists() else []
-    for bucket in buckets:
+    named = set(BUCKET_REF.findall(json.dumps(job["jobSpec"])))
+    for bucket in sorted(b for b in named if (root / b).is_dir()):
         if mount_path(f"gs://{bucket}/", workspace) is None:
             return ("NOTE: /gcs/BUCKET paths (Cloud Storage FUSE) are unavailable: this machine "
                     "does not let the local services create /gcs. Create it once with "
@@ -64,7 +70,7 @@ def run(workspace: Workspace, job: dict, folder: Path, cancelled: threading.Even
     pools = job["jobSpec"]["workerPoolSpecs"]
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "logs").mkdir(exist_ok=True)
-    note = link_buckets(workspace)
+    note = link_buckets(workspace, job)
     project = job["name"].split("/")[1]
     addresses = contract.cluster(pools)
     processes: list[tuple[str, subprocess.Popen, Path]] = []
