@@ -79,6 +79,14 @@ CASES = [
     ("SELECT REGEXP_CONTAINS('foo@example.com', r'@'), "
      "REGEXP_EXTRACT('foo@example.com', r'^[a-z]+')", (True, "foo"), ["BOOLEAN", "STRING"]),
     ("SELECT COUNTIF(x > 1), LOGICAL_AND(x > 0) FROM UNNEST([1, 2, 3]) AS x", (2, True), None),
+    ("SELECT FORMAT('%d-%s', 1, 'a'), TO_JSON_STRING(STRUCT(1 AS a, 'x' AS b))",
+     ("1-a", '{"a":1,"b":"x"}'), ["STRING", "STRING"]),
+    # FARM_FINGERPRINT reference example (x=1, y="foo", z=true), as a repeatable split uses it
+    ("SELECT FARM_FINGERPRINT(CONCAT(CAST(1 AS STRING), 'foo', CAST(TRUE AS STRING))), "
+     "MOD(ABS(FARM_FINGERPRINT(CONCAT('2', 'apple', 'false'))), 10)",
+     (-1541654101129638711, 2794438866806483259 % 10), ["INTEGER", "INTEGER"]),
+    ("SELECT APPROX_QUANTILES(x, 4) FROM UNNEST([1, 2, 3, 4, 5]) AS x", ([1, 2, 3, 4, 5],),
+     None),
     ("SELECT IF(1 > 0, 'yes', 'no'), IFNULL(NULL, 0), COALESCE(NULL, 'b')", ("yes", 0, "b"),
      None),
     ("SELECT x FROM UNNEST([1, 2, 3]) AS x QUALIFY ROW_NUMBER() OVER (ORDER BY x DESC) = 1",

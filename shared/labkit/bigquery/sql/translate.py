@@ -9,7 +9,8 @@ in tests/bigquery/test_translation.py):
 - decimal literals are FLOAT64 in BigQuery (DuckDB types them DECIMAL);
 - EXTRACT(DAYOFWEEK) is 1=Sunday; EXTRACT(WEEK) counts Sunday weeks (%U), ISOWEEK is ISO;
 - DATE_ADD/DATE_SUB/DATE_TRUNC return DATE (DuckDB gives TIMESTAMP);
-- TIMESTAMP_DIFF counts whole units elapsed; UNNEST ... WITH OFFSET starts at 0;
+- FORMAT is printf-style; TIMESTAMP_DIFF counts whole units elapsed;
+- UNNEST ... WITH OFFSET starts at 0;
 - ARRAY_AGG(... LIMIT n) -> list_slice; TABLESAMPLE SYSTEM samples rows (DuckDB's
   SYSTEM samples whole vectors, i.e. nothing on small tables);
 - PARSE_TIMESTAMP honours its time zone argument; PARSE_DATE/DATETIME keep their types;
@@ -294,6 +295,8 @@ def _rewrite(node: exp.Expression) -> exp.Expression:
         return _extract(node)
     if isinstance(node, exp.Unnest) and node.args.get("offset") and node.expressions:
         return _unnest_with_offset(node)
+    if isinstance(node, exp.Format):  # BigQuery's FORMAT is printf-style, DuckDB's is fmt
+        return _anon("printf", node.this.copy(), *(e.copy() for e in node.expressions))
     if isinstance(node, exp.TimestampDiff):  # whole units elapsed, not boundaries crossed
         unit = (node.args.get("unit") or exp.Var(this="DAY")).name.upper()
         if unit in ("MICROSECOND", "MILLISECOND", "SECOND", "MINUTE", "HOUR", "DAY"):
