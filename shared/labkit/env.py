@@ -74,6 +74,7 @@ def _still_serving(env: Env) -> bool:
 
 def _start_local() -> Env:
     from labkit.services import auth, daemon
+    from labkit.vertex.pipelines import resource_manager
 
     workspace = Workspace.from_env()
     port = daemon.ensure_running(workspace)
@@ -84,6 +85,9 @@ def _start_local() -> Env:
         "GOOGLE_APPLICATION_CREDENTIALS": auth.write_credentials(workspace, endpoint),
         "BIGQUERY_EMULATOR_HOST": endpoint,
         "STORAGE_EMULATOR_HOST": endpoint,
+        # PipelineJob.submit() asks Cloud Resource Manager (gRPC, no endpoint switch) who
+        # owns the pipeline-root bucket: these send that one host to a local stand-in.
+        **resource_manager.client_environment(workspace),
     })
     env = Env("local", project, DEFAULT_REGION, f"{project}-labs", workspace.root, endpoint)
     # The default bucket exists locally as it would in the learner's project; a direct
