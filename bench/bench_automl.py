@@ -21,7 +21,7 @@ import pandas as pd
 DATA = Path(__file__).resolve().parents[1] / "shared" / "data" / "census_adult_income.csv.gz"
 ROWS = 20000
 BUDGET_S = 20.0
-LAB_BUDGET_S = 8.0  # what 1000 milli node hours (Vertex's minimum) buys locally
+LAB_BUDGET_S = 5.0  # what 1000 milli node hours (Vertex's minimum) buys locally
 LABEL = "income_bracket"
 
 

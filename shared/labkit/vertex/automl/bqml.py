@@ -61,14 +61,14 @@ class AutoMLTrainer:
         extra = {} if X_eval is None else {"X_val": X_eval, "y_val": y_eval}
         if w is not None:
             extra["sample_weight"] = w
-        started = time.perf_counter()
-        with warnings.catch_warnings():
+        with engine.SEARCH_LOCK, warnings.catch_warnings():
+            started = time.perf_counter()
             warnings.simplefilter("ignore")
             self.automl.fit(X, y, task=task, metric=self.objective.metric,
                             time_budget=engine.budget_seconds(hours * 1000),
                             estimator_list=engine.ESTIMATORS, eval_method="holdout",
                             n_jobs=2, seed=0, verbose=0, log_file_name="", **extra)
-        ms = int((time.perf_counter() - started) * 1000)
+            ms = int((time.perf_counter() - started) * 1000)
         score = objectives.score(self.objective, self.automl.best_loss)
         eval_loss = None
         if X_eval is not None:

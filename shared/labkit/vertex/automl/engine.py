@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -27,13 +28,17 @@ from labkit.vertex.automl import objectives
 from labkit.vertex.automl.features import TYPES, Featurizer
 from labkit.vertex.automl.model import AutoMLModel
 
-SECONDS_PER_NODE_HOUR = 8.0
+SECONDS_PER_NODE_HOUR = 5.0
 MAX_BUDGET_S = 60.0
 ESTIMATORS = ["lgbm", "xgboost", "rf", "extra_tree"]
 MIN_ROWS, MAX_ROWS = 1000, 100_000_000
 MIN_COLUMNS, MAX_COLUMNS = 2, 1000
 MAX_CLASSES = 500
 COLUMN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_]*")
+# FLAML's tuner keeps per-process state, so two searches in one process (two notebooks'
+# jobs in the services process) corrupt each other: searches run one at a time, as they
+# would queue for the two local cores anyway.
+SEARCH_LOCK = threading.Lock()
 ROLES = {"train": "TRAIN", "training": "TRAIN", "validate": "VALIDATE",
          "validation": "VALIDATE", "test": "TEST"}
 
@@ -178,9 +183,9 @@ def search(frame: pd.DataFrame, label: str, task: str, objective: str | None = N
     featurizer = Featurizer(transformations).fit(frame[train])
     X = featurizer.transform(frame)
     automl = AutoML()
-    started = time.perf_counter()
     logging.getLogger("flaml").setLevel(logging.ERROR)
-    with warnings.catch_warnings():
+    with SEARCH_LOCK, warnings.catch_warnings():
+        started = time.perf_counter()
         warnings.simplefilter("ignore")
         automl.fit(
             X[train].reset_index(drop=True), y[train].reset_index(drop=True),
@@ -191,7 +196,7 @@ def search(frame: pd.DataFrame, label: str, task: str, objective: str | None = N
             log_file_name="",
             sample_weight=None if weights is None else weights[train],
             sample_weight_val=None if weights is None else weights[val])
-    seconds = time.perf_counter() - started
+        seconds = time.perf_counter() - started
     if automl.model is None:
         raise errors.VertexError("INTERNAL", "The model search found no model within the "
                                              "time budget; raise budget_milli_node_hours.")
