@@ -5,10 +5,15 @@ The tests marked `wired` need the endpoint routes to call labkit.vertex.monitori
 
 from __future__ import annotations
 
+import io
+import json
+import uuid
+
+import joblib
 import numpy as np
 import pytest
 from google.api_core import exceptions
-from google.cloud import aiplatform, bigquery
+from google.cloud import aiplatform, bigquery, storage
 from google.cloud.aiplatform import model_monitoring
 
 from labkit import monitoring_helpers as mh
@@ -163,3 +168,48 @@ def test_endpoint_request_response_logging_to_bigquery(served, local_env):
         endpoint.undeploy_all()
         endpoint.delete()
         client.delete_dataset(dataset, delete_contents=True)
+
+
+def test_batch_prediction_with_explanations(served, local_env):
+    """generate_explanation=True: each output line carries its attributions."""
+    _, model, _, _ = served
+    bucket = storage.Client().bucket(local_env.bucket)
+    prefix = f"tests/monitoring/batch-{uuid.uuid4().hex[:6]}"
+    lines = "\n".join(json.dumps(x) for x in [[55.0, "red"], [25.0, "blue"], [41.0, "red"]])
+    bucket.blob(f"{prefix}/in.jsonl").upload_from_string(lines)
+    job = model.batch_predict(
+        job_display_name="explained", gcs_source=f"gs://{bucket.name}/{prefix}/in.jsonl",
+        gcs_destination_prefix=f"gs://{bucket.name}/{prefix}/out",
+        instances_format="jsonl", predictions_format="jsonl", generate_explanation=True,
+        machine_type="n1-standard-2", sync=True)
+    assert job.state == aiplatform.gapic.JobState.JOB_STATE_SUCCEEDED
+    out = next(b for b in bucket.list_blobs(prefix=f"{prefix}/out")
+               if b.name.endswith("predictions_00001.jsonl"))
+    rows = [json.loads(line) for line in out.download_as_text().splitlines()]
+    assert len(rows) == 3
+    for row in rows:
+        attribution = row["explanation"]["attributions"][0]
+        assert set(attribution["featureAttributions"]) == {"age", "colour"}
+        assert attribution["instanceOutputValue"] == pytest.approx(row["prediction"])
+
+
+def test_batch_explanations_need_an_explanation_spec(local_env):
+    from sklearn.dummy import DummyRegressor
+
+    bucket = storage.Client().bucket(local_env.bucket)
+    prefix = f"tests/monitoring/noexp-{uuid.uuid4().hex[:6]}"
+    buffer = io.BytesIO()
+    joblib.dump(DummyRegressor().fit([[0], [1]], [0, 1]), buffer)
+    bucket.blob(f"{prefix}/model/model.joblib").upload_from_string(buffer.getvalue())
+    bucket.blob(f"{prefix}/in.jsonl").upload_from_string("[1]\n")
+    model = aiplatform.Model.upload(
+        display_name="no-explanations", artifact_uri=f"gs://{bucket.name}/{prefix}/model",
+        serving_container_image_uri="us-docker.pkg.dev/vertex-ai/prediction/sklearn-cpu.1-5:latest")
+    try:
+        with pytest.raises(exceptions.BadRequest, match="explanation_spec"):
+            model.batch_predict(
+                job_display_name="x", gcs_source=f"gs://{bucket.name}/{prefix}/in.jsonl",
+                gcs_destination_prefix=f"gs://{bucket.name}/{prefix}/out",
+                generate_explanation=True, machine_type="n1-standard-2", sync=True)
+    finally:
+        model.delete()

@@ -99,6 +99,11 @@ class BatchJobs:
         if out_format == "bigquery" and not (sink.get("bigqueryDestination") or {}).get(
                 "outputUri", "").startswith("bq://"):
             raise errors.invalid("bigquery_destination.output_uri must be a bq:// URI.")
+        if body.get("generateExplanation") and not (
+                (version.get("explanationSpec") or {}).get("parameters")
+                or (body.get("explanationSpec") or {}).get("parameters")):
+            raise errors.invalid("generate_explanation needs a model with an explanation_spec "
+                                 "(or an explanation_spec on the batch prediction job).")
         job_id = new_id()
         job = {**body, "name": f"{parent}/batchPredictionJobs/{job_id}",
                "model": f"{parent}/models/{version['name'].split('/')[-1]}",
@@ -170,7 +175,7 @@ class BatchJobs:
             predictor = serving.load(version)
             size = int((job.get("manualBatchTuningParameters") or {}).get("batchSize")
                        or DEFAULT_BATCH_SIZE)
-            results, failures = [], []
+            results, failures, explanations = [], [], {}
             for start in range(0, len(instances), size):
                 if job_id in self.cancel_requested:
                     raise Cancelled()
@@ -182,10 +187,14 @@ class BatchJobs:
                                              f"predictions for {len(chunk)} instances.")
                     results.extend(zip(range(start, start + len(chunk)), predictions,
                                        strict=True))
+                    if job.get("generateExplanation"):
+                        explanations.update(enumerate(self._explain(
+                            job, version, chunk, predictions, predictor), start))
                 except errors.VertexError as exc:
                     failures.extend((i, exc.rpc_status, exc.message)
                                     for i in range(start, start + len(chunk)))
-            info = self._write(job, version, instances, rows, results, failures)
+            info = self._write(job, version, instances, rows, results, failures,
+                               explanations)
             stats = {"successfulCount": str(len(results)), "failedCount": str(len(failures)),
                      "incompleteCount": "0"}
             state = "JOB_STATE_SUCCEEDED" if results or not failures else "JOB_STATE_FAILED"
@@ -209,6 +218,16 @@ class BatchJobs:
                 predictor.close()
             self.cancel_requested.discard(job_id)
             self.finished[job_id].set()
+
+    @staticmethod
+    def _explain(job: dict, version: dict, chunk: list, predictions: list, predictor) -> list:
+        """generate_explanation: one attribution per instance, by the monitoring engine."""
+        from labkit.vertex.monitoring import hooks
+
+        parameters = job.get("modelParameters")
+        return hooks.batch_explanations(version, chunk, predictions,
+                                        lambda batch: predictor.predict(batch, parameters),
+                                        job.get("explanationSpec"))
 
     def _read(self, job: dict) -> tuple[list, list[dict] | None]:
         """(instances as sent to the model, BigQuery rows as dicts or None)."""
@@ -274,7 +293,8 @@ class BatchJobs:
 
         return bq.read_rows(*_bq_table(uri))
 
-    def _write(self, job: dict, version: dict, instances: list, rows, results, failures) -> dict:
+    def _write(self, job: dict, version: dict, instances: list, rows, results, failures,
+               explanations: dict) -> dict:
         stamp = datetime.fromisoformat(job["createTime"].replace("Z", "+00:00")).astimezone(UTC)
         label = stamp.strftime("%Y_%m_%dT%H_%M_%S_") + f"{stamp.microsecond // 1000:03d}Z"
         sink = job["outputConfig"]
@@ -288,8 +308,10 @@ class BatchJobs:
             folder.mkdir(parents=True, exist_ok=True)
             with open(folder / "predictions_00001.jsonl", "w") as out:
                 for i, prediction in results:
-                    out.write(json.dumps({"instance": instances[i], "prediction": prediction})
-                              + "\n")
+                    line = {"instance": instances[i], "prediction": prediction}
+                    if i in explanations:
+                        line["explanation"] = explanations[i]
+                    out.write(json.dumps(line) + "\n")
             with open(folder / "errors_00001.jsonl", "w") as out:
                 for i, status, message in failures:
                     out.write(json.dumps({"instance": instances[i], "error": {
