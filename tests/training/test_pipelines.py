@@ -118,3 +118,31 @@ def test_cancel_a_training_pipeline(trainers):
     listed = [p.resource_name for p in aiplatform.CustomTrainingJob.list(
         filter='display_name="sleepy"')]
     assert job.resource_name in listed
+
+
+def test_managed_dataset_reaches_the_trainer_as_split_files(trainers, local_env, read_json):
+    rows = "\n".join(f"{i},{i % 3},{i * 0.5}" for i in range(200))
+    blob = storage.Client().bucket(local_env.bucket).blob(f"datasets/{uuid.uuid4().hex[:6]}.csv")
+    blob.upload_from_string("id,label,value\n" + rows)
+    dataset = aiplatform.TabularDataset.create(display_name="rows",
+                                               gcs_source=f"gs://{local_env.bucket}/{blob.name}")
+    job = aiplatform.CustomTrainingJob(display_name="with-dataset",
+                                       script_path=str(trainers / "env_dump.py"),
+                                       container_uri=SKLEARN_TRAIN)
+    base = f"gs://{local_env.bucket}/runs/dataset-{uuid.uuid4().hex[:6]}"
+    job.run(dataset=dataset, base_output_dir=base, training_fraction_split=0.7,
+            validation_fraction_split=0.2, test_fraction_split=0.1)
+    env = read_json(f"{base}/model/env.json")["env"]
+    assert env["AIP_DATA_FORMAT"] == "csv"
+    counts = {}
+    for key, split in (("AIP_TRAINING_DATA_URI", "training"),
+                       ("AIP_VALIDATION_DATA_URI", "validation"), ("AIP_TEST_DATA_URI", "test")):
+        uri = env[key]
+        assert uri.startswith(f"{base}/dataset-{dataset.name}-tables-") and uri.endswith(
+            f"/{split}-*")
+        blobs = list(storage.Client().list_blobs(local_env.bucket, prefix=uri[5:].split(
+            "/", 1)[1][:-1]))
+        assert len(blobs) == 1
+        counts[split] = len(blobs[0].download_as_text().splitlines()) - 1  # minus the header
+    assert counts == {"training": 140, "validation": 40, "test": 20}
+    dataset.delete()

@@ -3,7 +3,8 @@
 Rooms: `service` (REST routes), `custom_jobs` (CustomJob validation and lifecycle),
 `tuning` (HyperparameterTuningJob trials) with `study` (parameter space, search
 algorithms, median stopping), `pipelines` (TrainingPipeline: custom job + model upload;
-AutoML pipelines are dispatched to labkit.vertex.automl), `runner` (worker pools as local
+AutoML pipelines are dispatched to labkit.vertex.automl), `datasets` (managed datasets
+split and exported for AIP_TRAINING_DATA_URI and friends), `runner` (worker pools as local
 processes), `contract` (the environment and program a replica gets), `machines` (training
 machine and accelerator validation), `jobs` (state, long-polled GET, cancel, delete).
 

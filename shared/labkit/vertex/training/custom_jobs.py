@@ -64,23 +64,25 @@ class CustomJobs:
     def folder(self, job_id: str):
         return self.workspace.root / "vertex" / "training" / job_id
 
-    def create(self, parent: str, body: dict, on_end=None) -> dict:
-        """Creates and starts a CustomJob; on_end(job) runs after it ends (pipelines)."""
+    def create(self, parent: str, body: dict, on_end=None, extra_env=None) -> dict:
+        """Creates and starts a CustomJob; on_end(job) runs after it ends and extra_env
+        reaches every replica (both for training pipelines)."""
         if not body.get("displayName"):
             raise errors.invalid("CustomJob.display_name is required.")
         spec = validate_job_spec(body.get("jobSpec") or {})
         job_id = new_id()
         job = {**body, "jobSpec": spec, "name": self.table.name(parent, job_id)}
         job = self.table.add(job_id, job)
-        threading.Thread(target=self._run, args=(job_id, on_end), daemon=True,
+        threading.Thread(target=self._run, args=(job_id, on_end, extra_env), daemon=True,
                          name=f"custom-job-{job_id}").start()
         return job
 
-    def _run(self, job_id: str, on_end) -> None:
+    def _run(self, job_id: str, on_end, extra_env) -> None:
         table = self.table
         job = table.update(job_id, state=table.state("RUNNING"))
         try:
-            outcome = runner.run(self.workspace, job, self.folder(job_id), table.cancels[job_id])
+            outcome = runner.run(self.workspace, job, self.folder(job_id), table.cancels[job_id],
+                                 extra_env=extra_env)
         except errors.VertexError as exc:
             outcome = runner.Outcome("JOB_STATE_FAILED", exc.message)
         except Exception as exc:  # noqa: BLE001 - the job must end, whatever happened

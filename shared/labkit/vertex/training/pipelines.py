@@ -9,6 +9,7 @@ cancel sets state PIPELINE_STATE_CANCELLING in the stored resource, which the ru
 owns the pipeline watches for.
 
 The model is uploaded from <baseOutputDirectory>/model (AIP_MODEL_DIR), as Vertex does.
+A managed dataset (inputDataConfig) is split and exported first (see datasets).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import re
 from labkit.vertex import errors
 from labkit.vertex.models import Registry
 from labkit.vertex.store import ResourceStore, new_id
+from labkit.vertex.training import datasets
 from labkit.vertex.training.custom_jobs import CustomJobs, validate_job_spec
 from labkit.vertex.training.jobs import JobTable
 
@@ -56,21 +58,20 @@ class TrainingPipelines:
                                   f"{definition!r}")
         if not body.get("displayName"):
             raise errors.invalid("TrainingPipeline.display_name is required.")
-        if body.get("inputDataConfig"):
-            raise errors.gcp_only("Custom training on a managed dataset (input_data_config, "
-                                  "AIP_TRAINING_DATA_URI)")
         inputs = camel_keys(body.get("trainingTaskInputs") or {})
         spec = validate_job_spec({k: v for k, v in inputs.items()
                                   if k in ("workerPoolSpecs", "baseOutputDirectory")})
         model = body.get("modelToUpload")
         if model is not None and not spec.get("baseOutputDirectory"):
             raise errors.invalid("base_output_directory is required to upload a model.")
+        data_env = datasets.export(self.store, parent, body["inputDataConfig"]) \
+            if body.get("inputDataConfig") else {}
         pipeline_id = new_id()
         self.table.add(pipeline_id, {**body, "name": self.table.name(parent, pipeline_id)})
         job = self.custom_jobs.create(
             parent, {"displayName": f"{body['displayName']}-custom-job", "jobSpec": spec,
                      "labels": body.get("labels") or {}},
-            on_end=lambda job: self._job_ended(parent, pipeline_id, job))
+            on_end=lambda job: self._job_ended(parent, pipeline_id, job), extra_env=data_env)
         with self.store.lock:  # the job may already have ended and finished the pipeline
             fields = {"trainingTaskMetadata": {"backingCustomJob": job["name"]}}
             if self.store.get("trainingPipelines", pipeline_id)["state"] not in \
