@@ -75,6 +75,10 @@ def test_public_datasets_have_bigquery_schemas(client):
         "species", "island", "culmen_length_mm", "culmen_depth_mm", "flipper_length_mm",
         "body_mass_g", "sex"]
     assert penguins.num_rows == 344
+    missing = list(client.query_and_wait(
+        f"SELECT COUNTIF(body_mass_g IS NULL) AS mass, COUNTIF(sex IS NULL) AS sex "
+        f"FROM `{public}.penguins`"))[0]
+    assert (missing["mass"], missing["sex"]) == (2, 11)  # the raw data's NA, as NULL
     assert client.get_table(f"{public}.iris").num_rows == 150
     share = list(client.query_and_wait(
         f"SELECT COUNTIF(income_bracket = ' >50K') / COUNT(*) AS p FROM `{public}."

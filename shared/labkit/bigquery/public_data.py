@@ -30,15 +30,15 @@ DESCRIPTIONS = {
 def _penguins() -> pa.Table:
     from palmerpenguins import load_penguins_raw
 
-    raw = load_penguins_raw()
+    raw = load_penguins_raw()  # from_pandas=True: its NaN are BigQuery's NULLs
     sex = raw["Sex"].astype(object).where(raw["Sex"].notna(), None)
     return pa.table({
         "species": pa.array(raw["Species"].astype(str).tolist(), pa.string()),
         "island": pa.array(raw["Island"].astype(str).tolist(), pa.string()),
-        "culmen_length_mm": pa.array(raw["Culmen Length (mm)"].tolist(), pa.float64()),
-        "culmen_depth_mm": pa.array(raw["Culmen Depth (mm)"].tolist(), pa.float64()),
-        "flipper_length_mm": pa.array(raw["Flipper Length (mm)"].tolist(), pa.float64()),
-        "body_mass_g": pa.array(raw["Body Mass (g)"].tolist(), pa.float64()),
+        "culmen_length_mm": pa.array(raw["Culmen Length (mm)"], pa.float64(), from_pandas=True),
+        "culmen_depth_mm": pa.array(raw["Culmen Depth (mm)"], pa.float64(), from_pandas=True),
+        "flipper_length_mm": pa.array(raw["Flipper Length (mm)"], pa.float64(), from_pandas=True),
+        "body_mass_g": pa.array(raw["Body Mass (g)"], pa.float64(), from_pandas=True),
         "sex": pa.array(sex.tolist(), pa.string()),
     }).combine_chunks()
 
