@@ -117,3 +117,19 @@ def test_log_scale_needs_positive_minimum(trainers):
         max_trial_count=2, parallel_trial_count=1)
     with pytest.raises(exceptions.BadRequest, match="greater than 0"):
         job.run()
+
+
+def test_median_stopping_stops_a_trial_worse_than_the_median(trainers):
+    job = aiplatform.HyperparameterTuningJob(
+        display_name="early-stop",
+        custom_job=_custom_job(trainers, ["--x", "0.3", "--steps", "8", "--pause", "0.3"]),
+        metric_spec={"score": "maximize"},
+        parameter_spec={"kind": hpt.CategoricalParameterSpec(["b", "a"])},
+        max_trial_count=2, parallel_trial_count=1, search_algorithm="grid")
+    # The SDK has no argument for it; the API field is set on the request it sends.
+    job._gca_resource.study_spec.median_automated_stopping_spec.use_elapsed_duration = False
+    job.run()
+    first, second = sorted(job.trials, key=lambda t: int(t.id))
+    assert [first.state.name, second.state.name] == ["SUCCEEDED", "SUCCEEDED"]
+    assert len(first.measurements) == 8
+    assert 1 <= len(second.measurements) < 8  # stopped once its best fell below the median
