@@ -3,6 +3,8 @@ trials and the best trial read back; failing trials."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from google.api_core import exceptions
 from google.cloud import aiplatform
@@ -91,7 +93,7 @@ def test_failing_trials_are_infeasible_and_fail_the_job(trainers):
         display_name="broken", custom_job=_custom_job(trainers, ["--kind", "zzz"]),
         metric_spec={"score": "maximize"},
         parameter_spec={"x": hpt.DoubleParameterSpec(min=0, max=1, scale="linear")},
-        max_trial_count=4, parallel_trial_count=2, max_failed_trial_count=2)
+        max_trial_count=4, parallel_trial_count=1, max_failed_trial_count=2)
     with pytest.raises(RuntimeError, match="KeyError"):
         job.run()
     assert job.state.name == "JOB_STATE_FAILED"
@@ -133,3 +135,22 @@ def test_median_stopping_stops_a_trial_worse_than_the_median(trainers):
     assert [first.state.name, second.state.name] == ["SUCCEEDED", "SUCCEEDED"]
     assert len(first.measurements) == 8
     assert 1 <= len(second.measurements) < 8  # stopped once its best fell below the median
+
+
+def test_cancel_stops_the_running_trials(trainers):
+    job = aiplatform.HyperparameterTuningJob(
+        display_name="cancel-me",
+        custom_job=_custom_job(trainers, ["--steps", "3", "--pause", "20"]),
+        metric_spec={"score": "maximize"},
+        parameter_spec={"x": hpt.DoubleParameterSpec(min=0, max=1, scale="linear")},
+        max_trial_count=4, parallel_trial_count=2)
+    job.run(sync=False)
+    job.wait_for_resource_creation()
+    job.cancel()
+    deadline = time.monotonic() + 30
+    while job.state.name not in ("JOB_STATE_CANCELLED", "JOB_STATE_FAILED",
+                                 "JOB_STATE_SUCCEEDED") and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert job.state.name == "JOB_STATE_CANCELLED"
+    assert len(job.trials) <= 2  # no trial starts after the cancel
+    assert all(t.state.name == "INFEASIBLE" for t in job.trials)
