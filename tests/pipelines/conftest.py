@@ -2,9 +2,10 @@ from __future__ import annotations
 
 import uuid
 
-import pipeline_defs
 import pytest
 from kfp import compiler
+
+from . import pipeline_defs
 
 # An explicit service account, as on Vertex, keeps PipelineJob.submit() from looking the
 # project number up at Cloud Resource Manager (unreachable offline) when it creates the

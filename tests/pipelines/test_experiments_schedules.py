@@ -5,11 +5,12 @@ from __future__ import annotations
 import time
 import uuid
 
-from conftest import SERVICE_ACCOUNT
 from google.cloud import aiplatform, bigquery, storage
 
 from labkit.storage.paths import local_path
 from labkit.vertex.pipelines.cron import Cron
+
+from .conftest import SERVICE_ACCOUNT
 
 
 def test_experiments_log_and_compare(local_env):

@@ -7,11 +7,12 @@ import uuid
 
 import pytest
 import yaml
-from conftest import SERVICE_ACCOUNT
 from google.api_core import exceptions
 from google.cloud import aiplatform
 
 from labkit.storage.paths import local_path
+
+from .conftest import SERVICE_ACCOUNT
 
 
 def run(template, root, caching=True, **params):
