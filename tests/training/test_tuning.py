@@ -65,7 +65,8 @@ def test_random_search_respects_ranges_and_scales(trainers):
     assert len(trials) == 8 and all(t.state.name == "SUCCEEDED" for t in trials)
     xs = [_values(t)["x"] for t in trials]
     assert all(1e-4 <= x <= 1.0 for x in xs) and len(set(xs)) == 8
-    assert sum(x < 0.01 for x in xs) >= 2  # log scale: half the draws fall below 0.01
+    # How log scale spreads draws is checked on 1,000 seeded draws in test_study.py; 8 unseeded
+    # draws here would make any distribution assertion flaky.
     for t in trials:
         steps = _values(t)["steps"]
         assert steps == int(steps) and 1 <= steps <= 3
