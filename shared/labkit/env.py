@@ -73,22 +73,13 @@ def _still_serving(env: Env) -> bool:
 
 
 def _start_local() -> Env:
-    from labkit.services import auth, daemon
-    from labkit.vertex.pipelines import resource_manager
+    from labkit.services import daemon
 
     workspace = Workspace.from_env()
     port = daemon.ensure_running(workspace)
     endpoint = f"http://127.0.0.1:{port}"
     project = os.environ.get("LAB_LOCAL_PROJECT", LOCAL_PROJECT)
-    os.environ.update({
-        "GOOGLE_CLOUD_PROJECT": project,
-        "GOOGLE_APPLICATION_CREDENTIALS": auth.write_credentials(workspace, endpoint),
-        "BIGQUERY_EMULATOR_HOST": endpoint,
-        "STORAGE_EMULATOR_HOST": endpoint,
-        # PipelineJob.submit() asks Cloud Resource Manager (gRPC, no endpoint switch) who
-        # owns the pipeline-root bucket: these send that one host to a local stand-in.
-        **resource_manager.client_environment(workspace),
-    })
+    os.environ.update(client_environment(workspace, endpoint, project))
     env = Env("local", project, DEFAULT_REGION, f"{project}-labs", workspace.root, endpoint)
     # The default bucket exists locally as it would in the learner's project; a direct
     # engine call (a file write) keeps start() fast.
@@ -97,6 +88,24 @@ def _start_local() -> Env:
     Store(workspace, project).ensure_bucket(env.bucket, DEFAULT_REGION)
     _init_vertex(env, os.environ["GOOGLE_APPLICATION_CREDENTIALS"])
     return env
+
+
+def client_environment(workspace: Workspace, endpoint: str, project: str) -> dict[str, str]:
+    """What points the real client libraries of a process at this workspace's services:
+    set in the learner's kernel by start(), and given to the processes the services start
+    (training replicas, pipeline tasks)."""
+    from labkit.services import auth
+    from labkit.vertex.pipelines import resource_manager
+
+    return {
+        "GOOGLE_CLOUD_PROJECT": project,
+        "GOOGLE_APPLICATION_CREDENTIALS": auth.write_credentials(workspace, endpoint),
+        "BIGQUERY_EMULATOR_HOST": endpoint,
+        "STORAGE_EMULATOR_HOST": endpoint,
+        # PipelineJob.submit() asks Cloud Resource Manager (gRPC, no endpoint switch) who
+        # owns the pipeline-root bucket: these send that one host to a local stand-in.
+        **resource_manager.client_environment(workspace),
+    }
 
 
 def _init_vertex(env: Env, credentials_file: str) -> None:

@@ -96,6 +96,16 @@ def running_port(workspace: Workspace) -> int | None:
     return port if _healthy(workspace, port) else None
 
 
+def endpoint(workspace: Workspace) -> str:
+    """Base URL of this workspace's services, for engines inside the services process that
+    reach a sibling service through the real client libraries."""
+    try:
+        port = json.loads((workspace.root / "services.json").read_text())["port"]
+    except (OSError, ValueError, KeyError) as exc:
+        raise RuntimeError(f"No local services are running for {workspace.root}") from exc
+    return f"http://127.0.0.1:{port}"
+
+
 def ensure_running(workspace: Workspace) -> int:
     """Returns the port of this workspace's services, starting them if none answer."""
     with open(workspace.path("services.lock"), "w") as lock:

@@ -20,11 +20,13 @@ def client():
     from google.cloud import bigquery
     from google.oauth2.credentials import Credentials
 
+    from labkit.env import LOCAL_PROJECT
+    from labkit.services import daemon
+
     workspace = Workspace.from_env()
-    port = json.loads((workspace.root / "services.json").read_text())["port"]
-    project = os.environ.get("LAB_LOCAL_PROJECT", "pmle-labs-local")
+    project = os.environ.get("LAB_LOCAL_PROJECT", LOCAL_PROJECT)
     return bigquery.Client(project=project, credentials=Credentials(workspace.token),
-                           client_options=ClientOptions(api_endpoint=f"http://127.0.0.1:{port}"))
+                           client_options=ClientOptions(api_endpoint=daemon.endpoint(workspace)))
 
 
 def read_rows(project: str, dataset: str, table: str) -> list[dict]:

@@ -14,25 +14,19 @@ from labkit.vertex.batch import BatchJobs
 from labkit.vertex.endpoints import Endpoints
 from labkit.vertex.models import Registry
 from labkit.vertex.monitoring import hooks
+from labkit.vertex.routes import PARENT, parent_of, query_of
 from labkit.vertex.store import ResourceStore
 from labkit.workspace import Workspace
 
-PARENT = r"/v1/projects/(?P<project>[^/]+)/locations/(?P<location>[^/]+)"
 MODEL = PARENT + r"/models/(?P<model>[^/:]+)"
 ENDPOINT = PARENT + r"/endpoints/(?P<endpoint>[^/:]+)"
 JOB = PARENT + r"/batchPredictionJobs/(?P<job>[^/:]+)"
 
 
-def _parent(r: Request) -> str:
-    return f"projects/{r.params['project']}/locations/{r.params['location']}"
-
-
-def _query(r: Request) -> dict:
-    return {k: v[0] for k, v in r.query.items()}
 
 
 def register(router: Router, workspace: Workspace) -> None:
-    store = ResourceStore(workspace)
+    store = ResourceStore.of(workspace)
     registry = Registry(store)
     endpoints = Endpoints(store, registry,
                           on_predict=functools.partial(hooks.after_predict, workspace))
@@ -42,37 +36,37 @@ def register(router: Router, workspace: Workspace) -> None:
         router.add(method, pattern, handler)
 
     # ---- models
-    add("POST", PARENT + r"/models:upload", lambda r: registry.upload(_parent(r), r.json()))
-    add("GET", PARENT + r"/models", lambda r: registry.list(_parent(r), _query(r)))
-    add("GET", MODEL, lambda r: registry.get(_parent(r), r.params["model"]))
-    add("PATCH", MODEL, lambda r: registry.patch(_parent(r), r.params["model"], r.json(),
+    add("POST", PARENT + r"/models:upload", lambda r: registry.upload(parent_of(r), r.json()))
+    add("GET", PARENT + r"/models", lambda r: registry.list(parent_of(r), query_of(r)))
+    add("GET", MODEL, lambda r: registry.get(parent_of(r), r.params["model"]))
+    add("PATCH", MODEL, lambda r: registry.patch(parent_of(r), r.params["model"], r.json(),
                                                  r.arg("updateMask")))
-    add("DELETE", MODEL, lambda r: registry.delete(_parent(r), r.params["model"]))
+    add("DELETE", MODEL, lambda r: registry.delete(parent_of(r), r.params["model"]))
     add("DELETE", MODEL + r":deleteVersion",
-        lambda r: registry.delete(_parent(r), r.params["model"], version_only=True))
+        lambda r: registry.delete(parent_of(r), r.params["model"], version_only=True))
     add("GET", MODEL + r":listVersions",
-        lambda r: registry.list_versions(_parent(r), r.params["model"], _query(r)))
+        lambda r: registry.list_versions(parent_of(r), r.params["model"], query_of(r)))
     add("POST", MODEL + r":mergeVersionAliases",
-        lambda r: registry.merge_aliases(_parent(r), r.params["model"], r.json()))
+        lambda r: registry.merge_aliases(parent_of(r), r.params["model"], r.json()))
     add("GET", MODEL + r"/evaluations",
-        lambda r: registry.evaluations(_parent(r), r.params["model"], _query(r)))
+        lambda r: registry.evaluations(parent_of(r), r.params["model"], query_of(r)))
     add("GET", MODEL + r"/evaluations/(?P<evaluation>[^/:]+)",
-        lambda r: registry.evaluation(_parent(r), r.params["model"], r.params["evaluation"]))
+        lambda r: registry.evaluation(parent_of(r), r.params["model"], r.params["evaluation"]))
 
     # ---- endpoints
     add("POST", PARENT + r"/endpoints",
-        lambda r: endpoints.create(_parent(r), r.json(), r.arg("endpointId")))
-    add("GET", PARENT + r"/endpoints", lambda r: endpoints.list(_parent(r), _query(r)))
-    add("GET", ENDPOINT, lambda r: endpoints.get(_parent(r), r.params["endpoint"]))
-    add("PATCH", ENDPOINT, lambda r: endpoints.patch(_parent(r), r.params["endpoint"],
+        lambda r: endpoints.create(parent_of(r), r.json(), r.arg("endpointId")))
+    add("GET", PARENT + r"/endpoints", lambda r: endpoints.list(parent_of(r), query_of(r)))
+    add("GET", ENDPOINT, lambda r: endpoints.get(parent_of(r), r.params["endpoint"]))
+    add("PATCH", ENDPOINT, lambda r: endpoints.patch(parent_of(r), r.params["endpoint"],
                                                      r.json(), r.arg("updateMask")))
-    add("DELETE", ENDPOINT, lambda r: endpoints.delete(_parent(r), r.params["endpoint"]))
+    add("DELETE", ENDPOINT, lambda r: endpoints.delete(parent_of(r), r.params["endpoint"]))
     add("POST", ENDPOINT + r":deployModel",
-        lambda r: endpoints.deploy(_parent(r), r.params["endpoint"], r.json()))
+        lambda r: endpoints.deploy(parent_of(r), r.params["endpoint"], r.json()))
     add("POST", ENDPOINT + r":undeployModel",
-        lambda r: endpoints.undeploy(_parent(r), r.params["endpoint"], r.json()))
+        lambda r: endpoints.undeploy(parent_of(r), r.params["endpoint"], r.json()))
     add("POST", ENDPOINT + r":predict",
-        lambda r: endpoints.predict(_parent(r), r.params["endpoint"], r.json()))
+        lambda r: endpoints.predict(parent_of(r), r.params["endpoint"], r.json()))
 
     def gcp_only(feature: str):
         def refuse(r: Request):
@@ -80,7 +74,7 @@ def register(router: Router, workspace: Workspace) -> None:
         return refuse
 
     add("POST", ENDPOINT + r":explain",
-        lambda r: endpoints.explain(_parent(r), r.params["endpoint"], r.json(),
+        lambda r: endpoints.explain(parent_of(r), r.params["endpoint"], r.json(),
                                     functools.partial(hooks.explain, workspace)))
     for verb, feature in (("rawPredict", "raw_predict"),
                           ("streamRawPredict", "stream_raw_predict"),
@@ -90,11 +84,11 @@ def register(router: Router, workspace: Workspace) -> None:
         add("POST", ENDPOINT + f":{verb}", gcp_only(f"Endpoint {feature}"))
 
     # ---- batch prediction jobs
-    add("POST", PARENT + r"/batchPredictionJobs", lambda r: jobs.create(_parent(r), r.json()))
-    add("GET", PARENT + r"/batchPredictionJobs", lambda r: jobs.list(_parent(r), _query(r)))
-    add("GET", JOB, lambda r: jobs.get(_parent(r), r.params["job"]))
-    add("POST", JOB + r":cancel", lambda r: jobs.cancel(_parent(r), r.params["job"]))
-    add("DELETE", JOB, lambda r: jobs.delete(_parent(r), r.params["job"]))
+    add("POST", PARENT + r"/batchPredictionJobs", lambda r: jobs.create(parent_of(r), r.json()))
+    add("GET", PARENT + r"/batchPredictionJobs", lambda r: jobs.list(parent_of(r), query_of(r)))
+    add("GET", JOB, lambda r: jobs.get(parent_of(r), r.params["job"]))
+    add("POST", JOB + r":cancel", lambda r: jobs.cancel(parent_of(r), r.params["job"]))
+    add("DELETE", JOB, lambda r: jobs.delete(parent_of(r), r.params["job"]))
 
     # ---- operations (the SDK polls them under /ui/)
     def get_operation(r: Request):

@@ -10,32 +10,26 @@ from labkit.services.http import Request, Router
 from labkit.vertex import errors
 from labkit.vertex.automl import pipelines
 from labkit.vertex.automl.datasets import Datasets
+from labkit.vertex.routes import PARENT, parent_of, query_of
 from labkit.vertex.store import ResourceStore
 from labkit.workspace import Workspace
 
-PARENT = r"/v1/projects/(?P<project>[^/]+)/locations/(?P<location>[^/]+)"
 DATASET = PARENT + r"/datasets/(?P<dataset>[^/:]+)"
 
 
-def _parent(r: Request) -> str:
-    return f"projects/{r.params['project']}/locations/{r.params['location']}"
-
-
-def _query(r: Request) -> dict:
-    return {k: v[0] for k, v in r.query.items()}
 
 
 def register(router: Router, workspace: Workspace) -> None:
-    store = ResourceStore(workspace)
+    store = ResourceStore.of(workspace)
     datasets = Datasets(store)
     pipelines.recover(store)
 
-    router.add("POST", PARENT + r"/datasets", lambda r: datasets.create(_parent(r), r.json()))
-    router.add("GET", PARENT + r"/datasets", lambda r: datasets.list(_parent(r), _query(r)))
-    router.add("GET", DATASET, lambda r: datasets.find(_parent(r), r.params["dataset"]))
+    router.add("POST", PARENT + r"/datasets", lambda r: datasets.create(parent_of(r), r.json()))
+    router.add("GET", PARENT + r"/datasets", lambda r: datasets.list(parent_of(r), query_of(r)))
+    router.add("GET", DATASET, lambda r: datasets.find(parent_of(r), r.params["dataset"]))
     router.add("PATCH", DATASET, lambda r: datasets.patch(
-        _parent(r), r.params["dataset"], r.json(), r.arg("updateMask")))
-    router.add("DELETE", DATASET, lambda r: datasets.delete(_parent(r), r.params["dataset"]))
+        parent_of(r), r.params["dataset"], r.json(), r.arg("updateMask")))
+    router.add("DELETE", DATASET, lambda r: datasets.delete(parent_of(r), r.params["dataset"]))
 
     def gcp_only(feature: str):
         def refuse(r: Request):

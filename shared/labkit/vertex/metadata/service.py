@@ -5,10 +5,10 @@ from __future__ import annotations
 from labkit.services.http import Request, Router
 from labkit.vertex.metadata.engine import Metadata, store_name
 from labkit.vertex.metadata.tensorboards import TensorboardChildren, Tensorboards
+from labkit.vertex.routes import PARENT, parent_of, query_of
 from labkit.vertex.store import ResourceStore
 from labkit.workspace import Workspace
 
-PARENT = r"/v1/projects/(?P<project>[^/]+)/locations/(?P<location>[^/]+)"
 STORE = PARENT + r"/metadataStores/(?P<store>[^/:]+)"
 TENSORBOARD = PARENT + r"/tensorboards/(?P<tensorboard>[^/:]+)"
 
@@ -19,16 +19,10 @@ def engine_for(workspace: Workspace) -> Metadata:
     """The one metadata engine of this services process (pipelines write through it)."""
     key = str(workspace.root)
     if key not in _engines:
-        _engines[key] = Metadata(ResourceStore(workspace))
+        _engines[key] = Metadata(ResourceStore.of(workspace))
     return _engines[key]
 
 
-def _parent(r: Request) -> str:
-    return f"projects/{r.params['project']}/locations/{r.params['location']}"
-
-
-def _query(r: Request) -> dict:
-    return {k: v[0] for k, v in r.query.items()}
 
 
 def register(router: Router, workspace: Workspace) -> None:
@@ -38,20 +32,20 @@ def register(router: Router, workspace: Workspace) -> None:
     add = router.add
 
     def name(r: Request, kind: str) -> str:
-        return f"{_parent(r)}/metadataStores/{r.params['store']}/{kind}/{r.params['id']}"
+        return f"{parent_of(r)}/metadataStores/{r.params['store']}/{kind}/{r.params['id']}"
 
-    add("GET", STORE, lambda r: metadata.get_store(_parent(r), r.params["store"]))
+    add("GET", STORE, lambda r: metadata.get_store(parent_of(r), r.params["store"]))
     add("POST", PARENT + r"/metadataStores",
-        lambda r: metadata.create_store(_parent(r), r.arg("metadataStoreId")))
+        lambda r: metadata.create_store(parent_of(r), r.arg("metadataStoreId")))
 
     for kind, id_arg in (("artifacts", "artifactId"), ("executions", "executionId"),
                          ("contexts", "contextId")):
         one = STORE + f"/{kind}/(?P<id>[^/:]+)"
         add("POST", STORE + f"/{kind}",
             lambda r, k=kind, a=id_arg: metadata.create(
-                k, store_name(_parent(r)), r.json(), r.arg(a)))
+                k, store_name(parent_of(r)), r.json(), r.arg(a)))
         add("GET", STORE + f"/{kind}",
-            lambda r, k=kind: metadata.list(k, store_name(_parent(r)), _query(r)))
+            lambda r, k=kind: metadata.list(k, store_name(parent_of(r)), query_of(r)))
         add("GET", one, lambda r, k=kind: metadata.get(k, name(r, k)))
         add("PATCH", one, lambda r, k=kind: metadata.patch(
             k, name(r, k), r.json(), r.arg("updateMask"),
@@ -78,11 +72,11 @@ def register(router: Router, workspace: Workspace) -> None:
         lambda r: metadata.artifact_lineage(name(r, "artifacts"),
                                             int(r.arg("maxHops") or 0), r.arg("filter")))
 
-    add("POST", PARENT + r"/tensorboards", lambda r: tensorboards.create(_parent(r), r.json()))
-    add("GET", PARENT + r"/tensorboards", lambda r: tensorboards.list(_parent(r), _query(r)))
-    add("GET", TENSORBOARD, lambda r: tensorboards.get(_parent(r), r.params["tensorboard"]))
+    add("POST", PARENT + r"/tensorboards", lambda r: tensorboards.create(parent_of(r), r.json()))
+    add("GET", PARENT + r"/tensorboards", lambda r: tensorboards.list(parent_of(r), query_of(r)))
+    add("GET", TENSORBOARD, lambda r: tensorboards.get(parent_of(r), r.params["tensorboard"]))
     add("DELETE", TENSORBOARD,
-        lambda r: tensorboards.delete(_parent(r), r.params["tensorboard"]))
+        lambda r: tensorboards.delete(parent_of(r), r.params["tensorboard"]))
 
     experiment = TENSORBOARD + r"/experiments/(?P<experiment>[^/:]+)"
     for kind, collection, one in (("experiments", TENSORBOARD, experiment),
@@ -92,7 +86,7 @@ def register(router: Router, workspace: Workspace) -> None:
             lambda r, k=kind, a=id_arg: children.create(_path(r).rsplit("/", 1)[0], k, r.json(),
                                                         r.arg(a)))
         add("GET", collection + f"/{kind}",
-            lambda r, k=kind: children.list(_path(r).rsplit("/", 1)[0], k, _query(r)))
+            lambda r, k=kind: children.list(_path(r).rsplit("/", 1)[0], k, query_of(r)))
         add("GET", one, lambda r, k=kind: children.get(_path(r), k))
 
     def time_series(r: Request) -> dict:

@@ -68,7 +68,7 @@ def _seconds(duration: str | None, default: float) -> float:
 class MonitoringJobs:
     def __init__(self, workspace: Workspace, bigquery: bool = True):
         self.workspace = workspace
-        self.store = ResourceStore(workspace)
+        self.store = ResourceStore.of(workspace)
         self.log = RequestLog(workspace, bigquery=bigquery)
         self.baselines: dict[str, dict] = {}  # job id + deployed model -> training columns
         self.analysis_lock = threading.Lock()

@@ -9,32 +9,28 @@ from __future__ import annotations
 from labkit.services.http import Request, Router
 from labkit.vertex import errors
 from labkit.vertex.monitoring import hooks
+from labkit.vertex.routes import PARENT, parent_of, query_of
 from labkit.workspace import Workspace
 
-PARENT = r"/v1/projects/(?P<project>[^/]+)/locations/(?P<location>[^/]+)"
 JOBS = PARENT + r"/modelDeploymentMonitoringJobs"
 JOB = JOBS + r"/(?P<job>[^/:]+)"
 
-
-def _parent(r: Request) -> str:
-    return f"projects/{r.params['project']}/locations/{r.params['location']}"
 
 
 def register(router: Router, workspace: Workspace) -> None:
     jobs = hooks.engine(workspace)
     jobs.start_timer()
 
-    router.add("POST", JOBS, lambda r: jobs.create(_parent(r), r.json()))
-    router.add("GET", JOBS, lambda r: jobs.list(_parent(r), {k: v[0] for k, v in
-                                                               r.query.items()}))
-    router.add("GET", JOB, lambda r: jobs.get(_parent(r), r.params["job"]))
-    router.add("PATCH", JOB, lambda r: jobs.patch(_parent(r), r.params["job"], r.json(),
+    router.add("POST", JOBS, lambda r: jobs.create(parent_of(r), r.json()))
+    router.add("GET", JOBS, lambda r: jobs.list(parent_of(r), query_of(r)))
+    router.add("GET", JOB, lambda r: jobs.get(parent_of(r), r.params["job"]))
+    router.add("PATCH", JOB, lambda r: jobs.patch(parent_of(r), r.params["job"], r.json(),
                                                   r.arg("updateMask")))
-    router.add("DELETE", JOB, lambda r: jobs.delete(_parent(r), r.params["job"]))
-    router.add("POST", JOB + ":pause", lambda r: jobs.pause(_parent(r), r.params["job"]))
-    router.add("POST", JOB + ":resume", lambda r: jobs.resume(_parent(r), r.params["job"]))
+    router.add("DELETE", JOB, lambda r: jobs.delete(parent_of(r), r.params["job"]))
+    router.add("POST", JOB + ":pause", lambda r: jobs.pause(parent_of(r), r.params["job"]))
+    router.add("POST", JOB + ":resume", lambda r: jobs.resume(parent_of(r), r.params["job"]))
     router.add("POST", JOB + ":searchModelDeploymentMonitoringStatsAnomalies",
-               lambda r: jobs.search(_parent(r), r.params["job"], r.json()))
+               lambda r: jobs.search(parent_of(r), r.params["job"], r.json()))
 
     def analyze(r: Request):
         job = jobs.store.get("modelDeploymentMonitoringJobs", r.params["job"])

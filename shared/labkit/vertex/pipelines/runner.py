@@ -437,16 +437,13 @@ def _forkserver():
 
 def task_environment(workspace: Workspace, project: str, location: str) -> dict:
     """The environment a task's clients need to reach this workspace's services."""
-    from labkit.services import auth
+    from labkit.env import client_environment
+    from labkit.services import daemon
 
-    port = json.loads((workspace.root / "services.json").read_text())["port"]
-    endpoint = f"http://127.0.0.1:{port}"
     return {"LAB_WORKSPACE": str(workspace.root), "LAB_BACKEND": "local",
-            "LAB_LOCAL_PROJECT": project, "GOOGLE_CLOUD_PROJECT": project,
-            "CLOUD_ML_PROJECT_ID": project, "CLOUD_ML_REGION": location,
-            "GOOGLE_APPLICATION_CREDENTIALS": auth.write_credentials(workspace, endpoint),
-            "BIGQUERY_EMULATOR_HOST": endpoint, "STORAGE_EMULATOR_HOST": endpoint,
-            "PYTHONUNBUFFERED": "1", "TF_CPP_MIN_LOG_LEVEL": "3"}
+            "LAB_LOCAL_PROJECT": project, "CLOUD_ML_PROJECT_ID": project,
+            "CLOUD_ML_REGION": location, "PYTHONUNBUFFERED": "1", "TF_CPP_MIN_LOG_LEVEL": "3",
+            **client_environment(workspace, daemon.endpoint(workspace), project)}
 
 
 def _order(tasks: dict) -> list[str]:

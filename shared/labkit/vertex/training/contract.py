@@ -143,18 +143,11 @@ def replica_env(job: dict, addresses: dict[str, list[str]], pool: int, index: in
 
 def client_env(workspace: Workspace, project: str) -> dict[str, str]:
     """Local Google client settings, standing in for the job's service account."""
-    env = {"GOOGLE_CLOUD_PROJECT": project, "TF_CPP_MIN_LOG_LEVEL": "3",
-           "PYTHONUNBUFFERED": "1"}
-    try:
-        port = json.loads((workspace.root / "services.json").read_text())["port"]
-    except (OSError, ValueError, KeyError):
-        return env
-    endpoint = f"http://127.0.0.1:{port}"
-    env.update(STORAGE_EMULATOR_HOST=endpoint, BIGQUERY_EMULATOR_HOST=endpoint)
-    credentials = workspace.root / "auth" / "credentials.json"
-    if credentials.exists():
-        env["GOOGLE_APPLICATION_CREDENTIALS"] = str(credentials)
-    return env
+    from labkit.env import client_environment
+    from labkit.services import daemon
+
+    return {"TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONUNBUFFERED": "1",
+            **client_environment(workspace, daemon.endpoint(workspace), project)}
 
 
 def base_environ() -> dict[str, str]:

@@ -3,27 +3,18 @@ trainingPipelines (HTTP <-> the engines in this package)."""
 
 from __future__ import annotations
 
-from labkit.services.http import Request, Router
+from labkit.services.http import Router
 from labkit.vertex.models import Registry
+from labkit.vertex.routes import PARENT, parent_of, query_of
 from labkit.vertex.store import ResourceStore
 from labkit.vertex.training.custom_jobs import CustomJobs
 from labkit.vertex.training.pipelines import TrainingPipelines
 from labkit.vertex.training.tuning import TuningJobs
 from labkit.workspace import Workspace
 
-PARENT = r"/v1/projects/(?P<project>[^/]+)/locations/(?P<location>[^/]+)"
-
-
-def _parent(r: Request) -> str:
-    return f"projects/{r.params['project']}/locations/{r.params['location']}"
-
-
-def _query(r: Request) -> dict:
-    return {k: v[0] for k, v in r.query.items()}
-
 
 def register(router: Router, workspace: Workspace) -> None:
-    store = ResourceStore(workspace)
+    store = ResourceStore.of(workspace)
     registry = Registry(store)
     custom_jobs = CustomJobs(store, workspace)
     engines = {"customJobs": custom_jobs,
@@ -32,10 +23,10 @@ def register(router: Router, workspace: Workspace) -> None:
     for collection, engine in engines.items():
         item = PARENT + f"/{collection}/(?P<id>[^/:]+)"
         router.add("POST", PARENT + f"/{collection}",
-                   lambda r, e=engine: e.create(_parent(r), r.json()))
+                   lambda r, e=engine: e.create(parent_of(r), r.json()))
         router.add("GET", PARENT + f"/{collection}",
-                   lambda r, e=engine: e.list(_parent(r), _query(r)))
-        router.add("GET", item, lambda r, e=engine: e.get(_parent(r), r.params["id"]))
+                   lambda r, e=engine: e.list(parent_of(r), query_of(r)))
+        router.add("GET", item, lambda r, e=engine: e.get(parent_of(r), r.params["id"]))
         router.add("POST", item + ":cancel",
-                   lambda r, e=engine: e.cancel(_parent(r), r.params["id"]))
-        router.add("DELETE", item, lambda r, e=engine: e.delete(_parent(r), r.params["id"]))
+                   lambda r, e=engine: e.cancel(parent_of(r), r.params["id"]))
+        router.add("DELETE", item, lambda r, e=engine: e.delete(parent_of(r), r.params["id"]))
