@@ -31,7 +31,6 @@ def penguins(data: Output[Dataset], seed: int):
 
 @dsl.component(base_image=BASE_IMAGE, install_kfp_package=False)
 def train(data: Input[Dataset], model: Output[Model]):
-    import os
 
     import joblib
     import pandas as pd
@@ -49,7 +48,6 @@ def train(data: Input[Dataset], model: Output[Model]):
 
 @dsl.component(base_image=BASE_IMAGE, install_kfp_package=False)
 def evaluate(data: Input[Dataset], model: Input[Model], metrics: Output[Metrics]) -> float:
-    import os
 
     import joblib
     import pandas as pd
@@ -87,13 +85,7 @@ def run() -> list[dict]:
 
     import labkit
 
-    env = labkit.start()
-    # Send submit()'s Cloud Resource Manager lookup to the local stand-in (see
-    # labkit.vertex.pipelines.resource_manager), or each submit stalls for 52 s offline.
-    from labkit.vertex.pipelines import resource_manager
-    from labkit.workspace import Workspace
-
-    os.environ.update(resource_manager.client_environment(Workspace.from_env()))
+    env = labkit.start()  # also routes submit()'s Resource Manager lookup to the stand-in
     seed = int(time.time()) % 100000  # fresh inputs: nothing cached from earlier benches
     with tempfile.TemporaryDirectory() as folder:
         local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=folder,

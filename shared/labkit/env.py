@@ -94,8 +94,7 @@ def client_environment(workspace: Workspace, endpoint: str, project: str) -> dic
     """What points the real client libraries of a process at this workspace's services:
     set in the learner's kernel by start(), and given to the processes the services start
     (training replicas, pipeline tasks)."""
-    from labkit.services import auth
-    from labkit.vertex.pipelines import resource_manager
+    from labkit.services import auth, resource_manager
 
     return {
         "GOOGLE_CLOUD_PROJECT": project,

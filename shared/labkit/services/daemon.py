@@ -24,6 +24,7 @@ from labkit.workspace import Workspace, write_atomic
 # patterns, and the services' URL prefixes do not overlap.
 SERVICES = [
     "labkit.services.auth",
+    "labkit.services.resource_manager",
     "labkit.bigquery.service",
     "labkit.storage.service",
     "labkit.vertex.service",

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from labkit.services.http import Router
 from labkit.vertex.metadata.service import engine_for
-from labkit.vertex.pipelines import resource_manager
 from labkit.vertex.pipelines.jobs import PipelineJobs
 from labkit.vertex.pipelines.schedules import Schedules
 from labkit.vertex.routes import PARENT, parent_of, query_of
@@ -20,7 +19,6 @@ def register(router: Router, workspace: Workspace) -> None:
     metadata = engine_for(workspace)
     jobs = PipelineJobs(workspace, metadata.store, metadata)
     schedules = Schedules(metadata.store, jobs)
-    resource_manager.start(workspace)
     add = router.add
 
     add("POST", PARENT + r"/pipelineJobs",

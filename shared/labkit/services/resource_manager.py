@@ -17,6 +17,7 @@ import socket
 import threading
 from concurrent import futures
 
+from labkit.services.http import Router
 from labkit.workspace import Workspace
 
 HOSTS = {"cloudresourcemanager.googleapis.com"}
@@ -133,6 +134,11 @@ def _proxy(grpc_port: int) -> int:
     threading.Thread(target=accept, daemon=True, name="resource-manager-proxy").start()
     _keep.append(listener)
     return listener.getsockname()[1]
+
+
+def register(router: Router, workspace: Workspace) -> None:
+    """A service of its own: it answers gRPC through its own ports, not HTTP routes."""
+    start(workspace)
 
 
 def start(workspace: Workspace) -> None:
