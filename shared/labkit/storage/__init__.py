@@ -6,6 +6,6 @@ machine allows creating /gcs.
 """
 
 from labkit.storage.mount import mount_path
-from labkit.storage.paths import local_path, split_uri
+from labkit.storage.paths import local_path, matching_files, split_uri
 
-__all__ = ["local_path", "mount_path", "split_uri"]
+__all__ = ["local_path", "matching_files", "mount_path", "split_uri"]

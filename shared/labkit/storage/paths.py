@@ -13,6 +13,7 @@ the file when it is first listed or read.
 
 from __future__ import annotations
 
+import fnmatch
 import os
 from pathlib import Path
 
@@ -66,6 +67,18 @@ def local_path(uri: str, workspace: Workspace | None = None) -> Path:
     path = object_path(workspace, bucket, name)
     (path if uri.endswith("/") else path.parent).mkdir(parents=True, exist_ok=True)
     return path
+
+
+def matching_files(uri: str, workspace: Workspace | None = None) -> list[Path]:
+    """The files behind the objects a gs:// URI names: the object itself, or every object
+    its `*` wildcards match (as Vertex reads batch and dataset sources). Empty if none."""
+    bucket, pattern = split_uri(uri)
+    if "*" not in pattern:
+        path = local_path(uri, workspace)
+        return [path] if path.is_file() else []
+    root = local_path(f"gs://{bucket}/", workspace)
+    return sorted(p for p in root.rglob("*") if p.is_file() and not is_temp(p.name)
+                  and fnmatch.fnmatchcase(p.relative_to(root).as_posix(), pattern))
 
 
 def is_temp(name: str) -> bool:

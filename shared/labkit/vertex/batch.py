@@ -15,7 +15,6 @@ applied as Vertex applies it.
 from __future__ import annotations
 
 import csv
-import fnmatch
 import io
 import json
 import re
@@ -23,7 +22,7 @@ import threading
 import traceback
 from datetime import UTC, datetime
 
-from labkit.storage import local_path, split_uri
+from labkit.storage import local_path, matching_files, split_uri
 from labkit.storage.paths import bucket_meta_path
 from labkit.vertex import errors, serving
 from labkit.vertex.machines import validate_dedicated
@@ -274,17 +273,10 @@ class BatchJobs:
 
     @staticmethod
     def _expand(uri: str):
-        bucket, pattern = split_uri(uri)
-        if "*" not in pattern:
-            path = local_path(uri)
-            if not path.is_file():
-                raise errors.invalid(f"Batch prediction input {uri} does not exist.")
-            return [path]
-        root = local_path(f"gs://{bucket}/")
-        matched = sorted(p for p in root.rglob("*") if p.is_file() and fnmatch.fnmatchcase(
-            p.relative_to(root).as_posix(), pattern))
+        matched = matching_files(uri)
         if not matched:
-            raise errors.invalid(f"No files match the batch prediction input {uri}.")
+            raise errors.invalid(f"No files match the batch prediction input {uri}." if "*"
+                                 in uri else f"Batch prediction input {uri} does not exist.")
         return matched
 
     @staticmethod

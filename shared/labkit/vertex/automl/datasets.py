@@ -14,7 +14,7 @@ import re
 
 import pandas as pd
 
-from labkit.storage import local_path, split_uri
+from labkit.storage import matching_files
 from labkit.vertex import errors, operations
 from labkit.vertex.resources import apply_mask, matches_filter, page
 from labkit.vertex.store import ResourceStore, new_id, now
@@ -115,19 +115,10 @@ def _bq_table(uri: str) -> str:
 def _csv_files(uri: str) -> list:
     if not uri.startswith("gs://"):
         raise errors.invalid(f"Cloud Storage source {uri!r} must be a gs:// URI.")
-    bucket, pattern = split_uri(uri)
-    if "*" not in pattern:
-        path = local_path(uri)
-        if not path.is_file():
-            raise errors.invalid(f"Cloud Storage source {uri} does not exist.")
-        return [path]
-    import fnmatch
-
-    root = local_path(f"gs://{bucket}/")
-    found = sorted(p for p in root.rglob("*") if p.is_file() and fnmatch.fnmatchcase(
-        p.relative_to(root).as_posix(), pattern))
+    found = matching_files(uri)
     if not found:
-        raise errors.invalid(f"No files match the Cloud Storage source {uri}.")
+        raise errors.invalid(f"No files match the Cloud Storage source {uri}." if "*" in uri
+                             else f"Cloud Storage source {uri} does not exist.")
     return found
 
 

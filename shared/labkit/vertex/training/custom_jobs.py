@@ -11,7 +11,7 @@ import threading
 from labkit.vertex import errors
 from labkit.vertex.store import ResourceStore, new_id
 from labkit.vertex.training import contract, runner
-from labkit.vertex.training.jobs import JobTable
+from labkit.vertex.training.jobs import JobCollection, JobTable
 from labkit.vertex.training.machines import validate_machine_spec
 from labkit.workspace import Workspace
 
@@ -55,7 +55,7 @@ def validate_job_spec(spec: dict) -> dict:
     return {**spec, "workerPoolSpecs": checked}
 
 
-class CustomJobs:
+class CustomJobs(JobCollection):
     def __init__(self, store: ResourceStore, workspace: Workspace):
         self.workspace = workspace
         self.table = JobTable(store, "customJobs", "CustomJob")
@@ -91,15 +91,4 @@ class CustomJobs:
         if on_end is not None:
             on_end(job)
 
-    def get(self, parent, job_id):
-        return self.table.get(parent, job_id)
-
-    def list(self, parent, query):
-        return self.table.list(parent, query)
-
-    def cancel(self, parent, job_id):
-        return self.table.cancel(parent, job_id)
-
-    def delete(self, parent, job_id):
-        return self.table.delete(parent, job_id)
 

@@ -119,3 +119,21 @@ class JobTable:
                     f"wait for it to end before deleting it.")
             self.store.delete(self.collection, job_id)
         return operations.done(self.store, job["name"], "DeleteOperationMetadata", None)
+
+
+class JobCollection:
+    """The read, list, cancel and delete routes every job kind answers from its table."""
+
+    table: JobTable
+
+    def get(self, parent, job_id):
+        return self.table.get(parent, job_id)
+
+    def list(self, parent, query):
+        return self.table.list(parent, query)
+
+    def cancel(self, parent, job_id):
+        return self.table.cancel(parent, job_id)
+
+    def delete(self, parent, job_id):
+        return self.table.delete(parent, job_id)

@@ -21,7 +21,7 @@ from labkit.vertex.models import Registry
 from labkit.vertex.store import ResourceStore, new_id
 from labkit.vertex.training import datasets
 from labkit.vertex.training.custom_jobs import CustomJobs, validate_job_spec
-from labkit.vertex.training.jobs import JobTable
+from labkit.vertex.training.jobs import JobCollection, JobTable
 
 CUSTOM_TASK = "custom_task_1.0.0.yaml"
 
@@ -41,7 +41,7 @@ def _is_custom(pipeline: dict) -> bool:
     return pipeline.get("trainingTaskDefinition", "").endswith(CUSTOM_TASK)
 
 
-class TrainingPipelines:
+class TrainingPipelines(JobCollection):
     def __init__(self, store: ResourceStore, registry: Registry, custom_jobs: CustomJobs):
         self.store = store
         self.registry = registry
@@ -116,12 +116,6 @@ class TrainingPipelines:
         self.table.finish(pipeline_id, "SUCCEEDED", modelToUpload={
             **spec, "name": answer["model"], "versionId": answer["modelVersionId"]})
 
-    def get(self, parent, pipeline_id):
-        return self.table.get(parent, pipeline_id)
-
-    def list(self, parent, query):
-        return self.table.list(parent, query)
-
     def cancel(self, parent, pipeline_id):
         answer = self.table.cancel(parent, pipeline_id)
         backing = (self.table.load(parent, pipeline_id).get("trainingTaskMetadata") or {}) \
@@ -134,5 +128,3 @@ class TrainingPipelines:
                 pass  # it already ended; _job_ended sees the cancel request
         return answer
 
-    def delete(self, parent, pipeline_id):
-        return self.table.delete(parent, pipeline_id)

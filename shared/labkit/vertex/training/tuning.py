@@ -23,7 +23,7 @@ from labkit.vertex import errors
 from labkit.vertex.store import ResourceStore, new_id, now
 from labkit.vertex.training import runner
 from labkit.vertex.training.custom_jobs import validate_job_spec
-from labkit.vertex.training.jobs import JobTable
+from labkit.vertex.training.jobs import JobCollection, JobTable
 from labkit.vertex.training.study import Suggester, median_should_stop, parse_parameters
 from labkit.workspace import Workspace
 
@@ -64,7 +64,7 @@ def read_measurements(path, metric_ids: list[str]) -> list[dict]:
     return found
 
 
-class TuningJobs:
+class TuningJobs(JobCollection):
     def __init__(self, store: ResourceStore, workspace: Workspace):
         self.workspace = workspace
         self.table = JobTable(store, "hyperparameterTuningJobs", "HyperparameterTuningJob")
@@ -249,14 +249,3 @@ class TuningJobs:
         trial["state"] = "SUCCEEDED"
         return 0
 
-    def get(self, parent, job_id):
-        return self.table.get(parent, job_id)
-
-    def list(self, parent, query):
-        return self.table.list(parent, query)
-
-    def cancel(self, parent, job_id):
-        return self.table.cancel(parent, job_id)
-
-    def delete(self, parent, job_id):
-        return self.table.delete(parent, job_id)
