@@ -41,26 +41,28 @@ def _positive_scores(estimator, X, labels) -> np.ndarray:
 
 def precision_at_recall(y_true, scores, recall_floor: float) -> tuple[float, float]:
     """Best precision among thresholds whose recall is at least recall_floor; (value, threshold)."""
-    from sklearn.metrics import precision_recall_curve
-
-    precision, recall, thresholds = precision_recall_curve(y_true, scores)
-    ok = recall[:-1] >= recall_floor
-    if not ok.any():
-        return 0.0, 0.0
-    best = int(np.argmax(np.where(ok, precision[:-1], -1)))
-    return float(precision[best]), float(thresholds[best])
+    return _best_under_floor(y_true, scores, maximize="precision", floor=recall_floor,
+                             none_found=(0.0, 0.0))
 
 
 def recall_at_precision(y_true, scores, precision_floor: float) -> tuple[float, float]:
     """Best recall among thresholds whose precision is at least precision_floor."""
+    return _best_under_floor(y_true, scores, maximize="recall", floor=precision_floor,
+                             none_found=(0.0, 1.0))
+
+
+def _best_under_floor(y_true, scores, *, maximize: str, floor: float,
+                      none_found: tuple[float, float]) -> tuple[float, float]:
+    """(best value of `maximize`, its threshold) where the other curve stays >= floor."""
     from sklearn.metrics import precision_recall_curve
 
     precision, recall, thresholds = precision_recall_curve(y_true, scores)
-    ok = precision[:-1] >= precision_floor
+    target, constraint = (precision, recall) if maximize == "precision" else (recall, precision)
+    ok = constraint[:-1] >= floor
     if not ok.any():
-        return 0.0, 1.0
-    best = int(np.argmax(np.where(ok, recall[:-1], -1)))
-    return float(recall[best]), float(thresholds[best])
+        return none_found
+    best = int(np.argmax(np.where(ok, target[:-1], -1)))
+    return float(target[best]), float(thresholds[best])
 
 
 class ConstrainedMetric:

@@ -268,19 +268,20 @@ class Run:
                 out_p, out_a = self.run_dag(component, values, arts, detail["taskId"])
         except TaskFailed as exc:
             self.failed.append(display)
-            self._finish(detail, "FAILED", "FAILED", error=str(exc))
-            return {"parameters": {}, "artifacts": {}, "state": "FAILED", "error": str(exc)}
+            return self._failed(detail, str(exc))
         except Cancelled:
             self._finish(detail, "CANCELLED", "CANCELLED")
             raise
         if len(self.failed) > failed_before:
-            self._finish(detail, "FAILED", "FAILED",
-                         error=f"Failed tasks: {', '.join(self.failed[failed_before:])}")
-            return {"parameters": {}, "artifacts": {}, "state": "FAILED",
-                    "error": f"Failed tasks: {', '.join(self.failed[failed_before:])}"}
+            return self._failed(detail, f"Failed tasks: {', '.join(self.failed[failed_before:])}")
         self._record_artifacts(detail, "OUTPUT", out_a, create=False)
         self._finish(detail, "SUCCEEDED", "COMPLETE", out_p)
         return {"parameters": out_p, "artifacts": out_a, "state": "SUCCEEDED"}
+
+    def _failed(self, detail: dict, error: str) -> dict:
+        """Marks a task failed and gives its outcome to the task that contains it."""
+        self._finish(detail, "FAILED", "FAILED", error=error)
+        return {"parameters": {}, "artifacts": {}, "state": "FAILED", "error": error}
 
     def _run_executor_task(self, display, task, component, values, arts, parent_id) -> dict:
         executor = self.executors[component["executorLabel"]]
@@ -303,8 +304,7 @@ class Run:
                                                values, arts)
         except TaskFailed as exc:
             self.failed.append(display)
-            self._finish(detail, "FAILED", "FAILED", error=str(exc))
-            return {"parameters": {}, "artifacts": {}, "state": "FAILED", "error": str(exc)}
+            return self._failed(detail, str(exc))
         except Cancelled:
             self._finish(detail, "CANCELLED", "CANCELLED")
             raise
