@@ -80,7 +80,8 @@ def _start_local() -> Env:
     endpoint = f"http://127.0.0.1:{port}"
     project = os.environ.get("LAB_LOCAL_PROJECT", LOCAL_PROJECT)
     os.environ.update(client_environment(workspace, endpoint, project))
-    env = Env("local", project, DEFAULT_REGION, f"{project}-labs", workspace.root, endpoint)
+    bucket = f"{project[:48]}-labs-{workspace.tag}"  # unique per workspace: see Workspace.tag
+    env = Env("local", project, DEFAULT_REGION, bucket, workspace.root, endpoint)
     # The default bucket exists locally as it would in the learner's project; a direct
     # engine call (a file write) keeps start() fast.
     from labkit.storage.engine import Store
@@ -100,11 +101,19 @@ def client_environment(workspace: Workspace, endpoint: str, project: str) -> dic
         "GOOGLE_CLOUD_PROJECT": project,
         "GOOGLE_APPLICATION_CREDENTIALS": auth.write_credentials(workspace, endpoint),
         "BIGQUERY_EMULATOR_HOST": endpoint,
-        "STORAGE_EMULATOR_HOST": endpoint,
+        # google-cloud-storage sends no credentials to an emulator; the workspace's path
+        # key in the endpoint authenticates every URL it builds (uploads, downloads).
+        "STORAGE_EMULATOR_HOST": storage_endpoint(workspace, endpoint),
         # PipelineJob.submit() asks Cloud Resource Manager (gRPC, no endpoint switch) who
         # owns the pipeline-root bucket: these send that one host to a local stand-in.
         **resource_manager.client_environment(workspace),
     }
+
+
+def storage_endpoint(workspace: Workspace, endpoint: str) -> str:
+    from labkit.services.http import KEY_PREFIX
+
+    return f"{endpoint}{KEY_PREFIX}{workspace.path_key}"
 
 
 def _init_vertex(env: Env, credentials_file: str) -> None:

@@ -19,7 +19,8 @@ def test_local_start_points_the_real_clients_at_the_local_services(local_env):
     assert local_env.backend == "local"
     assert local_env.endpoint.startswith("http://127.0.0.1:")
     assert os.environ["BIGQUERY_EMULATOR_HOST"] == local_env.endpoint
-    assert os.environ["STORAGE_EMULATOR_HOST"] == local_env.endpoint
+    key = labkit.workspace.Workspace(local_env.workspace).path_key
+    assert os.environ["STORAGE_EMULATOR_HOST"] == f"{local_env.endpoint}/labkit-key/{key}"
     assert os.environ["GOOGLE_CLOUD_PROJECT"] == local_env.project
     creds = json.loads(open(os.environ["GOOGLE_APPLICATION_CREDENTIALS"]).read())
     assert creds["type"] == "external_account"

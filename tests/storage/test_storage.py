@@ -120,15 +120,16 @@ def test_generation_preconditions(bucket):
     assert bucket.blob("g.txt").download_as_text() == "two"
 
 
-def test_missing_bucket_and_token_optional(client, local_env):
+def test_missing_bucket_and_the_workspace_secret(client, local_env):
     with pytest.raises(exceptions.NotFound, match="bucket does not exist"):
         client.bucket("no-such-bucket-here").blob("x").upload_from_string("x")
     import requests
 
-    # a request with the workspace token is accepted as well as a token-less one
+    # the workspace token is accepted as well as the key in the client's URL; nothing else
     token = (local_env.workspace / "token").read_text().strip()
     url = f"{local_env.endpoint}/storage/v1/b/{local_env.bucket}"
     assert requests.get(url, headers={"Authorization": f"Bearer {token}"}).status_code == 200
+    assert requests.get(url).status_code == 401
     assert requests.get(url, headers={"Origin": "http://evil.example"}).status_code == 403
 
 

@@ -51,6 +51,7 @@ def build_router(workspace: Workspace) -> Router:
 
 
 def serve(workspace: Workspace, port: int = 0) -> None:
+    os.umask(0o077)  # every file the services (and the jobs they start) write is private
     # One owner per workspace for the life of the process: a second one would fight the
     # first over the workspace's files (DuckDB allows one writer process).
     owner = open(workspace.path("services.owner"), "w")
@@ -61,9 +62,9 @@ def serve(workspace: Workspace, port: int = 0) -> None:
                  f"stop it with `python -m labkit.services stop` (make stop).")
     router = build_router(workspace)
     try:
-        server = LocalServer(router, workspace.token, port)
+        server = LocalServer(router, workspace.token, workspace.path_key, port)
     except OSError:  # the previous port is taken now: any free one will do
-        server = LocalServer(router, workspace.token, 0)
+        server = LocalServer(router, workspace.token, workspace.path_key, 0)
     state = {"pid": os.getpid(), "port": server.port, "started": time.time()}
     info = workspace.path("services.json")
     write_atomic(info, json.dumps(state))

@@ -3,10 +3,22 @@
 One threaded server on 127.0.0.1 hosts all local services; their URL prefixes do not
 overlap (/bigquery/v2, /storage/v1, /v1/projects/...), exactly as the real client
 libraries address them. Services add routes; they never see a socket.
+
+The layer's policies hold for every service:
+- Who may call: the Host/Origin guard, then the workspace secret, as a Bearer token or,
+  for clients that send no credentials to an emulator (google-cloud-storage), as a path
+  prefix /labkit-key/<key>/ that STORAGE_EMULATOR_HOST carries. Both are checked before
+  the body is read.
+- Bad framing (Content-Length, chunked encoding, a body that never arrives) is a 400 or
+  a closed connection; a handler never sees half a body.
+- An unexpected exception in a handler is a bug: it answers 501, which no Google client
+  retries (they retry 500/503 for minutes), with a message that names the bug.
+- Idle keep-alive connections are closed after IDLE_TIMEOUT_S.
 """
 
 from __future__ import annotations
 
+import hmac
 import json
 import re
 import socket
@@ -15,9 +27,21 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "[::1]"}
+KEY_PREFIX = "/labkit-key/"  # /labkit-key/<workspace path key>/rest-of-path
+MAX_BODY_BYTES = 1 << 30  # one request body held in memory; uploads above go resumable
+IDLE_TIMEOUT_S = 60
+LISTEN_BACKLOG = 128
+
+
+def error_body(status: int, code: str, message: str, reason: str | None = None) -> dict:
+    """The error shape every Google JSON API shares closely enough for all our clients:
+    google.rpc.Status fields plus the legacy errors[] list BigQuery and Storage read."""
+    return {"error": {"code": status, "message": message, "status": code,
+                      "errors": [{"message": message, "domain": "global",
+                                  "reason": reason or code.lower()}]}}
 
 
 class HttpError(Exception):
@@ -38,6 +62,7 @@ class Request:
     headers: dict[str, str]  # lower-case names
     body: bytes
     params: dict[str, str] = field(default_factory=dict)  # from the route pattern
+    base_url: str = "http://127.0.0.1"  # how the caller reached us (with its key prefix)
 
     def arg(self, name: str, default: str | None = None) -> str | None:
         values = self.query.get(name)
@@ -48,13 +73,26 @@ class Request:
             return {}
         try:
             value = json.loads(self.body)
+        except RecursionError:
+            raise HttpError(400, error_body(400, "INVALID_ARGUMENT", "Invalid JSON payload: "
+                                            "nested too deeply.", "invalid")) from None
         except ValueError as exc:
-            raise HttpError(400, {"error": {"code": 400, "message": f"Invalid JSON payload: {exc}",
-                                            "status": "INVALID_ARGUMENT"}}) from exc
+            raise HttpError(400, error_body(400, "INVALID_ARGUMENT",
+                                            f"Invalid JSON payload: {exc}", "invalid")) from exc
         if not isinstance(value, dict):
-            raise HttpError(400, {"error": {"code": 400, "message": "Expected a JSON object",
-                                            "status": "INVALID_ARGUMENT"}})
+            raise HttpError(400, error_body(400, "INVALID_ARGUMENT", "Expected a JSON object",
+                                            "invalid"))
         return value
+
+    def int_arg(self, name: str, default: int | None = None) -> int | None:
+        """A non-negative integer query parameter; a 400 for anything else."""
+        value = self.arg(name)
+        if value in (None, ""):
+            return default
+        if not value.isascii() or not value.isdigit():
+            raise HttpError(400, error_body(400, "INVALID_ARGUMENT",
+                                            f"Invalid value for {name}: {value!r}", "invalid"))
+        return int(value)
 
 
 @dataclass
@@ -110,13 +148,19 @@ def _is_local_origin(origin: str) -> bool:
     return host in {"127.0.0.1", "localhost", "::1"}
 
 
+class _Disconnected(Exception):
+    """The client went away before its request arrived whole: nothing to answer."""
+
+
 class LocalServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    request_queue_size = LISTEN_BACKLOG  # the standard library's 5 stalls bursts of connects
 
-    def __init__(self, router: Router, token: str, port: int = 0):
+    def __init__(self, router: Router, token: str, path_key: str | None = None, port: int = 0):
         self.router = router
         self.token = token
+        self.path_key = path_key
         super().__init__(("127.0.0.1", port), _Handler)
 
     @property
@@ -127,6 +171,7 @@ class LocalServer(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     server: LocalServer
     protocol_version = "HTTP/1.1"
+    timeout = IDLE_TIMEOUT_S  # a socket idle this long (between or within requests) is closed
 
     def setup(self) -> None:
         super().setup()
@@ -136,56 +181,76 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args) -> None:  # noqa: A002 - stdlib signature
         pass
 
+    def __getattr__(self, name: str):
+        # Every method (OPTIONS, TRACE, made-up ones) is routed, so each gets a JSON 404/405
+        # instead of the standard library's HTML 501.
+        if name.startswith("do_"):
+            return self._dispatch
+        raise AttributeError(name)
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None):
+        """The standard library's own refusals (bad request line, oversized headers) in JSON."""
+        self.close_connection = True
+        status = code if 400 <= code < 500 else 400
+        try:
+            self._send(Response(status, error_body(status, "INVALID_ARGUMENT",
+                                                   message or "Bad request", "invalid"),
+                                {"Connection": "close"}))
+        except OSError:
+            pass
+
     def _dispatch(self) -> None:
         url = urlsplit(self.path)
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
-        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            body = self._read_chunked()
         request = Request(
             method=self.command,
             path=url.path,
             query=parse_qs(url.query, keep_blank_values=True),
             headers={k.lower(): v for k, v in self.headers.items()},
-            body=body,
+            body=b"",
         )
         try:
             response = self._handle(request)
+        except _Disconnected:
+            self.close_connection = True
+            return
         except HttpError as exc:
             response = Response(exc.status, exc.body, exc.headers)
-        except Exception as exc:  # a bug in a service must not take the server down
+        except Exception as exc:  # noqa: BLE001 - a bug in a service must not take the server down
             traceback.print_exc(file=sys.stderr)
-            response = Response(500, {"error": {"code": 500, "status": "INTERNAL",
-                                                "message": f"Internal error in the local service: "
-                                                           f"{type(exc).__name__}: {exc}"}})
-        self._send(response)
+            response = Response(501, error_body(
+                501, "INTERNAL", f"Internal error in the local service (a labkit bug, not your "
+                                 f"code; please report it): {type(exc).__name__}: {exc}. "
+                                 f"The service keeps running.", "internalBug"))
+        if self._body_pending:  # answered before reading the body: the socket is out of step
+            self.close_connection = True
+            response.headers["Connection"] = "close"
+        try:
+            self._send(response)
+        except OSError:  # the client hung up; nothing more to do
+            self.close_connection = True
 
-    def _read_chunked(self) -> bytes:
-        chunks = []
-        while True:
-            size = int(self.rfile.readline().strip() or b"0", 16)
-            if size == 0:
-                self.rfile.readline()
-                return b"".join(chunks)
-            chunks.append(self.rfile.read(size))
-            self.rfile.readline()
+    # ---- the request, in the order it is checked
 
     def _handle(self, request: Request) -> Response:
+        self._body_pending = bool(self.headers.get("Content-Length", "0").strip() not in ("", "0")
+                                  or "chunked" in self.headers.get("Transfer-Encoding", "").lower())
         refusal = self._refusal(request)
         if refusal:
-            raise HttpError(403, {"error": {"code": 403, "status": "PERMISSION_DENIED",
-                                            "message": refusal}})
+            raise HttpError(403, error_body(403, "PERMISSION_DENIED", refusal, "forbidden"))
+        keyed = self._strip_path_key(request)
         route, params, path_known = self.server.router.match(request.method, request.path)
         if route is None:
             status = 405 if path_known else 404
             message = (f"The local services do not implement {request.method} {request.path}. "
                        f"It runs with LAB_BACKEND=gcp.")
             code = "NOT_FOUND" if status == 404 else "METHOD_NOT_ALLOWED"
-            raise HttpError(status, {"error": {"code": status, "status": code, "message": message}})
-        if route.needs_token and not self._has_token(request):
-            raise HttpError(401, {"error": {"code": 401, "status": "UNAUTHENTICATED",
-                                            "message": "Missing or wrong workspace token. Call "
-                                                       "labkit.start() before creating clients."}})
+            raise HttpError(status, error_body(status, code, message, code.lower()))
+        if route.needs_token and not (keyed or self._has_token(request)):
+            raise HttpError(401, error_body(401, "UNAUTHENTICATED",
+                                            "Missing or wrong workspace token. Call "
+                                            "labkit.start() before creating clients.",
+                                            "required"))
+        request.body = self._read_body()
         request.params = params
         result = route.handler(request)
         if isinstance(result, Response):
@@ -204,20 +269,98 @@ class _Handler(BaseHTTPRequestHandler):
             return "Cross-site browser requests are refused."
         return None
 
+    def _strip_path_key(self, request: Request) -> bool:
+        """True if the path starts with this workspace's key (removed from request.path)."""
+        request.base_url = f"http://{request.headers.get('host', '127.0.0.1')}"
+        if not request.path.startswith(KEY_PREFIX):
+            return False
+        key, _, rest = request.path[len(KEY_PREFIX):].partition("/")
+        if not self.server.path_key or not hmac.compare_digest(key, self.server.path_key):
+            raise HttpError(401, error_body(401, "UNAUTHENTICATED",
+                                            "Wrong workspace key in the URL. Call "
+                                            "labkit.start() before creating clients.",
+                                            "required"))
+        request.path = "/" + rest
+        request.base_url += KEY_PREFIX + key
+        return True
+
     def _has_token(self, request: Request) -> bool:
         auth = request.headers.get("authorization", "")
-        return auth == f"Bearer {self.server.token}"
+        return hmac.compare_digest(auth.encode(), f"Bearer {self.server.token}".encode())
+
+    def _read_body(self) -> bytes:
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            body = self._read_chunked()
+        else:
+            raw = (self.headers.get("Content-Length") or "0").strip()
+            if not raw.isascii() or not raw.isdigit():
+                raise self._bad_framing(f"Invalid Content-Length: {raw!r}")
+            length = int(raw)
+            if length > MAX_BODY_BYTES:
+                raise self._bad_framing(f"Request body of {length} bytes is over the local "
+                                        f"limit of {MAX_BODY_BYTES}; upload in resumable "
+                                        f"chunks.", 413)
+            body = self._read_exactly(length)
+        self._body_pending = False
+        return body
+
+    def _bad_framing(self, message: str, status: int = 400) -> HttpError:
+        self.close_connection = True
+        return HttpError(status, error_body(status, "INVALID_ARGUMENT", message, "invalid"),
+                         {"Connection": "close"})
+
+    def _read_exactly(self, length: int) -> bytes:
+        try:
+            body = self.rfile.read(length) if length else b""
+        except OSError as exc:  # includes the idle timeout
+            raise _Disconnected from exc
+        if len(body) != length:  # the client hung up mid-body: never act on half a request
+            raise _Disconnected
+        return body
+
+    def _read_chunked(self) -> bytes:
+        chunks, total = [], 0
+        while True:
+            try:
+                line = self.rfile.readline(1024)
+            except OSError as exc:
+                raise _Disconnected from exc
+            if not line:
+                raise _Disconnected
+            try:
+                size = int(line.split(b";")[0].strip() or b"x", 16)
+            except ValueError:
+                raise self._bad_framing("Invalid chunked encoding.") from None
+            if size < 0 or total + size > MAX_BODY_BYTES:
+                raise self._bad_framing("Invalid or oversized chunk.", 413 if size > 0 else 400)
+            if size == 0:
+                self._read_exactly(2)
+                return b"".join(chunks)
+            chunks.append(self._read_exactly(size))
+            total += size
+            self._read_exactly(2)
 
     def _send(self, response: Response) -> None:
         payload, content_type = response.encode()
         if self.command == "HEAD":
             payload = b""
-        self.send_response(response.status)
-        headers = {"Content-Type": content_type, **response.headers}
+        headers = {"Content-Type": content_type, **response.headers,
+                   "Content-Length": str(len(payload))}
+        # Headers are Latin-1 on the wire; a value that is not (a stored contentType in
+        # Chinese, say) is sent percent-encoded rather than dropping the connection.
+        lines = [f"{self.protocol_version} {response.status} "
+                 f"{self.responses.get(response.status, ('',))[0]}\r\n".encode("latin-1")]
         for name, value in headers.items():
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
+            value = str(value).replace("\r", " ").replace("\n", " ")
+            try:
+                encoded = value.encode("latin-1")
+            except UnicodeEncodeError:
+                encoded = quote(value, safe=" /;=,+-_.*:@()").encode("latin-1")
+            lines.append(f"{name}: ".encode("latin-1") + encoded + b"\r\n")
+        lines.append(b"\r\n")
+        if response.headers.get("Connection") == "close":
+            self.close_connection = True
+        self.wfile.write(b"".join(lines) + payload)
+        self.wfile.flush()
 
-    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _dispatch
+    _body_pending = False

@@ -24,15 +24,17 @@ import google_crc32c
 from labkit.storage import errors
 from labkit.storage.paths import (
     TMP_MARK,
+    InvalidName,
     bucket_dir,
     bucket_meta_path,
+    check_bucket_name,
+    check_object_name,
     is_temp,
     meta_path,
     object_path,
 )
 from labkit.workspace import Workspace
 
-BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]")
 DEFAULT_LOCATION = "US"
 
 
@@ -81,7 +83,10 @@ def _glob_regex(pattern: str) -> re.Pattern:
         else:
             out.append(re.escape(c))
         i += 1
-    return re.compile("".join(out))
+    try:
+        return re.compile("".join(out))
+    except re.error:
+        raise errors.invalid(f"Invalid matchGlob: {pattern}") from None
 
 
 def hashes(path: Path) -> tuple[str, str]:
@@ -102,9 +107,7 @@ class Store:
 
     # ---- buckets -------------------------------------------------------------------
     def create_bucket(self, body: dict, project: str | None) -> dict:
-        name = body.get("name") or ""
-        if not BUCKET_NAME.fullmatch(name) or ".." in name or name.startswith("goog"):
-            raise errors.invalid(f"Invalid bucket name: '{name}'")
+        name = check_bucket_name(body.get("name") or "")
         with self.lock:
             meta = bucket_meta_path(self.workspace, name)
             if meta.exists():
@@ -174,13 +177,13 @@ class Store:
             if next(self.iter_names(name, ""), None) is not None:
                 raise errors.bucket_not_empty(name)
             shutil.rmtree(bucket_dir(self.workspace, name), ignore_errors=True)
-            shutil.rmtree(meta_path(self.workspace, name, "").parent, ignore_errors=True)
+            shutil.rmtree(meta_path(self.workspace, name, ""), ignore_errors=True)
             bucket_meta_path(self.workspace, name).unlink()
 
     # ---- objects -------------------------------------------------------------------
     def _check_name(self, name: str) -> None:
-        if not name or len(name.encode()) > 1024 or "\n" in name or "\r" in name:
-            raise errors.invalid(f"Invalid object name: '{name}'")
+        """Cloud Storage's rules, then what a tree of files cannot hold."""
+        check_object_name(name)
         parts = name.split("/")
         if name.endswith("/") or "" in parts:
             raise errors.invalid(f"Object name '{name}' has an empty path segment: the local "
@@ -191,6 +194,7 @@ class Store:
                                  f"Cloud Storage ('.' and '..' path segments).")
 
     def _file(self, bucket: str, name: str) -> Path:
+        check_object_name(name)
         path = object_path(self.workspace, bucket, name)
         if not path.is_file():
             raise errors.no_object(bucket, name)
@@ -260,39 +264,49 @@ class Store:
 
     def put_object(self, bucket: str, name: str, source: Path | bytes, fields: dict,
                    query: dict | None = None) -> dict:
-        """Stores bytes (or moves a finished temp file) as bucket/name."""
-        self.get_bucket(bucket)
-        self._check_name(name)
-        target = object_path(self.workspace, bucket, name)
-        with self.lock:
-            self.check_preconditions(bucket, name, query or {})
-            if target.is_dir():
-                raise errors.invalid(f"The local Cloud Storage keeps objects as files and "
-                                     f"'{name}/' already holds objects; choose another name.")
-            try:
-                target.parent.mkdir(parents=True, exist_ok=True)
-            except (FileExistsError, NotADirectoryError):
-                raise errors.invalid(f"The local Cloud Storage keeps objects as files and an "
-                                     f"object named like a parent folder of '{name}' exists."
-                                     ) from None
-            if isinstance(source, bytes):
-                _write_atomic(target, source)
-            else:
-                os.replace(source, target)
-            stat = target.stat()
-            md5, crc = hashes(target)
+        """Stores bytes (or moves a finished temp file, which is consumed) as bucket/name.
+
+        The new bytes are written and checked beside the bucket first; only a write that
+        passes its checksums and preconditions replaces the previous generation.
+        """
+        staged = source if isinstance(source, Path) else None
+        try:
+            self.get_bucket(bucket)
+            self._check_name(name)
+            target = object_path(self.workspace, bucket, name)
+            if staged is None:
+                staged = bucket_dir(self.workspace, bucket) / f"{TMP_MARK}{uuid.uuid4().hex}"
+                staged.parent.mkdir(parents=True, exist_ok=True)
+                staged.write_bytes(source)
+            md5, crc = hashes(staged)
             for key, digest in (("md5Hash", md5), ("crc32c", crc)):
                 if fields.get(key) and fields[key] != digest:
-                    target.unlink()
                     raise errors.invalid(f"Provided {key} \"{fields[key]}\" doesn't match "
                                          f"calculated {key} \"{digest}\".")
-            now = _now()
-            keep = {k: fields.get(k) for k in (
-                "contentType", "metadata", "cacheControl", "contentEncoding",
-                "contentDisposition", "contentLanguage")}
-            resource = self._resource(bucket, name, stat, md5, crc, keep, now)
-            _write_atomic(meta_path(self.workspace, bucket, name), json.dumps(resource).encode())
-            return resource
+            with self.lock:
+                self.check_preconditions(bucket, name, query or {})
+                if target.is_dir():
+                    raise errors.invalid(f"The local Cloud Storage keeps objects as files and "
+                                         f"'{name}/' already holds objects; choose another name.")
+                try:
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                except (FileExistsError, NotADirectoryError):
+                    raise errors.invalid(f"The local Cloud Storage keeps objects as files and "
+                                         f"an object named like a parent folder of '{name}' "
+                                         f"exists.") from None
+                os.replace(staged, target)
+                staged = None
+                stat = target.stat()
+                keep = {k: fields.get(k) for k in (
+                    "contentType", "metadata", "cacheControl", "contentEncoding",
+                    "contentDisposition", "contentLanguage")}
+                resource = self._resource(bucket, name, stat, md5, crc, keep, _now())
+                _write_atomic(meta_path(self.workspace, bucket, name),
+                              json.dumps(resource).encode())
+                return resource
+        finally:
+            if staged is not None:
+                staged.unlink(missing_ok=True)
 
     def patch_object(self, bucket: str, name: str, body: dict, query: dict) -> dict:
         with self.lock:
@@ -349,7 +363,11 @@ class Store:
     def iter_names(self, bucket: str, prefix: str):
         """Object names under `prefix`, sorted as Cloud Storage sorts them (by bytes)."""
         root = bucket_dir(self.workspace, bucket)
-        start = root / prefix.rsplit("/", 1)[0] if "/" in prefix else root
+        try:
+            start = object_path(self.workspace, bucket, prefix.rsplit("/", 1)[0]) \
+                if "/" in prefix else root
+        except InvalidName:  # a prefix that climbs out of the bucket matches nothing
+            return
         if not start.is_dir():
             return
         names = []
@@ -366,7 +384,10 @@ class Store:
                      start_offset: str = "", end_offset: str = "",
                      include_trailing_delimiter: bool = False, match_glob: str = "") -> dict:
         self.get_bucket(bucket)
-        after = base64.urlsafe_b64decode(page_token.encode()).decode() if page_token else ""
+        try:
+            after = base64.urlsafe_b64decode(page_token.encode()).decode() if page_token else ""
+        except (ValueError, UnicodeError):  # binascii.Error is a ValueError
+            raise errors.invalid(f"Invalid pageToken: {page_token!r}") from None
         glob = _glob_regex(match_glob) if match_glob else None
         items, prefixes, last = [], [], None
         for name in self.iter_names(bucket, prefix):
@@ -464,10 +485,12 @@ class Store:
             have += len(data)
             if total is None or have < total:
                 return have, None
-            resource = self.put_object(session["bucket"], session["name"], part.read_bytes(),
-                                       session["fields"], session["query"])
-            part.unlink(missing_ok=True)
-            session_path.unlink(missing_ok=True)
+            try:
+                resource = self.put_object(session["bucket"], session["name"], part,
+                                           session["fields"], session["query"])
+            finally:  # a finished session ends, stored or refused (as Cloud Storage does)
+                part.unlink(missing_ok=True)
+                session_path.unlink(missing_ok=True)
             return have, resource
 
     def read_range(self, bucket: str, name: str, header: str | None) -> tuple[bytes, tuple | None]:

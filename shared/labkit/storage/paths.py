@@ -9,17 +9,80 @@ the file when it is first listed or read.
     storage/data/<bucket>/<name>         object bytes
     storage/meta/<bucket>/<name>.json    object resource (optional)
     storage/uploads/<id>.json|.part      resumable upload sessions
+
+Every name is checked here, where it becomes a path: bucket and object names follow
+Cloud Storage's naming rules, and a path built from them must stay inside its folder
+after resolution (symbolic links included), whoever asks (the Storage routes, BigQuery
+loads, Vertex jobs).
 """
 
 from __future__ import annotations
 
 import fnmatch
+import ipaddress
 import os
+import re
 from pathlib import Path
 
 from labkit.workspace import Workspace
 
 TMP_MARK = ".labkit-tmp-"  # partial writes; never listed as objects
+# https://cloud.google.com/storage/docs/buckets#naming : 3-63 characters (222 with dots,
+# each dot-separated part up to 63), lower-case letters, digits, '-', '_' and '.', starting
+# and ending with a letter or digit; no "goog" prefix, no "google", not an IP address.
+BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]")
+# https://cloud.google.com/storage/docs/objects#naming : 1-1024 bytes of UTF-8, no CR or
+# LF, not "." or "..", not under .well-known/acme-challenge/. Other control characters
+# are refused too (the XML API cannot carry them; a NUL cannot be a file name).
+CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+class InvalidName(ValueError):
+    """A bucket or object name Cloud Storage refuses (the routes answer 400 with it)."""
+
+
+def check_bucket_name(bucket: object) -> str:
+    if not isinstance(bucket, str) or not BUCKET_NAME.fullmatch(bucket) or ".." in bucket \
+            or bucket.startswith("goog") or "google" in bucket or "g00gle" in bucket \
+            or any(len(part) > 63 for part in bucket.split(".")) \
+            or (len(bucket) > 63 and "." not in bucket) or _is_ip(bucket):
+        raise InvalidName(f"Invalid bucket name: '{bucket}'")
+    return bucket
+
+
+def _is_ip(name: str) -> bool:
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return True
+
+
+def check_object_name(name: object) -> str:
+    if not isinstance(name, str) or not name or name in (".", "..") or CONTROL.search(name) \
+            or name.startswith(".well-known/acme-challenge/"):
+        raise InvalidName(f"Invalid object name: {name!r}")
+    try:
+        size = len(name.encode())
+    except UnicodeEncodeError:  # a lone surrogate from a bad percent-escape
+        raise InvalidName(f"Invalid object name: {name!r} is not valid UTF-8") from None
+    if size > 1024:
+        raise InvalidName("The maximum object length is 1024 characters, but got a name with "
+                          f"{size} characters: '{name[:64]}...'")
+    return name
+
+
+def _inside(root: Path, relative: str) -> Path:
+    """root/relative, refused unless it stays inside root once resolved."""
+    if relative.startswith("/") or "\0" in relative:
+        raise InvalidName(f"Invalid object name: {relative!r}")
+    path = root / relative
+    real_root = os.path.realpath(root)
+    real = os.path.realpath(path)
+    if real != real_root and not real.startswith(real_root + os.sep):
+        raise InvalidName(f"Object name {relative!r} is not supported by the local Cloud "
+                          f"Storage: it names a file outside its bucket.")
+    return path
 
 
 def split_uri(uri: str) -> tuple[str, str]:
@@ -41,19 +104,21 @@ def data_root(workspace: Workspace) -> Path:
 
 
 def bucket_dir(workspace: Workspace, bucket: str) -> Path:
-    return data_root(workspace) / bucket
+    return data_root(workspace) / check_bucket_name(bucket)
 
 
 def object_path(workspace: Workspace, bucket: str, name: str) -> Path:
-    return bucket_dir(workspace, bucket) / name
+    """The data file of bucket/name ('' or a prefix ending in '/' name a folder)."""
+    return _inside(bucket_dir(workspace, bucket), name)
 
 
 def meta_path(workspace: Workspace, bucket: str, name: str) -> Path:
-    return workspace.root / "storage" / "meta" / bucket / (name + ".json")
+    folder = workspace.root / "storage" / "meta" / check_bucket_name(bucket)
+    return _inside(folder, name + ".json") if name else folder
 
 
 def bucket_meta_path(workspace: Workspace, bucket: str) -> Path:
-    return workspace.root / "storage" / "buckets" / (bucket + ".json")
+    return workspace.root / "storage" / "buckets" / (check_bucket_name(bucket) + ".json")
 
 
 def local_path(uri: str, workspace: Workspace | None = None) -> Path:

@@ -1,8 +1,10 @@
 """Cloud Storage JSON API routes: HTTP <-> Store calls.
 
 google-cloud-storage sends no token when STORAGE_EMULATOR_HOST is set (it uses
-AnonymousCredentials), so these routes accept token-less requests from local hosts; the
-server's Host/Origin guard still applies.
+AnonymousCredentials). labkit.start() puts the workspace's path key in that variable
+(http://127.0.0.1:PORT/labkit-key/KEY), the client keeps it in every URL it builds, and the
+links we hand back (mediaLink, resumable session URLs) carry it too: so these routes need
+the workspace secret like every other, as a path prefix or a Bearer token.
 """
 
 from __future__ import annotations
@@ -15,10 +17,44 @@ from urllib.parse import quote
 from labkit.services.http import Request, Response, Router
 from labkit.storage import errors
 from labkit.storage.engine import Store
+from labkit.storage.paths import InvalidName
 from labkit.workspace import Workspace
 
 BUCKET = r"/storage/v1/b/(?P<bucket>[^/]+)"
 OBJECT = BUCKET + r"/o/(?P<object>.+?)"
+
+
+# JSON field types of the resources a request body may carry (storage/v1 discovery
+# document): a wrong type is Cloud Storage's 400 "Invalid value", not a crash.
+_STRING_MAPS = ("labels", "metadata")
+_FIELD_TYPES = {
+    "name": str, "location": str, "storageClass": str, "contentType": str,
+    "cacheControl": str, "contentEncoding": str, "contentDisposition": str,
+    "contentLanguage": str, "md5Hash": str, "crc32c": str, "labels": dict, "metadata": dict,
+    "versioning": dict, "lifecycle": dict, "iamConfiguration": dict, "retentionPolicy": dict,
+    "cors": list, "defaultEventBasedHold": bool, "sourceObjects": list, "destination": dict,
+}
+
+
+def _checked(body: dict) -> dict:
+    for key, kind in _FIELD_TYPES.items():
+        value = body.get(key)
+        if value is not None and not isinstance(value, kind):
+            raise errors.invalid(f"Invalid value for {key}: {json.dumps(value)[:100]}")
+    for key in _STRING_MAPS:
+        for k, v in (body.get(key) or {}).items():
+            if v is not None and not isinstance(v, str):
+                raise errors.invalid(f"Invalid value for {key}.{k}: {json.dumps(v)[:100]}")
+    for source in body.get("sourceObjects") or []:
+        if not isinstance(source, dict) or not isinstance(source.get("name"), str):
+            raise errors.invalid("Invalid value for sourceObjects: each needs a name.")
+    if isinstance(body.get("destination"), dict):
+        _checked(body["destination"])
+    return body
+
+
+def _body(r: Request) -> dict:
+    return _checked(r.json())
 
 
 def _query(request: Request) -> dict:
@@ -43,8 +79,11 @@ def _parse_multipart(request: Request) -> tuple[dict, bytes]:
         raise errors.invalid("Multipart upload needs a metadata part and a media part.")
     try:
         metadata = json.loads(parts[0].get_payload(decode=True) or b"{}")
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise errors.invalid(f"Invalid JSON in the metadata part: {exc}") from None
+    if not isinstance(metadata, dict):
+        raise errors.invalid("The metadata part must be a JSON object.")
+    _checked(metadata)
     media = parts[1].get_payload(decode=True) or b""
     if "contentType" not in metadata and parts[1].get_content_type():
         metadata["contentType"] = parts[1].get_content_type()
@@ -55,14 +94,14 @@ def register(router: Router, workspace: Workspace) -> None:
     store = Store(workspace)
 
     def add(method: str, pattern: str, handler) -> None:
-        router.add(method, pattern, handler, needs_token=False)
+        router.add(method, pattern, _names_checked(handler))
 
     def public(r: Request, resource: dict) -> dict:
-        return store.public(resource, f"http://{r.headers.get('host', '127.0.0.1')}")
+        return store.public(resource, r.base_url)
 
     # ---- buckets
     def insert_bucket(r: Request):
-        return store.create_bucket(r.json(), r.arg("project"))
+        return store.create_bucket(_body(r), r.arg("project"))
 
     def list_buckets(r: Request):
         return {"kind": "storage#buckets",
@@ -71,8 +110,8 @@ def register(router: Router, workspace: Workspace) -> None:
     add("POST", r"/storage/v1/b", insert_bucket)
     add("GET", r"/storage/v1/b", list_buckets)
     add("GET", BUCKET, lambda r: store.get_bucket(r.params["bucket"]))
-    add("PATCH", BUCKET, lambda r: store.patch_bucket(r.params["bucket"], r.json()))
-    add("PUT", BUCKET, lambda r: store.patch_bucket(r.params["bucket"], r.json()))
+    add("PATCH", BUCKET, lambda r: store.patch_bucket(r.params["bucket"], _body(r)))
+    add("PUT", BUCKET, lambda r: store.patch_bucket(r.params["bucket"], _body(r)))
 
     def delete_bucket(r: Request):
         store.delete_bucket(r.params["bucket"])
@@ -83,10 +122,7 @@ def register(router: Router, workspace: Workspace) -> None:
     # ---- objects
     def list_objects(r: Request):
         q = _query(r)
-        try:
-            max_results = min(int(q.get("maxResults") or 1000), 1000)
-        except ValueError:
-            raise errors.invalid("Invalid value for maxResults.") from None
+        max_results = min(r.int_arg("maxResults", 1000) or 1000, 1000)
         listing = store.list_objects(
             r.params["bucket"], q.get("prefix") or "", q.get("delimiter") or "",
             q.get("pageToken"), max(max_results, 1), q.get("startOffset") or "",
@@ -120,12 +156,12 @@ def register(router: Router, workspace: Workspace) -> None:
 
     def patch_object(r: Request):
         return public(r, store.patch_object(r.params["bucket"], r.params["object"],
-                                               r.json(), _query(r)))
+                                               _body(r), _query(r)))
 
     def copy(r: Request):
         p = r.params
         return public(r, store.copy_object(p["bucket"], p["object"], p["dbucket"],
-                                              p["dobject"], r.json(), _dest_conditions(r)))
+                                              p["dobject"], _body(r), _dest_conditions(r)))
 
     def rewrite(r: Request):
         resource = copy(r)
@@ -133,7 +169,7 @@ def register(router: Router, workspace: Workspace) -> None:
                 "objectSize": resource["size"], "done": True, "resource": resource}
 
     def compose(r: Request):
-        return public(r, store.compose(r.params["bucket"], r.params["object"], r.json(),
+        return public(r, store.compose(r.params["bucket"], r.params["object"], _body(r),
                                           _query(r)))
 
     destination = r"/b/(?P<dbucket>[^/]+)/o/(?P<dobject>.+)"
@@ -163,15 +199,14 @@ def register(router: Router, workspace: Workspace) -> None:
                 raise errors.gcs_error(400, "required", "Required")
             return public(r, store.put_object(bucket, name, data, metadata, q))
         if kind == "resumable":
-            metadata = r.json()
+            metadata = _body(r)
             name = metadata.get("name") or q.get("name")
             if not name:
                 raise errors.gcs_error(400, "required", "Required")
             if "contentType" not in metadata and r.headers.get("x-upload-content-type"):
                 metadata["contentType"] = r.headers["x-upload-content-type"]
             upload_id = store.start_upload(bucket, name, metadata, q)
-            host = r.headers.get("host", "127.0.0.1")
-            location = (f"http://{host}/upload/storage/v1/b/{quote(bucket)}/o?"
+            location = (f"{r.base_url}/upload/storage/v1/b/{quote(bucket)}/o?"
                         f"uploadType=resumable&upload_id={upload_id}")
             return Response(200, None, {"Location": location, "X-GUploader-UploadID": upload_id})
         raise errors.invalid(f"Invalid uploadType: {kind}")
@@ -192,6 +227,16 @@ def register(router: Router, workspace: Workspace) -> None:
     add("PUT", r"/upload" + BUCKET + r"/o", upload_chunk)
     add("POST", r"/upload" + BUCKET + r"/o/resumable", upload_chunk)
     add("DELETE", r"/upload" + BUCKET + r"/o", cancel_upload)
+
+
+def _names_checked(handler):
+    """Cloud Storage's 400 for a name it refuses, on every route."""
+    def call(r: Request):
+        try:
+            return handler(r)
+        except InvalidName as exc:
+            raise errors.invalid(str(exc)) from None
+    return call
 
 
 def _dest_conditions(r: Request) -> dict:

@@ -9,12 +9,16 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import threading
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
+from labkit.vertex import errors
 from labkit.workspace import Workspace
+
+SAFE_ID = re.compile(r"[A-Za-z0-9_.@~=-]{1,255}")  # '~' joins the parts of nested names
 
 
 def now() -> str:
@@ -46,17 +50,24 @@ class ResourceStore:
                 _shared[key] = cls(workspace)
             return _shared[key]
 
-    def _path(self, collection: str, rid: str) -> Path:
+    def _path(self, collection: str, rid: str) -> Path | None:
+        """The file of one resource; None for an id that is no single file name (ids come
+        from URLs: '..%2F..%2Fx' must not name a file outside the store)."""
+        if not isinstance(rid, str) or not SAFE_ID.fullmatch(rid) or rid in (".", ".."):
+            return None
         return self.root / collection / f"{rid}.json"
 
     def get(self, collection: str, rid: str) -> dict | None:
+        path = self._path(collection, rid)
         try:
-            return json.loads(self._path(collection, rid).read_text())
-        except (FileNotFoundError, ValueError):
+            return json.loads(path.read_text()) if path else None
+        except (FileNotFoundError, NotADirectoryError, ValueError):
             return None
 
     def put(self, collection: str, rid: str, resource: dict) -> dict:
         path = self._path(collection, rid)
+        if path is None:
+            raise errors.invalid(f"Invalid resource id: {rid!r}")
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{rid}.{uuid.uuid4().hex}.tmp")
         tmp.write_text(json.dumps(resource, indent=1))
@@ -64,7 +75,9 @@ class ResourceStore:
         return resource
 
     def delete(self, collection: str, rid: str) -> None:
-        self._path(collection, rid).unlink(missing_ok=True)
+        path = self._path(collection, rid)
+        if path is not None:
+            path.unlink(missing_ok=True)
 
     def all(self, collection: str) -> list[dict]:
         folder = self.root / collection
