@@ -10,10 +10,11 @@ KERNEL := pmle-labs
 export UV_PYTHON_DOWNLOADS := never
 export TF_CPP_MIN_LOG_LEVEL := 3
 TEST_WORKSPACE := $(CURDIR)/build/test-workspace
+BENCH_SMOKE_WORKSPACE := $(CURDIR)/build/bench-smoke-workspace
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)  # containers often run as root
 SOLUTIONS := $(sort $(wildcard labs/*/solution.ipynb))
 
-.PHONY: setup lab test lint unit notebooks run grade exercises catalog environment bench stop clean
+.PHONY: setup lab test lint unit notebooks run grade exercises catalog environment bench bench-smoke stop clean
 
 setup: $(VENV)/.ready
 
@@ -30,10 +31,10 @@ $(VENV)/.ready: uv.lock pyproject.toml | $(UV)
 lab: setup
 	$(VENV)/bin/jupyter lab --notebook-dir=labs --ServerApp.ip=127.0.0.1 $(ALLOW_ROOT)
 
-## make test: lint, unit and service tests, notebook checks, then every lab executed
+## make test: lint, unit and service tests, notebook checks, every lab executed, bench smoke
 test: setup
 	rm -rf $(TEST_WORKSPACE)
-	$(MAKE) -k --no-print-directory lint unit notebooks; status=$$?; \
+	$(MAKE) -k --no-print-directory lint unit notebooks bench-smoke; status=$$?; \
 	  LAB_WORKSPACE=$(TEST_WORKSPACE) $(PY) -m labkit.services stop >/dev/null; exit $$status
 
 lint: setup
@@ -65,9 +66,14 @@ catalog: setup
 environment: setup
 	$(PY) -m labkit.authoring environment
 
-## make bench: speed of the local services as ratios against the direct engines
+## make bench: speed of the local services as ratios against the direct engines (ONLY=vertex)
 bench: setup
 	$(PY) -m bench $(ONLY)
+
+## make bench-smoke: every benchmark at tiny sizes on a fresh workspace; fails if one breaks
+bench-smoke: setup
+	$(PY) -m bench --smoke --workspace $(BENCH_SMOKE_WORKSPACE) $(ONLY); status=$$?; \
+	  LAB_WORKSPACE=$(BENCH_SMOKE_WORKSPACE) $(PY) -m labkit.services stop >/dev/null; exit $$status
 
 stop: setup
 	$(PY) -m labkit.services stop

@@ -4,7 +4,8 @@ on columns already in memory), and explanation latency per instance (against one
 predict of the same pipeline).
 
 Runs the engines in a temporary workspace (no HTTP; BigQuery logging off, since it happens
-off the predict path and outside the analysis)."""
+off the predict path and outside the analysis). Smoke mode: 1,000 requests over 1,000
+training rows, 2 explained instances."""
 
 from __future__ import annotations
 
@@ -19,6 +20,9 @@ import numpy as np
 
 REQUESTS = 100_000
 TRAINING_ROWS = 20_000
+SMOKE = {"requests": 1000, "training_rows": 1000, "explain_rows": 500, "instances": 2}
+FULL = {"requests": REQUESTS, "training_rows": TRAINING_ROWS, "explain_rows": 5000,
+        "instances": 20}
 NUMERIC = ["age", "hours_per_week", "education_num", "capital_gain", "capital_loss",
            "functional_weight"]
 CATEGORICAL = {"workclass": 6, "marital_status": 5, "occupation": 12, "relationship": 6,
@@ -35,7 +39,7 @@ def _rows(rng, n: int, shift: float = 0.0) -> list[list]:
             for i in range(n)]
 
 
-def _analysis(tmp: Path) -> list[dict]:
+def _analysis(tmp: Path, requests: int, training_rows: int) -> list[dict]:
     from labkit.storage import local_path
     from labkit.vertex.monitoring import hooks, stats
     from labkit.vertex.monitoring.jobs import MonitoringJobs
@@ -47,7 +51,7 @@ def _analysis(tmp: Path) -> list[dict]:
                                                     "deployedModels": [{"id": "7"}]})
     names = NUMERIC + list(CATEGORICAL)
     rng = np.random.default_rng(0)
-    training = _rows(rng, TRAINING_ROWS)
+    training = _rows(rng, training_rows)
     out = io.StringIO()
     csv.writer(out).writerows([names] + training)
     local_path("gs://bench/train.csv", workspace).write_text(out.getvalue())
@@ -61,7 +65,7 @@ def _analysis(tmp: Path) -> list[dict]:
             "predictionDriftDetectionConfig": {}}}]})
     job_id = job["name"].rsplit("/", 1)[-1]
     endpoint = {"name": ENDPOINT, "displayName": "bench"}
-    served = _rows(rng, REQUESTS, shift=5.0)
+    served = _rows(rng, requests, shift=5.0)
     costs = []
     for instance in served:
         t = time.perf_counter()
@@ -75,7 +79,7 @@ def _analysis(tmp: Path) -> list[dict]:
     t = time.perf_counter()
     run = jobs.analyze(job_id)
     analysis = time.perf_counter() - t
-    assert run["count"] == REQUESTS
+    assert run["count"] == requests, run
     training_columns = [list(c) for c in zip(*training, strict=True)]
     served_columns = [list(c) for c in zip(*served, strict=True)]
     t = time.perf_counter()
@@ -86,13 +90,13 @@ def _analysis(tmp: Path) -> list[dict]:
     return [
         {"name": "after_predict hook on the predict path (median, 1 instance)",
          "value": statistics.median(costs) * 1e6, "unit": "us", "target": "< 1000 us"},
-        {"name": f"monitoring analysis, {REQUESTS:,} logged requests x {len(names)} features "
+        {"name": f"monitoring analysis, {requests:,} logged requests x {len(names)} features "
                  f"(skew + drift)", "value": analysis, "unit": "s", "baseline": direct,
          "target": "< 10 s"},
     ]
 
 
-def _explain() -> list[dict]:
+def _explain(explain_rows: int, count: int) -> list[dict]:
     from sklearn.compose import ColumnTransformer
     from sklearn.ensemble import RandomForestRegressor
     from sklearn.pipeline import make_pipeline
@@ -101,7 +105,7 @@ def _explain() -> list[dict]:
     from labkit.vertex.monitoring import explain
 
     rng = np.random.default_rng(1)
-    rows = _rows(rng, 5000)
+    rows = _rows(rng, explain_rows)
     labels = [float(r[0] > 40 and r[6].endswith("_1")) for r in rows]
     k = len(NUMERIC)
     pipeline = make_pipeline(
@@ -118,7 +122,7 @@ def _explain() -> list[dict]:
     spec = {"parameters": {"sampledShapleyAttribution": {"pathCount": 10}},
             "metadata": {"inputs": {"x": {"indexFeatureMapping": names,
                                           "inputBaselines": [rows[0]]}}}}
-    instances = rows[1:21]
+    instances = rows[1:1 + count]
     predictions = predict(instances)
     t = time.perf_counter()
     explain.attribute(spec, instances, predictions, predict)
@@ -147,10 +151,11 @@ def _explain() -> list[dict]:
     ]
 
 
-def run() -> list[dict]:
+def run(smoke: bool = False) -> list[dict]:
+    sizes = SMOKE if smoke else FULL
     with tempfile.TemporaryDirectory() as tmp:
-        rows = _analysis(Path(tmp))
-    return rows + _explain()
+        rows = _analysis(Path(tmp), sizes["requests"], sizes["training_rows"])
+    return rows + _explain(sizes["explain_rows"], sizes["instances"])
 
 
 if __name__ == "__main__":

@@ -6,11 +6,11 @@
   running the same pipeline in-process (ratio = local Vertex / kfp.local);
 - caching: the same submission again (every step cached) vs the first run.
 
+Smoke mode runs the same: the steps are already tiny, and the components are what rots.
+
 (No `from __future__ import annotations`: KFP reads the component annotations as types.)
 """
 
-
-import os
 import tempfile
 import time
 import uuid
@@ -31,6 +31,7 @@ def penguins(data: Output[Dataset], seed: int):
 
 @dsl.component(base_image=BASE_IMAGE, install_kfp_package=False)
 def train(data: Input[Dataset], model: Output[Model]):
+    import os
 
     import joblib
     import pandas as pd
@@ -48,6 +49,7 @@ def train(data: Input[Dataset], model: Output[Model]):
 
 @dsl.component(base_image=BASE_IMAGE, install_kfp_package=False)
 def evaluate(data: Input[Dataset], model: Input[Model], metrics: Output[Metrics]) -> float:
+    import os
 
     import joblib
     import pandas as pd
@@ -79,7 +81,7 @@ def _submit(aiplatform, template: str, root: str, seed: int) -> float:
     return seconds
 
 
-def run() -> list[dict]:
+def run(smoke: bool = False) -> list[dict]:  # smoke: the same, already tiny
     from google.cloud import aiplatform
     from kfp import local
 

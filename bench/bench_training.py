@@ -7,10 +7,13 @@
   solution notebook), 3 epochs over the lab's CSV shards, optimized (parallel reads,
   vectorised parallel map, cache, prefetch) vs naive (ratio = optimized / naive seconds;
   below 1 is faster).
+
+Smoke mode: a trainer with 200 points x 20 steps, one run each way; one tf.data epoch.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -24,6 +27,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 LAB = ROOT / "labs" / "03_custom_training" / "solution.ipynb"
 SCRIPT = '''
+import importlib.util
 import json
 import os
 import random
@@ -31,9 +35,9 @@ import random
 # A small trainer without heavy imports, so the job's own overhead shows: least squares
 # for y = a*x + b by gradient descent, written to AIP_MODEL_DIR.
 rng = random.Random(0)
-data = [(x, 3 * x + 1 + rng.gauss(0, 0.1)) for x in (rng.random() for _ in range(2000))]
+data = [(x, 3 * x + 1 + rng.gauss(0, 0.1)) for x in (rng.random() for _ in range({points}))]
 a = b = 0.0
-for _ in range(200):
+for _ in range({steps}):
     grad_a = sum((a * x + b - y) * x for x, y in data) / len(data)
     grad_b = sum(a * x + b - y for x, y in data) / len(data)
     a, b = a - 0.5 * grad_a, b - 0.5 * grad_b
@@ -45,19 +49,21 @@ with open(os.path.join(out, "model.json"), "w") as f:
 IMAGE = "us-docker.pkg.dev/vertex-ai/training/sklearn-cpu.1-0:latest"
 
 
-def _submission(folder: Path) -> dict:
+def _submission(folder: Path, smoke: bool) -> dict:
     from google.cloud import aiplatform
 
     script = folder / "train.py"
-    script.write_text(SCRIPT)
+    script.write_text(SCRIPT.replace("{points}", "200" if smoke else "2000")
+                      .replace("{steps}", "20" if smoke else "200"))
+    repeats = 1 if smoke else 2
     direct = []
-    for _ in range(2):
+    for _ in range(repeats):
         start = time.perf_counter()
         subprocess.run([sys.executable, str(script)], check=True,
                        env={**os.environ, "AIP_MODEL_DIR": str(folder / "direct-model")})
         direct.append(time.perf_counter() - start)
     jobs = []
-    for _ in range(2):
+    for _ in range(repeats):
         start = time.perf_counter()
         job = aiplatform.CustomJob.from_local_script(display_name="bench-training",
                                                      script_path=str(script),
@@ -75,17 +81,16 @@ def _lab_inputs(folder: Path):
     cells = json.loads(LAB.read_text())["cells"]
     source = next("".join(c["source"]) for c in cells if c["cell_type"] == "code"
                   and "".join(c["source"]).startswith("%%writefile {TRAINER_DIR}/trainer/inputs"))
-    package = folder / "lab03" / "trainer"
-    package.mkdir(parents=True)
-    (package / "__init__.py").write_text("")
-    (package / "inputs.py").write_text(source.split("\n", 1)[1])
-    sys.path.insert(0, str(package.parent))
-    from trainer import inputs
-
+    path = folder / "lab03_inputs.py"
+    path.write_text(source.split("\n", 1)[1])
+    # Loaded by path: no sys.path entry left behind, no stale `trainer` from elsewhere.
+    spec = importlib.util.spec_from_file_location("bench_lab03_inputs", path)
+    inputs = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(inputs)
     return inputs
 
 
-def _tf_data(folder: Path) -> dict:
+def _tf_data(folder: Path, smoke: bool) -> dict:
     from sklearn.datasets import load_digits
 
     inputs = _lab_inputs(folder)
@@ -99,24 +104,26 @@ def _tf_data(folder: Path) -> dict:
                    delimiter=",", header=header, comments="", fmt="%g")
     files = inputs.list_files(str(data), "train")
     seconds = {}
+    epochs = 1 if smoke else 3
     for optimized in (False, True):
-        for _ in inputs.make_dataset(files, 64, optimized=optimized):  # warm-up
-            pass
+        if not smoke:
+            for _ in inputs.make_dataset(files, 64, optimized=optimized):  # warm-up
+                pass
         dataset = inputs.make_dataset(files, 64, optimized=optimized)
         start = time.perf_counter()
-        for _ in range(3):
+        for _ in range(epochs):
             for _ in dataset:
                 pass
         seconds[optimized] = time.perf_counter() - start
-    return {"name": "lab 03 tf.data pipeline, 3 epochs: optimized vs naive",
+    return {"name": f"lab 03 tf.data pipeline, {epochs} epochs: optimized vs naive",
             "value": seconds[True], "baseline": seconds[False], "unit": "s",
             "target": "ratio < 0.5"}
 
 
-def run() -> list[dict]:
+def run(smoke: bool = False) -> list[dict]:
     import labkit
 
     labkit.start()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        return [_submission(folder), _tf_data(folder)]
+        return [_submission(folder, smoke), _tf_data(folder, smoke)]
