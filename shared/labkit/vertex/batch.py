@@ -225,7 +225,7 @@ class BatchJobs:
 
         parameters = job.get("modelParameters")
         return hooks.batch_explanations(version, chunk, predictions,
-                                        lambda batch: predictor.predict(batch, parameters),
+                                        serving.PredictFn(predictor, parameters),
                                         job.get("explanationSpec"))
 
     def _read(self, job: dict) -> tuple[list, list[dict] | None]:

@@ -1,8 +1,10 @@
 """Endpoints: deployments of model versions, traffic split, and online prediction.
 
-Deployed models' predictors live in the services process; after a restart they are
-loaded again from the registry on the first request. A request is routed to a deployed
-model at random, weighted by the endpoint's traffic split, as Vertex does.
+Each deployed model is served by a model server child process of its own (serving.load),
+started at deploy and ended at undeploy or when the services process exits; after a
+restart of the services it is started again from the registry on the first request.
+A request is routed to a deployed model at random, weighted by the endpoint's traffic
+split, as Vertex does.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ class Endpoints:
         # on_predict(endpoint, deployed_model_id, instances, predictions): request logging
         # and model monitoring watch served traffic through it.
         self.on_predict = on_predict
-        self.predictors: dict[str, object] = {}  # deployedModelId -> loaded predictor
+        self.predictors: dict[str, object] = {}  # deployedModelId -> its model server
         self.loading = threading.Lock()
         atexit.register(self.close_all)  # model server subprocesses end with the services
 
@@ -132,19 +134,19 @@ class Endpoints:
             return operations.done(self.store, endpoint["name"], "DeployModelOperationMetadata",
                                    None, error=exc)
         with self.store.lock:
-            endpoint = self._get(parent, endpoint_id)  # it may have gone while loading
-            ids = {d["id"] for d in endpoint["deployedModels"]} | {deployed_id}
-            requested = body.get("trafficSplit")
-            if requested:
-                split = {(deployed_id if k == "0" else k): v for k, v in requested.items()}
-            elif not endpoint["deployedModels"]:
-                split = {deployed_id: 100}
-            else:
-                split = {**endpoint["trafficSplit"], deployed_id: 0}
             try:
+                endpoint = self._get(parent, endpoint_id)  # it may have gone while loading
+                ids = {d["id"] for d in endpoint["deployedModels"]} | {deployed_id}
+                requested = body.get("trafficSplit")
+                if requested:
+                    split = {(deployed_id if k == "0" else k): v for k, v in requested.items()}
+                elif not endpoint["deployedModels"]:
+                    split = {deployed_id: 100}
+                else:
+                    split = {**endpoint["trafficSplit"], deployed_id: 0}
                 split = self._check_split(split, ids)
             except errors.VertexError:
-                predictor.close()
+                predictor.close()  # its model server process ends with the failed deploy
                 raise
             deployed = {
                 **{k: v for k, v in spec.items() if k not in ("model", "id")},
@@ -240,7 +242,7 @@ class Endpoints:
         predictor = self._predictor(parent, deployed)
         parameters = body.get("parameters")
         return explainer(endpoint, deployed["id"], version, instances, parameters,
-                         lambda batch: predictor.predict(batch, parameters))
+                         serving.PredictFn(predictor, parameters))
 
     def predict(self, parent: str, endpoint_id: str, body: dict) -> dict:
         endpoint, deployed, instances = self._route(parent, endpoint_id, body)

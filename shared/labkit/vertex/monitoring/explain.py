@@ -9,8 +9,10 @@ Methods (the model's explanationSpec.parameters):
   per-feature variances over pathCount) relative to |f(instance) - f(baseline)|.
 - integratedGradientsAttribution {stepCount}: the path integral of the gradient from the
   baseline to the instance, by the trapezoid rule over stepCount steps. For a TensorFlow
-  SavedModel the gradients come from tf.GradientTape on its serving_default signature;
-  for other models they are central finite differences through the served model.
+  SavedModel the gradients come from tf.GradientTape on its serving_default signature,
+  computed by its model server process (predict_fn.gradients, see serving.PredictFn: the
+  services process never loads the model); for other models they are central finite
+  differences through the served model.
   approximationError is |sum(attributions) - (f(instance) - f(baseline))| relative to
   |f(instance) - f(baseline)|: the integral's discretisation error.
 - XRAI and example-based explanations run only on Vertex AI.
@@ -28,14 +30,10 @@ by explanationSpec.metadata.outputs.
 from __future__ import annotations
 
 import math
-import threading
 
 import numpy as np
 
 from labkit.vertex import errors
-
-_tf_models: dict[str, object] = {}
-_tf_lock = threading.Lock()
 
 
 class Layout:
@@ -146,7 +144,9 @@ def method(spec: dict) -> tuple[str, int]:
 
 def attribute(spec: dict, instances: list, predictions: list, predict_fn,
               model: dict | None = None, seed: int | None = None) -> list[dict]:
-    """One {"attributions": [...]} per instance."""
+    """One {"attributions": [...]} per instance. predict_fn(instances) -> predictions; where it
+    has a `gradients` attribute, integrated gradients use those exact gradients.
+    (model is the model version explained; the attributions need nothing from it.)"""
     kind, count = method(spec)
     if kind == "shapley":
         if not 1 <= count <= 50:
@@ -155,7 +155,7 @@ def attribute(spec: dict, instances: list, predictions: list, predict_fn,
     if not 1 <= count <= 100:
         raise errors.invalid("integrated_gradients_attribution.step_count must be in "
                              "[1, 100].")
-    return _integrated_gradients(spec, instances, predictions, predict_fn, count, model)
+    return _integrated_gradients(spec, instances, predictions, predict_fn, count)
 
 
 def _shapley(spec, instances, predictions, predict_fn, paths, seed) -> list[dict]:
@@ -205,12 +205,12 @@ def _explanation(layout, attributions, base, instance_value, error, out) -> dict
         "approximationError": float(error), **out.fields()}]}
 
 
-def _integrated_gradients(spec, instances, predictions, predict_fn, steps, model):
+def _integrated_gradients(spec, instances, predictions, predict_fn, steps):
     alphas = np.linspace(0.0, 1.0, steps + 1)
     weights = np.full(steps + 1, 1.0 / steps)
     weights[[0, -1]] /= 2  # trapezoid rule
     explanations = []
-    gradient_fn = _tf_gradients(model) if model is not None else None
+    gradient_fn = _served_gradients(predict_fn)
     for instance, prediction in zip(instances, predictions, strict=True):
         layout = Layout(spec, instance)
         try:
@@ -259,43 +259,15 @@ def _finite_differences(layout, points, out, predict_fn):
     return grads, values[:n]
 
 
-def _tf_gradients(model: dict):
-    """Gradients through the SavedModel's serving signature, or None for other models."""
-    from labkit.vertex import serving
-
-    try:
-        if serving.engine_for(model) != "tensorflow":
-            return None
-    except errors.VertexError:
+def _served_gradients(predict_fn):
+    """Gradients from the model server (TensorFlow SavedModels), or None for other models."""
+    gradients = getattr(predict_fn, "gradients", None)
+    if gradients is None:
         return None
-    key = f"{model.get('name')}@{model.get('versionId')}"
-    with _tf_lock:
-        import tensorflow as tf
 
-        if key not in _tf_models:
-            _tf_models[key] = tf.saved_model.load(str(serving.artifact_dir(model)))
-    signature = _tf_models[key].signatures["serving_default"]
-    specs = signature.structured_input_signature[1]
+    def served(layout: Layout, points: np.ndarray, out: Output):
+        grads, values = gradients(points.tolist(), layout.names if layout.is_dict else None,
+                                  out.key, out.index)
+        return np.asarray(grads, dtype=float), np.asarray(values, dtype=float)
 
-    def gradients(layout: Layout, points: np.ndarray, out: Output):
-        x = tf.constant(points, dtype=tf.float32)
-        with tf.GradientTape() as tape:
-            tape.watch(x)
-            if layout.is_dict:
-                feed = {}
-                for j, name in enumerate(layout.names):
-                    column = x[:, j]
-                    rank = len(specs[name].shape)
-                    feed[name] = tf.cast(tf.reshape(column, [-1] + [1] * (rank - 1)),
-                                         specs[name].dtype)
-            else:
-                name, spec = next(iter(specs.items()))
-                feed = {name: tf.cast(x, spec.dtype)}
-            result = signature(**feed)
-            tensor = result[out.key] if out.key in result else next(iter(result.values()))
-            tensor = tf.reshape(tensor, [len(points), -1])
-            target = tensor[:, out.index or 0]
-        grads = tape.gradient(target, x)
-        return grads.numpy().astype(float), target.numpy().astype(float)
-
-    return gradients
+    return served

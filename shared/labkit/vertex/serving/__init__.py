@@ -3,22 +3,24 @@
 A model's containerSpec decides the engine, as on Vertex AI:
 - a prebuilt prediction image (…/vertex-ai/prediction/sklearn-cpu.1-5, xgboost-cpu.2-1,
   tf2-cpu.2-15, and the older gcr.io/cloud-aiplatform/prediction/… names) loads the
-  artifact the way that image does (`prebuilt`);
+  artifact the way that image does (`prebuilt`), in a model server child process of its
+  own (`host`, started and spoken to by `process`): the learner's pickle never runs in
+  the services process;
 - a custom prediction routine (CPR): a containerSpec whose env names PREDICTOR_MODULE /
   PREDICTOR_CLASS (and optionally HANDLER_MODULE / HANDLER_CLASS), as the image that
   LocalModel.build_cpr_model builds sets them. Locally that package's own model server
   (CprModelServer) runs the predictor from the model's artifact folder (`cpr`);
 - any other image is a custom container: it needs Docker and Vertex AI, so it fails with
   an error that says it runs with LAB_BACKEND=gcp.
+
+The model server child imports this package, so it imports the services' modules (errors,
+storage) only inside the functions the services process calls.
 """
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
-
-from labkit.storage import local_path
-from labkit.vertex import errors
 
 PREBUILT = re.compile(
     r"(?:[a-z0-9-]+-docker\.pkg\.dev/vertex-ai/prediction|"
@@ -34,6 +36,8 @@ def container_env(model: dict) -> dict[str, str]:
 
 def engine_for(model: dict) -> str:
     """'sklearn', 'xgboost', 'tensorflow' or 'cpr'; raises for what runs only on Vertex."""
+    from labkit.vertex import errors
+
     image = (model.get("containerSpec") or {}).get("imageUri", "")
     if any(key in container_env(model) for key in CPR_KEYS):
         return "cpr"
@@ -44,6 +48,9 @@ def engine_for(model: dict) -> str:
 
 
 def artifact_dir(model: dict) -> Path:
+    from labkit.storage import local_path
+    from labkit.vertex import errors
+
     uri = model.get("artifactUri") or ""
     if not uri:
         raise errors.invalid("The model has no artifact_uri: prebuilt prediction containers "
@@ -58,24 +65,54 @@ def check_upload(model: dict) -> None:
     Custom containers upload fine (the registry is only metadata); serving them is what
     fails locally, at deploy or batch prediction time.
     """
+    from labkit.vertex import errors
+
     try:
         engine = engine_for(model)
     except errors.VertexError:
         return
     if engine == "cpr":
         return
-    from labkit.vertex.serving import prebuilt
+    find_model_file(engine, artifact_dir(model), model.get("artifactUri", ""))
 
-    prebuilt.find_model_file(engine, artifact_dir(model), model.get("artifactUri", ""))
+
+def find_model_file(engine: str, folder: Path, uri: str) -> Path:
+    """The one model file a prebuilt container loads from the artifact folder."""
+    from labkit.vertex import errors
+    from labkit.vertex.serving.prebuilt import MODEL_FILES, present_model_files
+
+    present = present_model_files(engine, folder)
+    if len(present) != 1:
+        raise errors.invalid(f"Model directory {uri} is expected to contain exactly one of: "
+                             f"[{', '.join(MODEL_FILES[engine])}].")
+    return present[0]
 
 
 def load(model: dict):
-    """A loaded predictor: .predict(instances, parameters) -> list, .close()."""
+    """A loaded predictor: .predict(instances, parameters) -> list, .close(); a model server
+    process (prebuilt containers and custom prediction routines alike)."""
     engine = engine_for(model)
+    folder = artifact_dir(model)
     if engine == "cpr":
         from labkit.vertex.serving.cpr import CprServer
 
-        return CprServer(model, artifact_dir(model))
-    from labkit.vertex.serving import prebuilt
+        return CprServer(model, folder)
+    from labkit.vertex.serving.process import ModelServer
 
-    return prebuilt.load(engine, artifact_dir(model), model.get("artifactUri", ""))
+    uri = model.get("artifactUri", "")
+    return ModelServer(engine, folder, find_model_file(engine, folder, uri), uri)
+
+
+class PredictFn:
+    """predict_fn(instances) -> predictions for the explanation engine, with the deployed
+    model's parameters; .gradients (TensorFlow SavedModels: computed by the model server)
+    or None."""
+
+    def __init__(self, predictor, parameters: dict | None = None):
+        self.predictor = predictor
+        self.parameters = parameters
+        self.gradients = (predictor.gradients
+                          if getattr(predictor, "engine", "") == "tensorflow" else None)
+
+    def __call__(self, instances: list) -> list:
+        return self.predictor.predict(instances, self.parameters)

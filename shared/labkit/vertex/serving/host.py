@@ -1,0 +1,136 @@
+"""A prebuilt prediction container's model server, one child process per loaded model.
+
+    python -m labkit.vertex.serving.host ENGINE
+
+It imports the framework (so a started spare deploys quickly), reads one line
+{"load": {"folder": ..., "file": ...}}, loads that artifact once, then answers
+newline-delimited JSON over its stdin/stdout (nothing listens on the network). The
+services process starts it through `labkit.vertex.serving.process` and never unpickles
+the learner's file itself.
+
+Lines it writes:
+- once, after loading: {"ready": true, "pid": N}; or, if the model cannot be loaded,
+  {"error": "load", "type": ..., "message": ...} (or {"error": "container", "status": ...,
+  "message": ...} for what the container itself refuses) and it exits;
+- one per request line {"instances": [...], "parameters": {...}}: {"predictions": [...]}
+  or {"error": "predict", "message": <the framework's message>};
+- per {"op": "gradients", "points": [[...]], "names": [...] | null, "key": ..., "index": ...}
+  (TensorFlow): {"gradients": [[...]], "values": [...]}.
+The protocol has private copies of stdin/stdout: what the model prints goes to stderr.
+It exits when its stdin closes or when the services process (its parent) is gone.
+This module imports nothing of the services.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import sys
+import threading
+import time
+from pathlib import Path
+
+from labkit.vertex.serving import prebuilt
+
+
+def _exit_with_parent() -> None:
+    """Stop when the parent dies, even while a prediction keeps the main loop busy.
+
+    (PR_SET_PDEATHSIG would fire when the parent *thread* that started the child ends, and
+    the services process starts children from short-lived request threads.)"""
+    parent = os.getppid()
+
+    def watch():
+        while True:
+            time.sleep(0.5)
+            if os.getppid() != parent:
+                os._exit(0)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
+PRELOAD = {  # what the prebuilt images import before any model; the pickles need them
+    "sklearn": ["numpy", "joblib", "sklearn.base", "sklearn.linear_model", "sklearn.ensemble",
+                "sklearn.pipeline", "sklearn.preprocessing", "sklearn.tree"],
+    "xgboost": ["numpy", "joblib", "sklearn.base", "xgboost"],
+    "tensorflow": ["numpy", "tensorflow"],
+}
+
+
+def _preload(engine: str) -> None:
+    for name in PRELOAD[engine]:
+        try:
+            importlib.import_module(name)
+        except Exception:  # noqa: BLE001, S112 - loading the model says what is missing
+            continue
+
+
+def _plain(value):
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def _answer(predictor, request: dict) -> dict:
+    try:
+        if request.get("op") == "gradients":
+            if not hasattr(predictor, "gradients"):
+                raise ValueError("gradients are only computed for TensorFlow SavedModels")
+            grads, values = predictor.gradients(request["points"], request.get("names"),
+                                                request.get("key"), request.get("index"))
+            return {"gradients": grads, "values": values}
+        return {"predictions": predictor.predict(request["instances"],
+                                                 request.get("parameters"))}
+    except Exception as exc:  # noqa: BLE001 - any framework error is the caller's input
+        return {"error": "predict", "message": str(exc)}
+
+
+def main(argv: list[str]) -> int:
+    [engine] = argv
+    _exit_with_parent()
+    requests = os.fdopen(os.dup(0), "rb")
+    replies = os.fdopen(os.dup(1), "wb")
+    os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
+    os.dup2(2, 1)  # the model's prints must not corrupt the replies
+
+    def send(message: dict) -> None:
+        try:
+            line = json.dumps(message, default=_plain)
+        except (TypeError, ValueError) as exc:
+            line = json.dumps({"error": "predict",
+                               "message": f"the prediction is not JSON serializable: {exc}"})
+        replies.write(line.encode() + b"\n")
+        replies.flush()
+
+    _preload(engine)
+    try:
+        load = json.loads(requests.readline() or b"null")
+    except ValueError:
+        load = None
+    if not isinstance(load, dict) or "load" not in load:
+        return 2  # stdin closed (an unused spare) or not the services
+    try:
+        predictor = prebuilt.open_predictor(engine, Path(load["load"]["folder"]),
+                                            Path(load["load"]["file"]))
+    except prebuilt.ContainerError as exc:
+        send({"error": "container", "status": exc.status, "message": str(exc)})
+        return 1
+    except BaseException as exc:  # noqa: BLE001 - a pickle may even raise SystemExit
+        send({"error": "load", "type": type(exc).__name__, "message": str(exc)})
+        return 1
+    send({"ready": True, "pid": os.getpid()})
+    for line in requests:
+        try:
+            request = json.loads(line)
+        except ValueError as exc:
+            send({"error": "predict", "message": f"unreadable request: {exc}"})
+            continue
+        send(_answer(predictor, request))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
