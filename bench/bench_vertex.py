@@ -37,11 +37,31 @@ def run(smoke: bool = False) -> list[dict]:
     joblib.dump(model, buffer)
     bucket.blob(f"{prefix}/model/model.joblib").upload_from_string(buffer.getvalue())
 
+    created = []  # deleted at the end, even when a step fails: the workspace is reused
+    try:
+        return _measure(env, bucket, prefix, model, features, rng, calls, batch_rows, created)
+    finally:
+        for resource in reversed(created):
+            try:
+                if isinstance(resource, aiplatform.Endpoint):
+                    resource.undeploy_all()
+                resource.delete()
+            except Exception as exc:  # the measurement's own error matters more
+                print(f"bench_vertex: could not delete {resource.resource_name}: {exc}")
+        for blob in bucket.list_blobs(prefix=prefix):
+            blob.delete()
+
+
+def _measure(env, bucket, prefix, model, features, rng, calls, batch_rows, created):
+    from google.cloud import aiplatform
+
     rows = []
     start = time.perf_counter()
     registered = aiplatform.Model.upload(display_name="bench", artifact_uri=f"gs://{env.bucket}/"
                                          f"{prefix}/model", serving_container_image_uri=IMAGE)
+    created.append(registered)
     endpoint = aiplatform.Endpoint.create(display_name="bench")
+    created.append(endpoint)
     registered.deploy(endpoint=endpoint, machine_type="n1-standard-2")
     endpoint.predict(instances=features[:1].tolist())
     rows.append({"name": "upload + create endpoint + deploy -> first prediction",
@@ -68,6 +88,7 @@ def run(smoke: bool = False) -> list[dict]:
         job_display_name="bench", gcs_source=f"gs://{env.bucket}/{prefix}/batch.jsonl",
         gcs_destination_prefix=f"gs://{env.bucket}/{prefix}/out", instances_format="jsonl",
         machine_type="n1-standard-4")
+    created.append(job)
     seconds = time.perf_counter() - start
     start = time.perf_counter()
     for chunk in range(0, batch_rows, 64):  # the same batches the job sends the model
@@ -75,11 +96,4 @@ def run(smoke: bool = False) -> list[dict]:
     rows.append({"name": f"batch prediction job, {batch_rows:,} rows gs:// JSONL -> JSONL",
                  "value": seconds, "unit": "s", "baseline": time.perf_counter() - start,
                  "target": "< 10 s"})
-
-    job.delete()
-    endpoint.undeploy_all()
-    endpoint.delete()
-    registered.delete()
-    for blob in bucket.list_blobs(prefix=prefix):
-        blob.delete()
     return rows
