@@ -56,7 +56,8 @@ def main(argv: list[str] | None = None) -> int:
         workspace = (Path(tempfile.mkdtemp(prefix="bench-smoke-")) if temporary
                      else args.workspace.resolve())
         _stop_services(workspace)
-        shutil.rmtree(workspace, ignore_errors=True)
+        if workspace.exists():
+            shutil.rmtree(workspace)  # fresh, or not at all
         workspace.mkdir(parents=True)
         os.environ["LAB_WORKSPACE"] = str(workspace)
     else:
