@@ -1,7 +1,12 @@
 """Runs BigQuery statements and scripts on DuckDB (no HTTP here).
 
-Each statement runs in its own DuckDB transaction: a failing statement leaves every
-stored table as it was. BigQuery ML statements go to labkit.bigquery.ml's engine.
+Each statement that writes runs in its own DuckDB transaction, serialised with every other
+writer (Warehouse.write): a failing statement leaves every stored table as it was, and in a
+script without a transaction the statements before it keep their effects, as in BigQuery.
+BEGIN TRANSACTION ... COMMIT TRANSACTION makes a script's statements one transaction:
+ROLLBACK TRANSACTION, an error, or the end of the script before COMMIT rolls it back
+(docs: "Multi-statement transactions"). BigQuery ML statements go to labkit.bigquery.ml's
+engine.
 """
 
 from __future__ import annotations
@@ -66,6 +71,7 @@ class _Context:
     positional: list
     variables: set[str]
     temp_tables: set[str] = field(default_factory=set)
+    in_transaction: bool = False
 
 
 class Engine:
@@ -87,17 +93,23 @@ class Engine:
         cursor = self.wh.cursor()
         ctx = _Context(project, dataset, cursor, named, positional, set())
         statements = split_statements(sql)
-        if len(statements) == 1:
-            return self._statement(statements[0], ctx, dry_run)
         results = []
         try:
             for text in statements:
                 results.append(self._statement(text, ctx, dry_run))
-        finally:  # a script's variables and temp tables end with it
+        finally:
+            # an error inside a transaction, or a script that ends before COMMIT
+            # TRANSACTION: BigQuery rolls the transaction back
+            if ctx.in_transaction:
+                ctx.in_transaction = False
+                self.wh.end_transaction(commit=False)
+            # a script's variables and temp tables end with it
             for name in ctx.variables:
                 cursor.execute(f"RESET VARIABLE {bqschema.quote(name)}")
             for name in ctx.temp_tables:
                 cursor.execute(f"DROP TABLE IF EXISTS temp.main.{bqschema.quote(name)}")
+        if len(statements) == 1:
+            return results[0]
         last = next((r for r in reversed(results) if r.table is not None), None)
         return Result("SCRIPT", table=last.table if last else None,
                       fields=last.fields if last else None,
@@ -115,32 +127,43 @@ class Engine:
         if _MAYBE_ML.search(text):
             ml = self.ml_engine(required=False)
             if ml is not None and ml.handles(text):
+                is_select = text.lstrip().upper().startswith(("SELECT", "WITH"))
                 if dry_run:
-                    return Result("SELECT" if text.lstrip().upper().startswith(("SELECT", "WITH"))
-                                  else "CREATE_MODEL")
+                    return Result("SELECT" if is_select else "CREATE_MODEL")
+                if ctx.in_transaction and not is_select:
+                    raise _not_in_transaction("CREATE MODEL / DROP MODEL")
                 return self._run_ml(ml, text, ctx)
             if ml is None and _looks_like_ml(text):
                 raise BigQueryError(f"BigQuery ML is not available in this build"
                                     f"{': ' + self._ml_error if self._ml_error else ''}",
                                     "invalidQuery", "query")
         tree = parse(text)
-        cursor = ctx.cursor
         if dry_run:
             return self._dry_run(tree, ctx)
+        if _is_begin(tree) or isinstance(tree, (exp.Commit, exp.Rollback)):
+            return self._transaction_control(tree, ctx)
         if isinstance(tree, exp.Query):  # reads need no transaction of their own
             return self._execute(tree, ctx)
-        cursor.begin()
-        try:
-            result = self._execute(tree, ctx)
-            cursor.commit()
-            return result
-        except BaseException:
-            try:
-                cursor.rollback()
-            except duckdb.Error:
-                pass
-            raise
+        if ctx.in_transaction:
+            _check_transactional(tree)
+        with self.wh.write():  # joins the script's transaction when one is open
+            return self._execute(tree, ctx)
 
+    def _transaction_control(self, tree: exp.Expression, ctx: _Context) -> Result:
+        if _is_begin(tree):
+            if ctx.in_transaction:
+                raise invalid_query("Nested transactions are not supported: BEGIN "
+                                    "TRANSACTION inside a transaction")
+            self.wh.begin_transaction()
+            ctx.in_transaction = True
+            return Result("BEGIN_TRANSACTION")
+        kind = "COMMIT" if isinstance(tree, exp.Commit) else "ROLLBACK"
+        if not ctx.in_transaction:
+            raise invalid_query(f"{kind} TRANSACTION without an active transaction: "
+                                "BEGIN TRANSACTION first")
+        ctx.in_transaction = False
+        self.wh.end_transaction(commit=kind == "COMMIT")
+        return Result(f"{kind}_TRANSACTION")
     def _scope(self, ctx: _Context) -> Scope:
         return Scope(ctx.project, ctx.dataset, self.wh, dict(ctx.named), list(ctx.positional),
                      set(ctx.variables), temp_tables=set(ctx.temp_tables))
@@ -166,8 +189,6 @@ class Engine:
             return self._declare(tree, ctx)
         if isinstance(tree, exp.Set):
             return self._set(tree, ctx)
-        if isinstance(tree, (exp.Transaction, exp.Commit, exp.Rollback)):
-            return Result(type(tree).__name__.upper())
         if isinstance(tree, exp.Command):  # parsed but not modelled: EXPORT DATA, GRANT, ...
             raise unsupported(f"The statement {tree.name.upper()}")
         first = (tree.sql("bigquery").split() or ["?"])[0]
@@ -450,19 +471,24 @@ class Engine:
         from labkit.bigquery.ml import MLError
 
         self._local.ctx = ctx
-        ctx.cursor.begin()
+        own = not ctx.in_transaction  # a read-only snapshot of its own (no write lock)
+        if own:
+            ctx.cursor.begin()
         try:
             outcome = ml.execute(text, ctx.project, ctx.dataset)
             result = self._ml_result(outcome, ctx)
-            ctx.cursor.commit()
+            if own:
+                ctx.cursor.commit()
             return result
         except MLError as exc:
-            ctx.cursor.rollback()
+            if own:
+                ctx.cursor.rollback()
             raise BigQueryError(str(getattr(exc, "message", None) or exc),
                                 getattr(exc, "reason", "invalidQuery") or "invalidQuery",
                                 "query") from exc
         except BaseException:
-            ctx.cursor.rollback()
+            if own:
+                ctx.cursor.rollback()
             raise
         finally:
             self._local.ctx = None
@@ -510,7 +536,8 @@ def validate_dataset_id(dataset: str) -> None:
 def _locate(exc: BigQueryError, text: str) -> None:
     """Adds BigQuery's " at [line:column]" to an unrecognized name, found in the user's SQL
     (DuckDB's positions refer to the translated SQL)."""
-    match = re.match(r"(Unrecognized name|Function not found): ([\w.]+)$", exc.message)
+    match = re.match(r"(Unrecognized name|Function not found|Table-valued function not "
+                     r"found): ([\w.]+)$", exc.message)
     if not match:
         return
     found = re.search(rf"(?<![\w.`]){re.escape(match.group(2))}(?!\w)", text, re.IGNORECASE)
@@ -519,6 +546,32 @@ def _locate(exc: BigQueryError, text: str) -> None:
         column = found.start() - (text.rfind("\n", 0, found.start()) + 1) + 1
         exc.message = f"{exc.message} at [{line}:{column}]"
         exc.args = (exc.message,)
+
+
+def _is_begin(tree: exp.Expression) -> bool:
+    """BEGIN TRANSACTION, or BEGIN alone (sqlglot reads that as a command)."""
+    return isinstance(tree, exp.Transaction) or (
+        isinstance(tree, exp.Command) and tree.name.upper() == "BEGIN"
+        and not str(tree.expression or "").strip())
+
+
+def _not_in_transaction(what: str) -> BigQueryError:
+    return invalid_query(f"{what} is not supported inside a transaction: transactions "
+                         "support SELECT, DML (INSERT, UPDATE, DELETE, MERGE, TRUNCATE TABLE) "
+                         "and DDL on temporary tables")
+
+
+def _check_transactional(tree: exp.Expression) -> None:
+    """Statements a multi-statement transaction accepts (docs: "Multi-statement
+    transactions": SELECT, DML, DDL on temporary entities; no DDL on permanent ones)."""
+    if isinstance(tree, (exp.Insert, exp.Update, exp.Delete, exp.Merge, exp.TruncateTable,
+                         exp.Declare, exp.Set)):
+        return
+    if isinstance(tree, exp.Create) and tree.kind == "TABLE":
+        props = tree.args.get("properties")
+        if props and any(isinstance(p, exp.TemporaryProperty) for p in props.expressions):
+            return
+    raise _not_in_transaction(f"The statement {_statement_type(tree).replace('_', ' ')}")
 
 
 def _looks_like_ml(text: str) -> bool:
@@ -568,6 +621,7 @@ def _statement_type(tree: exp.Expression) -> str:
 
 
 _UNRECOGNIZED = re.compile(r'Referenced column "?([^"\s]+)"? not found')
+_DIVISION_BY_ZERO = re.compile(r"Division by zero in expression (.*?)\. Use TRY", re.DOTALL)
 _NO_FUNCTION = re.compile(r"(?:Scalar|Aggregate|Table) Function with name \"?(\w+)\"? does not "
                           r"exist", re.IGNORECASE)
 
@@ -582,6 +636,11 @@ def duck_error(exc: duckdb.Error) -> BigQueryError:
     match = _NO_FUNCTION.search(text)
     if match:
         return invalid_query(f"Function not found: {match.group(1)}")
+    match = _DIVISION_BY_ZERO.search(text)
+    if match:  # BigQuery: "division by zero: 1 / 0"
+        operands = re.sub(r"(?<![\w.])(\d+)\.0+(?![\d.])", r"\1", match.group(1))
+        operands = re.sub(r"^\((.*)\)$", r"\1", operands.strip())
+        return invalid_query(f"division by zero: {operands}")
     if isinstance(exc, duckdb.ParserException):
         return invalid_query(f"Syntax error: {text}")
     if isinstance(exc, duckdb.CatalogException) and "does not exist" in text:

@@ -28,6 +28,7 @@ class BigQueryError(Exception):
         self.message = message
         self.reason = reason
         self.location = location
+        self.errors: list[dict] | None = None  # a job's errors[] when more than this one
 
     @property
     def status(self) -> int:

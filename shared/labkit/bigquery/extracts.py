@@ -3,6 +3,10 @@ newline-delimited JSON or Parquet, with DuckDB's COPY."""
 
 from __future__ import annotations
 
+import os
+import secrets
+import shutil
+
 from labkit.bigquery.errors import BigQueryError, invalid, not_found
 from labkit.bigquery.storage import Warehouse
 
@@ -43,8 +47,19 @@ def run_extract(wh: Warehouse, extract: dict) -> dict:
         options.append(f"DELIMITER {_sql_str(extract.get('fieldDelimiter') or ',')}")
     if (extract.get("compression") or "NONE").upper() == "GZIP" and fmt != "PARQUET":
         options.append("COMPRESSION gzip")
-    tmp = path.with_name(path.name + ".labkit-tmp")
-    wh.cursor().execute(f"COPY (SELECT * FROM {wh.ref(project, dataset, table)}) TO "
-                        f"{_sql_str(str(tmp))} ({', '.join(options)})").fetchall()
-    tmp.replace(path)  # readers never see a half-written object
+    # DuckDB writes only into the service's scratch folder; the file then moves into the
+    # bucket in one step, so readers never see a half-written object
+    tmp = wh.scratch_dirs[-1] / f"extract_{secrets.token_hex(8)}.{_FORMATS[fmt]}"
+    try:
+        wh.cursor().execute(f"COPY (SELECT * FROM {wh.ref(project, dataset, table)}) TO "
+                            f"{_sql_str(str(tmp))} ({', '.join(options)})").fetchall()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.replace(tmp, path)
+        except OSError:  # another file system: copy beside the object, then rename
+            staged = path.with_name(path.name + ".labkit-tmp")
+            shutil.copyfile(tmp, staged)
+            os.replace(staged, path)
+    finally:
+        tmp.unlink(missing_ok=True)
     return {"destinationUriFileCounts": ["1"], "inputBytes": str(path.stat().st_size)}

@@ -9,6 +9,7 @@ try the BigQuery Storage API over gRPC at Google.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import secrets
@@ -43,8 +44,20 @@ class JobStore:
         self._lock = threading.Lock()
 
     def _path(self, project: str, job_id: str) -> Path:
-        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in job_id)
-        return self.root / project / f"{safe}.json"
+        """The job's file: ids are validated (labkit.bigquery.ids) before they get here;
+        this still keeps every path inside the jobs folder, and long ids (BigQuery allows
+        1024 characters) within a file name's 255 bytes."""
+        folder = self._folder(project)
+        safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in job_id)
+        if len(safe) > 200 or safe != job_id:
+            safe = f"{safe[:100]}-{hashlib.sha256(job_id.encode()).hexdigest()[:32]}"
+        return folder / f"{safe}.json"
+
+    def _folder(self, project: str) -> Path:
+        safe = "".join(c if c.isalnum() or c in "-_.:" else "_" for c in project)
+        if not safe.strip("."):
+            raise BigQueryError(f"Invalid project ID '{project}'.", "invalid")
+        return self.root / safe.replace(":", "__")
 
     def exists(self, project: str, job_id: str) -> bool:
         return self._path(project, job_id).exists()
@@ -90,7 +103,7 @@ class JobStore:
             return self._results.get((project, job_id))
 
     def list(self, project: str) -> list[dict]:
-        folder = self.root / project
+        folder = self._folder(project)
         jobs = []
         for path in folder.glob("*.json") if folder.exists() else []:
             try:
@@ -186,7 +199,7 @@ def job_resource(project: str, job_id: str, location: str | None, configuration:
     status = {"state": "DONE"}
     if error is not None:
         status["errorResult"] = error.error_proto()
-        status["errors"] = [error.error_proto()]
+        status["errors"] = error.errors or [error.error_proto()]
     return {
         "kind": "bigquery#job", "etag": secrets.token_hex(8),
         "id": f"{project}:{location or LOCATION}.{job_id}",

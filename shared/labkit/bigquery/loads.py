@@ -1,12 +1,17 @@
 """Load jobs: Parquet, CSV and newline-delimited JSON files into tables, with BigQuery's
-write and create dispositions; plus insertAll (streaming inserts). One transaction each:
-a failing load leaves the table as it was.
+write and create dispositions; plus insertAll (streaming inserts). One transaction each,
+serialised with every other writer (Warehouse.write): a failing load leaves the table as it
+was. Bad records: with maxBadRecords N (default 0) a load that meets more than N bad rows
+fails and loads nothing; up to N are skipped and counted in statistics.load.badRecords.
 """
 
 from __future__ import annotations
 
 import json
+import secrets
 from pathlib import Path
+
+import pyarrow as pa
 
 from labkit.bigquery import schema as bqschema
 from labkit.bigquery.errors import BigQueryError, access_denied, duplicate, invalid, not_found
@@ -18,9 +23,15 @@ def _sql_str(value: str) -> str:
     return "'" + str(value).replace("'", "''") + "'"
 
 
-def _source_sql(path: Path, load: dict, fields: list[dict] | None) -> str:
+ROW_ERRORS_KEPT = 10  # bad rows listed in a failed load's errors[]
+
+
+def _source_sql(path: Path, load: dict, fields: list[dict] | None,
+                rejects: str | None = None) -> str:
+    """The DuckDB reader for the load's file. `rejects`: a name for DuckDB's rejects tables
+    (CSV loads that may skip bad rows record them there)."""
     fmt = (load.get("sourceFormat") or "CSV").upper()
-    p = _sql_str(str(path))
+    p = _sql_str(str(Path(path).resolve()))  # DuckDB may read only the scratch folders
     if fmt == "PARQUET":
         return f"read_parquet({p})"
     columns = ""
@@ -33,15 +44,18 @@ def _source_sql(path: Path, load: dict, fields: list[dict] | None) -> str:
                    f"quote = {_sql_str(load['quote'])}" if load.get("quote") else None,
                    f"nullstr = {_sql_str(load['nullMarker'])}" if load.get("nullMarker")
                    else None,
-                   "null_padding = true" if load.get("allowJaggedRows") else None,
-                   "ignore_errors = true" if int(load.get("maxBadRecords") or 0) else None]
+                   "null_padding = true" if load.get("allowJaggedRows") else None]
+        if rejects:
+            options += ["store_rejects = true", f"rejects_table = {_sql_str(rejects)}",
+                        f"rejects_scan = {_sql_str(rejects + '_scan')}"]
         if skip:
             options += ["header = true", f"skip = {skip - 1}"]
         elif fields:
             options.append("header = false")
         return f"read_csv({p}, {', '.join(o for o in options if o)}{columns})"
     if fmt == "NEWLINE_DELIMITED_JSON":
-        return f"read_json({p}, format = 'newline_delimited'{columns})"
+        skip = ", ignore_errors = true" if rejects else ""
+        return f"read_json({p}, format = 'newline_delimited'{skip}{columns})"
     raise BigQueryError(f"The source format {fmt} is not supported by the local BigQuery "
                         "(use PARQUET, CSV or NEWLINE_DELIMITED_JSON). It runs with "
                         "LAB_BACKEND=gcp.", "invalid")
@@ -64,54 +78,64 @@ def run_load(wh: Warehouse, load: dict, path: Path) -> dict:
     fmt = (load.get("sourceFormat") or "CSV").upper()
     write = (load.get("writeDisposition") or "WRITE_APPEND").upper()
     create = (load.get("createDisposition") or "CREATE_IF_NEEDED").upper()
+    try:
+        max_bad = int(load.get("maxBadRecords") or 0)
+    except (TypeError, ValueError):
+        raise invalid(f"Invalid maxBadRecords: {load.get('maxBadRecords')!r}") from None
+    if max_bad < 0:
+        raise invalid(f"Invalid maxBadRecords: {max_bad}")
     target = wh.ref(project, dataset, table)
     name = f"{project}:{dataset}.{table}"
-    cur = wh.cursor()
-    cur.begin()
+    rejects = f"__labkit_rejects_{secrets.token_hex(6)}" if max_bad and fmt == "CSV" else None
+    bad = 0
     try:
-        exists = wh.table_kind(project, dataset, table)
-        if exists == "VIEW":
-            raise invalid(f"Cannot load into {name}: it is a view")
-        if exists and write == "WRITE_EMPTY" and wh.num_rows(project, dataset, table):
-            raise duplicate("Table", name)
-        if not exists and create == "CREATE_NEVER":
-            raise not_found("Table", name)
-        positional = fmt == "CSV"
-        if exists and not fields:
-            if positional and not load.get("autodetect"):  # the table's schema reads the CSV
-                columns, types = wh.columns(project, dataset, table)
-                fields = bqschema.fields(columns, types)
-        if not exists and not fields and fmt != "PARQUET" and not load.get("autodetect"):
-            raise invalid("No schema specified on job or table.")
-        source = _source_sql(path, load, fields)
-        if fields and fmt == "PARQUET":
-            casts = ", ".join(f"CAST({bqschema.quote(f['name'])} AS {bqschema.duck_type(f)}) AS "
-                              f"{bqschema.quote(f['name'])}" for f in fields)
-            source = f"(SELECT {casts} FROM {source})"
-        before = wh.num_rows(project, dataset, table) if exists else 0
-        replace = not exists or (write == "WRITE_TRUNCATE" and (fields or not positional))
-        if replace:
-            if fields and not exists:
-                _create_from_fields(cur, target, fields)
-                cur.execute(f"INSERT INTO {target} BY NAME SELECT * FROM {source}")
-            else:
-                cur.execute(f"CREATE OR REPLACE TABLE {target} AS SELECT * FROM {source}")
-            before = 0
-        else:
-            if write == "WRITE_TRUNCATE":
-                cur.execute(f"DELETE FROM {target}")
+        with wh.write() as cur:
+            exists = wh.table_kind(project, dataset, table)
+            if exists == "VIEW":
+                raise invalid(f"Cannot load into {name}: it is a view")
+            if exists and write == "WRITE_EMPTY" and wh.num_rows(project, dataset, table):
+                raise duplicate("Table", name)
+            if not exists and create == "CREATE_NEVER":
+                raise not_found("Table", name)
+            positional = fmt == "CSV"
+            if exists and not fields:
+                if positional and not load.get("autodetect"):  # the table's schema reads it
+                    columns, types = wh.columns(project, dataset, table)
+                    fields = bqschema.fields(columns, types)
+            if not exists and not fields and fmt != "PARQUET" and not load.get("autodetect"):
+                raise invalid("No schema specified on job or table.")
+            source = _source_sql(path, load, fields, rejects if max_bad else None)
+            if fields and fmt == "PARQUET":
+                casts = ", ".join(f"CAST({bqschema.quote(f['name'])} AS "
+                                  f"{bqschema.duck_type(f)}) AS {bqschema.quote(f['name'])}"
+                                  for f in fields)
+                source = f"(SELECT {casts} FROM {source})"
+            before = wh.num_rows(project, dataset, table) if exists else 0
+            replace = not exists or (write == "WRITE_TRUNCATE" and (fields or not positional))
+            if replace:
+                if fields and not exists:
+                    _create_from_fields(cur, target, fields)
+                    cur.execute(f"INSERT INTO {target} BY NAME SELECT * FROM {source}")
+                else:
+                    cur.execute(f"CREATE OR REPLACE TABLE {target} AS SELECT * FROM {source}")
                 before = 0
-            by_name = "" if positional else "BY NAME "
-            cur.execute(f"INSERT INTO {target} {by_name}SELECT * FROM {source}")
-        after = wh.num_rows(project, dataset, table)
-        extra = {"schema": {"fields": fields}} if fields and (replace or not exists) else None
-        wh.touch_table(cur, project, dataset, table, created=not exists, extra=extra)
-        cur.commit()
+            else:
+                if write == "WRITE_TRUNCATE":
+                    cur.execute(f"DELETE FROM {target}")
+                    before = 0
+                by_name = "" if positional else "BY NAME "
+                cur.execute(f"INSERT INTO {target} {by_name}SELECT * FROM {source}")
+            after = wh.num_rows(project, dataset, table)
+            if max_bad:
+                bad, row_errors = _bad_records(cur, rejects, path, fmt, after - before)
+                if bad > max_bad:
+                    raise _too_many_errors(fmt, bad, row_errors)
+            extra = {"schema": {"fields": fields}} if fields and (replace or not exists) \
+                else None
+            wh.touch_table(cur, project, dataset, table, created=not exists, extra=extra)
     except BigQueryError:
-        cur.rollback()
         raise
     except Exception as exc:
-        cur.rollback()
         import duckdb
 
         from labkit.bigquery.engine import duck_error
@@ -123,7 +147,40 @@ def run_load(wh: Warehouse, load: dict, path: Path) -> dict:
         raise
     size = path.stat().st_size
     return {"inputFiles": "1", "inputFileBytes": str(size), "outputRows": str(after - before),
-            "outputBytes": str(size), "badRecords": "0"}
+            "outputBytes": str(size), "badRecords": str(bad)}
+
+
+def _bad_records(cur, rejects: str | None, path: Path, fmt: str,
+                 loaded: int) -> tuple[int, list[dict]]:
+    """(bad rows skipped, errors[] entries for the first few) of a load that skips rows."""
+    if rejects:  # CSV: DuckDB's rejects table names each bad line
+        rows = cur.execute(
+            f"SELECT line, column_name, error_message FROM {rejects} ORDER BY line").fetchall()
+        count = cur.execute(f"SELECT count(DISTINCT line) FROM {rejects}").fetchone()[0]
+        cur.execute(f"DROP TABLE IF EXISTS {rejects}")
+        cur.execute(f"DROP TABLE IF EXISTS {rejects}_scan")
+        errors, seen = [], set()
+        for line, column, message in rows:
+            if line in seen:
+                continue
+            seen.add(line)
+            if len(errors) < ROW_ERRORS_KEPT:
+                errors.append({"reason": "invalid", "location": f"line {line}",
+                               "message": f"Error while reading data, error message: "
+                                          f"{message} (line {line}, field {column})"})
+        return int(count), errors
+    with open(path, "rb") as f:  # newline-delimited JSON: one record a line
+        records = sum(1 for line in f if line.strip())
+    return max(0, records - loaded), []
+
+
+def _too_many_errors(fmt: str, bad: int, row_errors: list[dict]) -> BigQueryError:
+    kind = "CSV" if fmt == "CSV" else "JSON"
+    error = BigQueryError(f"Error while reading data, error message: {kind} table encountered "
+                          f"too many errors, giving up. Rows: {bad}; errors: {bad}. Please "
+                          "look into the errors[] collection for more details.", "invalid")
+    error.errors = [error.error_proto(), *row_errors]
+    return error
 
 
 def _create_from_fields(cur, target: str, fields: list[dict]) -> None:
@@ -133,8 +190,8 @@ def _create_from_fields(cur, target: str, fields: list[dict]) -> None:
     cur.execute(f"CREATE TABLE {target} ({columns})")
 
 
-def insert_all(wh: Warehouse, project: str, dataset: str, table: str, body: dict,
-               scratch: Path) -> list[dict]:
+def insert_all(wh: Warehouse, project: str, dataset: str, table: str,
+               body: dict) -> list[dict]:
     """tabledata.insertAll: returns insertErrors (empty when every row went in)."""
     if project == PUBLIC_PROJECT:
         raise access_denied(f"Table {project}:{dataset}.{table}: the public datasets are "
@@ -167,8 +224,8 @@ def insert_all(wh: Warehouse, project: str, dataset: str, table: str, body: dict
                          for i, _ in good if i not in bad]
     if not good:
         return errors
-    scratch.parent.mkdir(parents=True, exist_ok=True)
-    scratch.write_text("\n".join(json.dumps(values) for _, values in good))
+    rows_json = pa.table({"r": pa.array([json.dumps(values) for _, values in good],
+                                        pa.string())})
     selects = []
     for column, t in zip(columns, types, strict=True):
         path = _sql_str("$." + json.dumps(column))
@@ -179,19 +236,19 @@ def insert_all(wh: Warehouse, project: str, dataset: str, table: str, body: dict
         else:
             value = f"CAST(json_extract_string(r, {path}) AS {t})"
         selects.append(f"{value} AS {bqschema.quote(column)}")
-    cur = wh.cursor()
-    cur.begin()
+    relation = f"__insert_all_{secrets.token_hex(6)}"
     try:
-        cur.execute(f"INSERT INTO {wh.ref(project, dataset, table)} SELECT {', '.join(selects)} "
-                    f"FROM (SELECT json AS r FROM read_json_objects({_sql_str(str(scratch))}, "
-                    "format = 'newline_delimited'))")
-        wh.touch_table(cur, project, dataset, table)
-        cur.commit()
-    except Exception as exc:
-        cur.rollback()
+        with wh.write() as cur:
+            cur.register(relation, rows_json)
+            try:
+                cur.execute(f"INSERT INTO {wh.ref(project, dataset, table)} "
+                            f"SELECT {', '.join(selects)} FROM "
+                            f"(SELECT r::JSON AS r FROM {relation})")
+            finally:
+                cur.unregister(relation)
+            wh.touch_table(cur, project, dataset, table)
+    except Exception as exc:  # noqa: BLE001 - reported per row, as BigQuery does
         message = str(exc).split("\n")[0]
         return errors + [{"index": i, "errors": [{"reason": "invalid", "location": "",
                                                   "message": message}]} for i, _ in good]
-    finally:
-        scratch.unlink(missing_ok=True)
     return errors

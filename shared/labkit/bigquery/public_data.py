@@ -84,9 +84,7 @@ def ensure(warehouse: Warehouse) -> None:
     missing = [name for name in BUILDERS if name not in present]
     if not missing:
         return
-    cur = warehouse.cursor()
-    cur.begin()
-    try:
+    with warehouse.write() as cur:
         cur.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema_name(PUBLIC_PROJECT, DATASET)}"')
         if not warehouse.dataset_meta(PUBLIC_PROJECT, DATASET):
             warehouse.set_dataset_meta(cur, PUBLIC_PROJECT, DATASET, {
@@ -100,7 +98,3 @@ def ensure(warehouse: Warehouse) -> None:
             cur.unregister("__public_rows")
             warehouse.touch_table(cur, PUBLIC_PROJECT, DATASET, name, created=True,
                                   extra={"description": DESCRIPTIONS[name]})
-        cur.commit()
-    except BaseException:
-        cur.rollback()
-        raise

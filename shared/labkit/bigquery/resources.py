@@ -76,24 +76,24 @@ class Resources:
                 ("us-", "europe-", "asia-", "australia-", "northamerica-", "southamerica-",
                  "me-", "africa-")):
             raise invalid(f"Invalid dataset location: {location}")
-        cur = self.wh.cursor()
-        cur.begin()
-        try:
+        with self.wh.write() as cur:
             if self.wh.dataset_exists(project, dataset):
                 raise duplicate("Dataset", f"{project}:{dataset}")
             cur.execute(f"CREATE SCHEMA {bqschema.quote(schema_name(project, dataset))}")
             meta = {k: body[k] for k in _DATASET_FIELDS if k in body}
             meta["creationTime"] = meta["lastModifiedTime"] = now_ms()
             self.wh.set_dataset_meta(cur, project, dataset, meta)
-            cur.commit()
-        except BaseException:
-            cur.rollback()
-            raise
         return self.dataset(project, dataset)
 
     def patch_dataset(self, project: str, dataset: str, body: dict, replace: bool) -> dict:
         _writable(project, f"Dataset {project}:{dataset}")
         self.dataset(project, dataset)
+        with self.wh.write() as cur:
+            self._patch_dataset_meta(cur, project, dataset, body, replace)
+        return self.dataset(project, dataset)
+
+    def _patch_dataset_meta(self, cur, project: str, dataset: str, body: dict,
+                            replace: bool) -> None:
         meta = self.wh.dataset_meta(project, dataset)
         if replace:
             meta = {k: v for k, v in meta.items() if k not in _DATASET_FIELDS}
@@ -107,22 +107,14 @@ class Resources:
                 else:
                     meta[key] = body[key]
         meta["lastModifiedTime"] = now_ms()
-        cur = self.wh.cursor()
         self.wh.set_dataset_meta(cur, project, dataset, meta)
-        return self.dataset(project, dataset)
 
     def delete_dataset(self, project: str, dataset: str, contents: bool) -> None:
         _writable(project, f"Dataset {project}:{dataset}")
         if not self.wh.dataset_exists(project, dataset):
             raise not_found("Dataset", f"{project}:{dataset}")
-        cur = self.wh.cursor()
-        cur.begin()
-        try:
+        with self.wh.write() as cur:
             self.engine.drop_dataset(cur, project, dataset, contents)
-            cur.commit()
-        except BaseException:
-            cur.rollback()
-            raise
 
     # --- tables -------------------------------------------------------------------------
 
@@ -200,12 +192,13 @@ class Resources:
             self.engine.run(f"CREATE VIEW `{project}.{dataset}.{table}` AS {view['query']}",
                             project=project, dataset=dataset)
             if extra:
-                self.wh.touch_table(self.wh.cursor(), project, dataset, table, extra=extra)
+                with self.wh.write() as cur:
+                    self.wh.touch_table(cur, project, dataset, table, extra=extra)
             return self.table(project, dataset, table)
         bqschema.check_schema(fields)
-        cur = self.wh.cursor()
-        cur.begin()
-        try:
+        with self.wh.write() as cur:
+            if self.wh.table_kind(project, dataset, table):
+                raise duplicate("Table", f"{project}:{dataset}.{table}")
             target = self.wh.ref(project, dataset, table)
             columns = ", ".join(
                 f"{bqschema.quote(f['name'])} {bqschema.duck_type(f)}"
@@ -218,10 +211,6 @@ class Resources:
             if fields:
                 extra["schema"] = {"fields": fields}
             self.wh.touch_table(cur, project, dataset, table, created=True, extra=extra)
-            cur.commit()
-        except BaseException:
-            cur.rollback()
-            raise
         return self.table(project, dataset, table)
 
     def patch_table(self, project: str, dataset: str, table: str, body: dict,
@@ -231,10 +220,8 @@ class Resources:
         if body.get("view") and kind == "VIEW":
             self.engine.run(f"CREATE OR REPLACE VIEW `{project}.{dataset}.{table}` AS "
                             f"{body['view']['query']}", project=project, dataset=dataset)
-        meta = self.wh.table_meta(project, dataset, table)
-        cur = self.wh.cursor()
-        cur.begin()
-        try:
+        with self.wh.write() as cur:
+            meta = self.wh.table_meta(project, dataset, table)
             for key in _TABLE_FIELDS:
                 if key in body:
                     if body[key] is None:
@@ -247,10 +234,6 @@ class Resources:
                 meta["schema"] = {"fields": new_fields}
             meta["lastModifiedTime"] = now_ms()
             self.wh.set_table_meta(cur, project, dataset, table, meta)
-            cur.commit()
-        except BaseException:
-            cur.rollback()
-            raise
         return self.table(project, dataset, table)
 
     def _evolve_schema(self, cur, project, dataset, table, new_fields: list[dict]) -> None:
@@ -276,15 +259,9 @@ class Resources:
     def delete_table(self, project: str, dataset: str, table: str) -> None:
         _writable(project, f"Table {project}:{dataset}.{table}")
         kind = self._require_table(project, dataset, table)
-        cur = self.wh.cursor()
-        cur.begin()
-        try:
+        with self.wh.write() as cur:
             cur.execute(f"DROP {kind} {self.wh.ref(project, dataset, table)}")
             self.wh.set_table_meta(cur, project, dataset, table, None)
-            cur.commit()
-        except BaseException:
-            cur.rollback()
-            raise
 
 
 def _overlay(actual: list[dict], declared: list[dict]) -> list[dict]:

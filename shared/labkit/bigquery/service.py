@@ -7,7 +7,9 @@ Paths are those the real client library addresses: /bigquery/v2/projects/{p}/...
 from __future__ import annotations
 
 import json
+import os
 import secrets
+import shutil
 import sys
 import threading
 import traceback
@@ -15,7 +17,7 @@ from pathlib import Path
 
 import duckdb
 
-from labkit.bigquery import extracts, loads, public_data, schema
+from labkit.bigquery import extracts, ids, loads, public_data, schema
 from labkit.bigquery import jobs as jobstore
 from labkit.bigquery.engine import Engine, Result, duck_error
 from labkit.bigquery.errors import BigQueryError, duplicate, invalid, not_found
@@ -63,6 +65,7 @@ class BigQueryService:
         def wrap(handler):
             def call(request: Request):
                 try:
+                    ids.check_params(request.params)  # no id in a path may name a path
                     return handler(request, **request.params)
                 except BigQueryError as exc:
                     raise exc.http() from exc
@@ -164,6 +167,7 @@ class BigQueryService:
 
     def query(self, request: Request, project: str):
         body = request.json()
+        ids.check_reference(body.get("defaultDataset"), table_key=None)
         job_id = jobstore.new_job_id()
         query = {k: body[k] for k in ("query", "useLegacySql", "defaultDataset",
                                       "queryParameters", "parameterMode", "maximumBytesBilled",
@@ -252,11 +256,14 @@ class BigQueryService:
         return self._insert(project, body, None)
 
     def _insert(self, project: str, body: dict, data: Path | None):
+        if not isinstance(body, dict):
+            raise invalid("The job resource must be a JSON object")
         ref = body.get("jobReference") or {}
-        job_id = ref.get("jobId") or jobstore.new_job_id()
-        project = ref.get("projectId") or project
+        job_id = ids.job(ref.get("jobId") or jobstore.new_job_id())
+        project = ids.project(ref.get("projectId") or project)
         location = ref.get("location")
         config = body.get("configuration") or {}
+        _check_config_ids(config)
         if not config.get("dryRun") and self.jobs.exists(project, job_id):
             raise duplicate("Job", f"{project}:{location or LOCATION}.{job_id}")
         if "query" in config:
@@ -284,8 +291,13 @@ class BigQueryService:
         load = config["load"]
         try:
             if data is None:
-                data = self._resolve_uris(load.get("sourceUris") or [])
-            stats = loads.run_load(self.wh, load, data)
+                staged = self._resolve_uris(load.get("sourceUris") or [])
+                try:
+                    stats = loads.run_load(self.wh, load, staged)
+                finally:
+                    staged.unlink(missing_ok=True)
+            else:
+                stats = loads.run_load(self.wh, load, data)
         except BigQueryError as exc:
             error = exc
         resource = jobstore.job_resource(project, job_id, location, config,
@@ -322,9 +334,15 @@ class BigQueryService:
                                 "(load from a file or a DataFrame instead). It runs with "
                                 "LAB_BACKEND=gcp.", "invalid")
         path = Path(local_path(uri))
-        if not path.exists():
+        if not path.is_file():
             raise BigQueryError(f"Not found: URI {uri}", "notFound")
-        return path
+        # DuckDB reads only the service's scratch folders: stage the object there
+        staged = self._scratch().with_suffix(path.suffix)
+        try:
+            os.link(path, staged)
+        except OSError:
+            shutil.copyfile(path, staged)
+        return staged
 
     def get_job(self, request: Request, project: str, job_id: str):
         return self._job(project, job_id)
@@ -433,7 +451,9 @@ class BigQueryService:
         return body
 
     def insert_dataset(self, request: Request, project: str):
-        return self.resources.create_dataset(project, request.json())
+        body = request.json()
+        ids.check_reference((body or {}).get("datasetReference"), table_key=None)
+        return self.resources.create_dataset(project, body)
 
     def get_dataset(self, request: Request, project: str, dataset: str):
         return self.resources.dataset(project, dataset)
@@ -458,7 +478,9 @@ class BigQueryService:
         return body
 
     def insert_table(self, request: Request, project: str, dataset: str):
-        return self.resources.create_table(project, dataset, request.json())
+        body = request.json()
+        ids.check_reference((body or {}).get("tableReference"))
+        return self.resources.create_table(project, dataset, body)
 
     def get_table(self, request: Request, project: str, dataset: str, table: str):
         return self.resources.table(project, dataset, table)
@@ -506,8 +528,7 @@ class BigQueryService:
         return Response(200, text.encode(), {"Content-Type": "application/json; charset=UTF-8"})
 
     def insert_all(self, request: Request, project: str, dataset: str, table: str):
-        errors = loads.insert_all(self.wh, project, dataset, table, request.json(),
-                                  self._scratch().with_suffix(".ndjson"))
+        errors = loads.insert_all(self.wh, project, dataset, table, request.json())
         body = {"kind": "bigquery#tableDataInsertAllResponse"}
         if errors:
             body["insertErrors"] = errors
@@ -546,6 +567,20 @@ class BigQueryService:
         except KeyError:
             raise not_found("Model", f"{project}:{dataset}.{model}") from None
         return Response(204)
+
+
+def _check_config_ids(config: dict) -> None:
+    """The table and dataset references a job configuration names."""
+    if not isinstance(config, dict):
+        raise invalid("configuration must be a JSON object")
+    for kind, keys in (("query", ("defaultDataset", "destinationTable")),
+                       ("load", ("destinationTable",)), ("extract", ("sourceTable",)),
+                       ("copy", ("destinationTable", "sourceTable"))):
+        section = config.get(kind)
+        if isinstance(section, dict):
+            for key in keys:
+                ids.check_reference(section.get(key),
+                                    table_key=None if key == "defaultDataset" else "tableId")
 
 
 def internal_error(exc: Exception) -> BigQueryError:

@@ -5,6 +5,15 @@ and views are DuckDB tables and views. What DuckDB does not keep (descriptions, 
 friendly names, expirations, field descriptions and modes, a view's BigQuery SQL) lives in
 the schema "__labkit" of the same file, so metadata and data change in one transaction.
 Only the services process opens the file (DuckDB allows one writer process).
+
+Writes are serialised: every write transaction holds the warehouse's write lock from
+BEGIN to COMMIT (`Warehouse.write`), as BigQuery serialises DML on a table and queues
+concurrent inserts; DuckDB's optimistic concurrency would otherwise fail one of two
+concurrent writers ("Conflict on tuple deletion!"). Reads take no lock (snapshots).
+
+The database cannot reach the host: external access is off (no file, extension or network
+access from SQL) except for the service's own scratch folders, where the service itself
+stages loads and extracts; then the configuration is locked.
 """
 
 from __future__ import annotations
@@ -12,6 +21,8 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
@@ -42,25 +53,103 @@ def _sql_str(value: str) -> str:
 class Warehouse:
     """The DuckDB database plus the catalog questions the SQL layer and the REST API ask."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, scratch_dirs: list[Path] | None = None):
         path.parent.mkdir(parents=True, exist_ok=True)
+        #: folders where the service stages files for DuckDB (uploads, load and extract
+        #: staging): the only paths the database may read or write besides its own file
+        self.scratch_dirs = [Path(d).resolve() for d in (
+            scratch_dirs or [path.parent / "uploads", path.parent / "tmp"])]
+        for folder in self.scratch_dirs:
+            folder.mkdir(parents=True, exist_ok=True)
         self.db = duckdb.connect(str(path))
-        self.db.execute("SET GLOBAL TimeZone = 'UTC'")
         self.db.execute(f"CREATE SCHEMA IF NOT EXISTS {META}")
         self.db.execute(f"CREATE TABLE IF NOT EXISTS {META}.datasets "
                         "(project VARCHAR, dataset VARCHAR, resource VARCHAR)")
         self.db.execute(f"CREATE TABLE IF NOT EXISTS {META}.tables "
                         "(project VARCHAR, dataset VARCHAR, table_id VARCHAR, resource VARCHAR)")
         self.db.create_function("farm_fingerprint", _farm_fingerprint, ["VARCHAR"], "BIGINT")
+        self._confine()
         self._local = threading.local()
+        self._write_lock = threading.RLock()
+
+    def _confine(self) -> None:
+        """BigQuery's semantics and no way out: UTC, errors instead of IEEE infinities
+        (BigQuery's `/` raises "division by zero"), no file system, extensions or network
+        from SQL, and a configuration no statement can change."""
+        locked = self.db.execute("SELECT current_setting('lock_configuration')").fetchone()[0]
+        if locked:  # the same file opened again in this process: one DuckDB instance
+            return
+        allowed = ", ".join(_sql_str(str(d) + "/") for d in self.scratch_dirs)
+        for statement in ("SET GLOBAL TimeZone = 'UTC'",
+                          "SET GLOBAL ieee_floating_point_ops = false",
+                          "SET GLOBAL error_on_division_by_zero = true",
+                          "SET GLOBAL autoinstall_known_extensions = false",
+                          "SET GLOBAL autoload_known_extensions = false",
+                          f"SET GLOBAL allowed_directories = [{allowed}]",
+                          "SET GLOBAL enable_external_access = false",
+                          "SET GLOBAL lock_configuration = true"):
+            self.db.execute(statement)
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
         """A connection of this thread's own (DuckDB connections are not thread-safe)."""
         cur = getattr(self._local, "cursor", None)
         if cur is None:
             cur = self._local.cursor = self.db.cursor()
-            cur.execute("SET TimeZone = 'UTC'")
         return cur
+
+    # --- writes ---------------------------------------------------------------------------
+
+    @contextmanager
+    def write(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """One write transaction, serialised with every other writer: yields this thread's
+        cursor inside BEGIN; commits on success, rolls back on any error. Nested inside an
+        open write (a multi-statement transaction), it joins the outer transaction."""
+        cur = self.cursor()
+        with self._write_lock:
+            if getattr(self._local, "writing", False):
+                yield cur
+                return
+            cur.begin()
+            self._local.writing = True
+            try:
+                yield cur
+                cur.commit()
+            except BaseException:
+                _rollback(cur)
+                raise
+            finally:
+                self._local.writing = False
+
+    def begin_transaction(self) -> duckdb.DuckDBPyConnection:
+        """BEGIN TRANSACTION of a script: takes the write lock until end_transaction."""
+        self._write_lock.acquire()
+        cur = self.cursor()
+        try:
+            cur.begin()
+        except BaseException:
+            self._write_lock.release()
+            raise
+        self._local.writing = True
+        return cur
+
+    def end_transaction(self, commit: bool) -> None:
+        """COMMIT (or ROLLBACK) the script's transaction and release the write lock."""
+        cur = self.cursor()
+        try:
+            if commit:
+                try:
+                    cur.commit()
+                except BaseException:
+                    _rollback(cur)
+                    raise
+            else:
+                _rollback(cur)
+        finally:
+            self._local.writing = False
+            self._write_lock.release()
+
+    def in_transaction(self) -> bool:
+        return bool(getattr(self._local, "writing", False))
 
     # --- catalog questions (the SQL layer's Catalog protocol) ---------------------------
 
@@ -223,6 +312,13 @@ class Warehouse:
             return _arrow(rows, _COLUMNS)
         from labkit.bigquery.errors import unsupported
         raise unsupported(f"INFORMATION_SCHEMA.{view}")
+
+
+def _rollback(cur) -> None:
+    try:
+        cur.rollback()
+    except duckdb.Error:  # nothing left to roll back
+        pass
 
 
 def standard_type(t) -> str:

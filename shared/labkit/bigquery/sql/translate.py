@@ -98,11 +98,67 @@ def _function_name(node: exp.Func) -> str:
     return node.name if isinstance(node, exp.Anonymous) else node.sql_name()
 
 
+# BigQuery's own table-valued functions the local service does not run (not "not found").
+_BIGQUERY_TVFS = {"APPENDS", "CHANGES", "EXTERNAL_QUERY", "VECTOR_SEARCH", "GAP_FILL",
+                  "EXTERNAL_OBJECT_TRANSFORM", "RANGE_SESSIONIZE"}
+# DuckDB scalar functions with no BigQuery namesake that reveal the engine's state.
+_DUCKDB_SCALARS = {"current_setting", "getenv", "getvariable", "current_query",
+                   "current_database", "current_schema", "current_schemas", "current_catalog",
+                   "version", "txid_current", "set_bit"}
+_duckdb_tables: set[str] | None = None
+
+
+def _duckdb_table_functions() -> set[str]:
+    """DuckDB's table functions, table macros and pragmas (read_text, read_csv, glob,
+    query, duckdb_settings, ...): none is BigQuery SQL, several read the file system."""
+    global _duckdb_tables
+    if _duckdb_tables is None:
+        import duckdb
+
+        with duckdb.connect() as con:
+            rows = con.execute(
+                "SELECT DISTINCT lower(function_name) FROM duckdb_functions() WHERE "
+                "function_type IN ('table', 'table_macro', 'pragma')").fetchall()
+        _duckdb_tables = {r[0] for r in rows}
+    return _duckdb_tables
+
+
+def _function_not_found(name: str, table_valued: bool = False):
+    # ZetaSQL's wording: "Function not found: x" and "Table-valued function not found: x".
+    return invalid_query(f"{'Table-valued function' if table_valued else 'Function'} "
+                         f"not found: {name}")
+
+
 def _reject_unsupported(tree: exp.Expression) -> None:
+    """Refuses what BigQuery SQL does not have and DuckDB would run: DuckDB's table
+    functions (file readers, catalog and settings views, query()) and the scalar
+    functions that read the engine's settings. DuckDB's external access is off as well
+    (labkit.bigquery.storage), so this is for BigQuery's error, not the only guard."""
+    duck_tables = _duckdb_table_functions()
+    for table in tree.find_all(exp.Table):
+        func = table.this
+        if isinstance(func, exp.Func) and not isinstance(func, exp.Unnest):
+            name = _function_name(func)
+            if name.upper() in _BIGQUERY_TVFS:
+                raise unsupported(f"The table-valued function {name.upper()}")
+            raise _function_not_found(name if isinstance(func, exp.Anonymous)
+                                      else name.lower(), table_valued=True)
     for node in tree.find_all(exp.Func):
-        name = _function_name(node).upper()
-        if name.startswith("ST_"):
-            raise unsupported(f"The geography function {name}")
+        name = _function_name(node)
+        if name.upper().startswith("ST_"):
+            raise unsupported(f"The geography function {name.upper()}")
+        lower = name.lower()
+        if isinstance(node, exp.Anonymous) and (
+                lower in _DUCKDB_SCALARS or lower.startswith(("duckdb_", "pragma_"))
+                or (lower in duck_tables and lower not in _DUCKDB_SCALAR_TOO)):
+            raise _function_not_found(name)
+        if not isinstance(node, exp.Anonymous) and lower in duck_tables \
+                and lower not in _DUCKDB_SCALAR_TOO:
+            raise _function_not_found(lower)
+
+
+# DuckDB table functions that are also (BigQuery or DuckDB) scalar functions.
+_DUCKDB_SCALAR_TOO = {"unnest", "range", "repeat", "generate_series", "histogram"}
 
 
 # --- parameters and variables ----------------------------------------------------------
@@ -278,7 +334,30 @@ def _anon(name: str, *args: exp.Expression) -> exp.Anonymous:
     return exp.Anonymous(this=name, expressions=list(args))
 
 
+def _ieee_divide(x: exp.Expression, y: exp.Expression) -> exp.Expression:
+    """IEEE_DIVIDE(x, y): x / y that never fails: +/-inf for x / 0, NaN for 0 / 0 or NaN
+    (BigQuery docs: Mathematical functions). The engine's `/` raises division by zero."""
+    num = _cast(x, "DOUBLE")
+    den = _cast(y, "DOUBLE")
+    special = (exp.Case()
+               .when(_anon("isnan", num.copy()), _cast(exp.Literal.string("NaN"), "DOUBLE"))
+               .when(exp.GT(this=num.copy(), expression=exp.Literal.number(0)),
+                     _cast(exp.Literal.string("Infinity"), "DOUBLE"))
+               .when(exp.LT(this=num.copy(), expression=exp.Literal.number(0)),
+                     _cast(exp.Literal.string("-Infinity"), "DOUBLE"))
+               .when(exp.EQ(this=num.copy(), expression=exp.Literal.number(0)),
+                     _cast(exp.Literal.string("NaN"), "DOUBLE")))
+    return exp.Paren(this=exp.Case()
+                     .when(exp.EQ(this=den.copy(), expression=exp.Literal.number(0)), special)
+                     .else_(exp.Div(this=num, expression=den)))
+
+
 def _rewrite(node: exp.Expression) -> exp.Expression:
+    if isinstance(node, exp.Anonymous) and node.name.upper() == "IEEE_DIVIDE":
+        if len(node.expressions) != 2:
+            raise invalid_query("No matching signature for function IEEE_DIVIDE: it takes "
+                                "2 arguments")
+        return _ieee_divide(node.expressions[0].copy(), node.expressions[1].copy())
     if isinstance(node, exp.Literal) and not node.is_string:
         text = str(node.this)
         if any(c in text for c in ".eE") and not isinstance(
