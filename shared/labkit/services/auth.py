@@ -40,7 +40,7 @@ def register(router: Router, workspace: Workspace) -> None:
     token = workspace.token
 
     def exchange(request: Request) -> dict:
-        form = {k: v[0] for k, v in parse_qs(request.body.decode()).items()}
+        form = {k: v[0] for k, v in parse_qs(request.body.decode("utf-8", "replace")).items()}
         if form.get("subject_token") != token:
             raise HttpError(401, {"error": "invalid_grant",
                                   "error_description": "subject token is not this workspace's"})

@@ -189,6 +189,10 @@ class Store:
             raise errors.invalid(f"Object name '{name}' has an empty path segment: the local "
                                  f"Cloud Storage keeps objects as files, so folder placeholder "
                                  f"objects ('x/') and '//' are not supported.")
+        if any(len(p.encode()) > 255 for p in parts):
+            raise errors.invalid(f"Object name '{name[:64]}...' has a path segment over 255 "
+                                 f"bytes: the local Cloud Storage keeps objects as files, and "
+                                 f"a file name is at most 255 bytes. Add '/' to the name.")
         if any(p in (".", "..") for p in parts) or is_temp(name):
             raise errors.invalid(f"Object name '{name}' is not supported by the local "
                                  f"Cloud Storage ('.' and '..' path segments).")

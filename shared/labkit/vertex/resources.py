@@ -35,7 +35,12 @@ def matches_filter(resource: dict, text: str | None) -> bool:
 
 
 def page(items: list[dict], key: str, page_size: str | None, page_token: str | None) -> dict:
-    start = int(base64.urlsafe_b64decode(page_token).decode()) if page_token else 0
+    try:
+        start = int(base64.urlsafe_b64decode(page_token.encode()).decode()) if page_token else 0
+    except (ValueError, UnicodeError):  # binascii.Error is a ValueError
+        raise errors.invalid(f"Invalid page token: {page_token!r}") from None
+    if page_size and not (page_size.isascii() and page_size.isdigit()):
+        raise errors.invalid(f"Invalid value at 'page_size' (TYPE_INT32), {page_size!r}")
     size = int(page_size or 0) or len(items) or 1
     chunk = items[start:start + size]
     answer: dict = {key: chunk}

@@ -70,7 +70,7 @@ def register(router: Router, workspace: Workspace) -> None:
         lambda r: metadata.execution_io(name(r, "executions")))
     add("GET", STORE + r"/artifacts/(?P<id>[^/:]+):queryArtifactLineageSubgraph",
         lambda r: metadata.artifact_lineage(name(r, "artifacts"),
-                                            int(r.arg("maxHops") or 0), r.arg("filter")))
+                                            r.int_arg("maxHops", 0), r.arg("filter")))
 
     add("POST", PARENT + r"/tensorboards", lambda r: tensorboards.create(parent_of(r), r.json()))
     add("GET", PARENT + r"/tensorboards", lambda r: tensorboards.list(parent_of(r), query_of(r)))
