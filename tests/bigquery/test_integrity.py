@@ -325,3 +325,17 @@ def test_request_ids_cannot_name_paths(client, local_env, dataset):
     after = {p for p in root.rglob("*") if "escape" in p.name}
     assert after == before
     assert not (root.parent / "escape_project").exists()
+
+
+def test_wrong_json_types_are_bigquery_400s(client, local_env):
+    p = client.project
+    for path, body in [(f"/bigquery/v2/projects/{p}/queries", {"query": 5}),
+                       (f"/bigquery/v2/projects/{p}/jobs",
+                        {"configuration": {"query": {"query": ["SELECT 1"]}}})]:
+        status, answer = _raw(local_env, "POST", path, body)
+        if status == 200:  # jobs.insert: the job failed
+            error = answer["status"]["errorResult"]
+        else:
+            assert status == 400
+            error = answer["error"]["errors"][0]
+        assert error["reason"] == "invalid" and "Internal error" not in error["message"]

@@ -118,7 +118,10 @@ class BigQueryService:
         default = query.get("defaultDataset") or {}
         dry_run = bool(config.get("dryRun"))
         result, error = None, None
-        if query.get("useLegacySql") is True:
+        if not isinstance(query.get("query") or "", str):
+            error = BigQueryError(f"Invalid value for query: {query.get('query')!r} is not a "
+                                  "string", "invalid")
+        elif query.get("useLegacySql") is True:
             error = BigQueryError("Legacy SQL is not supported by the local BigQuery; set "
                                   "use_legacy_sql=False (the client's default). It runs with "
                                   "LAB_BACKEND=gcp.", "invalidQuery", "query")
