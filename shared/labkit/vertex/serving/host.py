@@ -2,17 +2,18 @@
 
     python -m labkit.vertex.serving.host ENGINE
 
-It imports the framework (so a started spare deploys quickly), reads one line
-{"load": {"folder": ..., "file": ...}}, loads that artifact once, then answers
-newline-delimited JSON over its stdin/stdout (nothing listens on the network). The
-services process starts it through `labkit.vertex.serving.process` and never unpickles
-the learner's file itself.
+It imports the framework (so a started spare deploys quickly), reads one request
+{"load": {"folder": ..., "file": ...}}, loads that artifact once, then answers requests
+over its stdin/stdout (nothing listens on the network). The services process starts it
+through `labkit.vertex.serving.process` and never unpickles the learner's file itself.
 
-Lines it writes:
+Requests come in as a length line then that many bytes of marshal data (JSON's types;
+encoding floats as JSON text costs more than the prediction). Replies go out as JSON lines,
+the one format the services process parses from a child that runs the learner's code:
 - once, after loading: {"ready": true, "pid": N}; or, if the model cannot be loaded,
   {"error": "load", "type": ..., "message": ...} (or {"error": "container", "status": ...,
   "message": ...} for what the container itself refuses) and it exits;
-- one per request line {"instances": [...], "parameters": {...}}: {"predictions": [...]}
+- one per request {"instances": [...], "parameters": {...}}: {"predictions": [...]}
   or {"error": "predict", "message": <the framework's message>};
 - per {"op": "gradients", "points": [[...]], "names": [...] | null, "key": ..., "index": ...}
   (TensorFlow): {"gradients": [[...]], "values": [...]}.
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import marshal
 import os
 import sys
 import threading
@@ -88,6 +90,18 @@ def _answer(predictor, request: dict) -> dict:
         return {"error": "predict", "message": str(exc)}
 
 
+def _read(stream) -> dict | None:
+    """The next request, or None once the services close the pipe."""
+    header = stream.readline()
+    if not header.strip():
+        return None
+    size = int(header)
+    body = stream.read(size)
+    if len(body) != size:
+        return None
+    return marshal.loads(body)
+
+
 def main(argv: list[str]) -> int:
     [engine] = argv
     _exit_with_parent()
@@ -106,10 +120,7 @@ def main(argv: list[str]) -> int:
         replies.flush()
 
     _preload(engine)
-    try:
-        load = json.loads(requests.readline() or b"null")
-    except ValueError:
-        load = None
+    load = _read(requests)
     if not isinstance(load, dict) or "load" not in load:
         return 2  # stdin closed (an unused spare) or not the services
     try:
@@ -122,12 +133,7 @@ def main(argv: list[str]) -> int:
         send({"error": "load", "type": type(exc).__name__, "message": str(exc)})
         return 1
     send({"ready": True, "pid": os.getpid()})
-    for line in requests:
-        try:
-            request = json.loads(line)
-        except ValueError as exc:
-            send({"error": "predict", "message": f"unreadable request: {exc}"})
-            continue
+    while (request := _read(requests)) is not None:
         send(_answer(predictor, request))
     return 0
 

@@ -2,10 +2,10 @@
 
 ModelServer takes a started `python -m labkit.vertex.serving.host ENGINE` (see host.py for
 the protocol), tells it which artifact to load, waits until it has, and forwards predict
-calls to it as one JSON line each; a lock keeps one request at a time on the pipe, so
-server threads may share it. Importing scikit-learn or TensorFlow takes seconds, so one
-spare child per engine already used waits with its framework imported: the next deploy
-of that engine only loads its model.
+calls to it (requests as marshal data, replies as JSON lines); a lock keeps one request
+at a time on the pipe, so server threads may share it. Importing scikit-learn or
+TensorFlow takes seconds, so one spare child per engine already used waits with its
+framework imported: the next deploy of that engine only loads its model.
 - A model the child cannot load fails with Vertex's "Model server never became ready: ..."
   failed precondition, carrying the framework's reason.
 - A prediction the framework rejects is the prebuilt container's 400 ("Prediction failed:
@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import atexit
 import json
+import marshal
 import os
 import select
 import subprocess
@@ -35,6 +36,15 @@ HOST = "labkit.vertex.serving.host"
 LOAD_TIMEOUT_S = 180      # TensorFlow's import alone takes seconds on a busy laptop
 PREDICT_TIMEOUT_S = 300
 LOG_LIMIT = 1 << 20       # the child's stderr is kept for error messages, trimmed past this
+
+
+def _frame(request: dict) -> bytes:
+    try:
+        data = marshal.dumps(request)  # JSON's types: what the REST body parsed into
+    except ValueError:  # numpy values from a caller in the services: as JSON would send them
+        data = marshal.dumps(json.loads(json.dumps(
+            request, default=lambda v: v.tolist() if hasattr(v, "tolist") else str(v))))
+    return b"%d\n" % len(data) + data
 
 
 class _Gone(Exception):
@@ -111,7 +121,7 @@ class ModelServer:
         load = {"load": {"folder": str(self.folder), "file": str(self.model_file)}}
         try:
             deadline = time.monotonic() + LOAD_TIMEOUT_S
-            self._send(json.dumps(load).encode() + b"\n", deadline)
+            self._send(_frame(load), deadline)
             ready = self._receive(deadline - time.monotonic())
         except _Gone as exc:
             tail = self._tail()
@@ -160,16 +170,18 @@ class ModelServer:
         fd = self.process.stdin.fileno()
         view = memoryview(line)
         while view:
+            try:
+                view = view[os.write(fd, view):]  # non-blocking: a full pipe waits below
+                continue
+            except BlockingIOError:
+                pass
+            except BrokenPipeError:
+                raise _Gone(self._exited()) from None
             left = deadline - time.monotonic()
             if left <= 0:
                 self.process.kill()
                 raise _Gone("did not read the request in time (it was stopped)")
-            _, writable, _ = select.select([], [fd], [], left)
-            if writable:
-                try:
-                    view = view[os.write(fd, view):]
-                except BrokenPipeError:
-                    raise _Gone(self._exited()) from None
+            select.select([], [fd], [], left)
 
     def _receive(self, timeout: float) -> dict:
         deadline = time.monotonic() + timeout
@@ -203,7 +215,7 @@ class ModelServer:
 
     # ---- requests
     def _call(self, request: dict) -> dict:
-        line = json.dumps(request).encode() + b"\n"
+        line = _frame(request)
         with self.lock:
             if self.closed:
                 raise errors.failed_precondition("The model server has been shut down (the "
