@@ -7,9 +7,10 @@ It imports the framework (so a started spare deploys quickly), reads one request
 over its stdin/stdout (nothing listens on the network). The services process starts it
 through `labkit.vertex.serving.process` and never unpickles the learner's file itself.
 
-Requests come in as a length line then that many bytes of marshal data (JSON's types;
-encoding floats as JSON text costs more than the prediction). Replies go out as JSON lines,
-the one format the services process parses from a child that runs the learner's code:
+Requests come in as a length line then that many bytes of a pickle from the services
+process, the child's trusted parent (writing floats as JSON text costs more than a small
+model's prediction). Replies go out as JSON lines: the services process never unpickles
+anything from a child that runs the learner's code. The replies:
 - once, after loading: {"ready": true, "pid": N}; or, if the model cannot be loaded,
   {"error": "load", "type": ..., "message": ...} (or {"error": "container", "status": ...,
   "message": ...} for what the container itself refuses) and it exits;
@@ -26,8 +27,8 @@ from __future__ import annotations
 
 import importlib
 import json
-import marshal
 import os
+import pickle
 import sys
 import threading
 import time
@@ -99,7 +100,7 @@ def _read(stream) -> dict | None:
     body = stream.read(size)
     if len(body) != size:
         return None
-    return marshal.loads(body)
+    return pickle.loads(body)  # noqa: S301 - from the services process, our parent
 
 
 def main(argv: list[str]) -> int:

@@ -2,7 +2,7 @@
 
 ModelServer takes a started `python -m labkit.vertex.serving.host ENGINE` (see host.py for
 the protocol), tells it which artifact to load, waits until it has, and forwards predict
-calls to it (requests as marshal data, replies as JSON lines); a lock keeps one request
+calls to it (requests pickled, replies as JSON lines); a lock keeps one request
 at a time on the pipe, so server threads may share it. Importing scikit-learn or
 TensorFlow takes seconds, so one spare child per engine already used waits with its
 framework imported: the next deploy of that engine only loads its model.
@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import atexit
 import json
-import marshal
 import os
+import pickle
 import select
 import subprocess
 import sys
@@ -39,11 +39,9 @@ LOG_LIMIT = 1 << 20       # the child's stderr is kept for error messages, trimm
 
 
 def _frame(request: dict) -> bytes:
-    try:
-        data = marshal.dumps(request)  # JSON's types: what the REST body parsed into
-    except ValueError:  # numpy values from a caller in the services: as JSON would send them
-        data = marshal.dumps(json.loads(json.dumps(
-            request, default=lambda v: v.tolist() if hasattr(v, "tolist") else str(v))))
+    # pickle only travels services -> child (the child trusts its parent); the child's
+    # replies are JSON, since the child runs the learner's code.
+    data = pickle.dumps(request, protocol=pickle.HIGHEST_PROTOCOL)
     return b"%d\n" % len(data) + data
 
 
