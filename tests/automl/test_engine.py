@@ -1,4 +1,5 @@
-"""Engine pieces without HTTP: budget mapping, objectives, column transformations."""
+"""labkit.automl without HTTP: budget mapping, objectives, column transformations, data
+rules, splits and a search; its errors are its own, not Vertex's or BigQuery's."""
 
 from __future__ import annotations
 
@@ -6,9 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from labkit.vertex.automl import engine, objectives
-from labkit.vertex.automl.features import Featurizer, infer_type
-from labkit.vertex.errors import VertexError
+from labkit.automl import InvalidInput, engine, objectives, splits
+from labkit.automl.features import Featurizer, infer_type
 
 
 def test_budget_mapping():
@@ -20,11 +20,11 @@ def test_objective_rules():
     assert objectives.resolve(None, "classification", 2).name == "maximize-au-roc"
     assert objectives.resolve(None, "classification", 3).name == "minimize-log-loss"
     assert objectives.resolve(None, "regression", 0).metric == "rmse"
-    with pytest.raises(VertexError, match="only supported for binary"):
+    with pytest.raises(InvalidInput, match="only supported for binary"):
         objectives.resolve("maximize-au-prc", "classification", 3)
-    with pytest.raises(VertexError, match="RecallValue"):
+    with pytest.raises(InvalidInput, match="RecallValue"):
         objectives.resolve("maximize-precision-at-recall", "classification", 2)
-    with pytest.raises(VertexError, match="negative"):
+    with pytest.raises(InvalidInput, match="negative"):
         objectives.resolve("minimize-rmsle", "regression", 0, y=np.array([1.0, -2.0]))
 
 
@@ -55,14 +55,14 @@ def test_transformations():
 
 def test_data_rules():
     frame = pd.DataFrame({"x": range(10), "y": [0, 1] * 5})
-    with pytest.raises(VertexError, match="10 rows"):
+    with pytest.raises(InvalidInput, match="10 rows"):
         engine.check_data(frame, "y", "classification", {"x": "auto"})
-    with pytest.raises(VertexError, match="not in the dataset"):
+    with pytest.raises(InvalidInput, match="not in the dataset"):
         engine.check_data(frame, "label", "classification", {"x": "auto"})
     big = pd.DataFrame({"x": range(1000), "y": [1] * 1000})
-    with pytest.raises(VertexError, match="1 distinct values"):
+    with pytest.raises(InvalidInput, match="1 distinct values"):
         engine.check_data(big, "y", "classification", {"x": "auto"})
-    with pytest.raises(VertexError, match="Unknown transformation"):
+    with pytest.raises(InvalidInput, match="Unknown transformation"):
         engine.check_data(big, "y", "regression", {"x": "fancy"})
 
 
@@ -77,7 +77,7 @@ def test_search_with_timestamp_split_weights_text_and_rmsle():
         "listed": pd.date_range("2024-01-01", periods=n, freq="h", tz="UTC").astype(str),
         "weight": rng.uniform(0.5, 2.0, n),
         "price": size * 30 + rooms * 100 + rng.normal(0, 50, n)})
-    roles = engine.timestamp_roles(frame["listed"], (0.8, 0.1, 0.1))
+    roles = splits.timestamp_roles(frame["listed"], (0.8, 0.1, 0.1))
     assert (roles[-100:] == "TEST").all()  # the newest rows are the test split
     result = engine.search(
         frame, "price", "regression", "minimize-rmsle", time_budget_s=2,
@@ -91,3 +91,12 @@ def test_search_with_timestamp_split_weights_text_and_rmsle():
                                                   "listed": "2024-03-01T00:00:00Z"}]))
     assert predicted[0]["lower_bound"] < predicted[0]["value"] < predicted[0]["upper_bound"]
     assert abs(predicted[0]["value"] - 150 * 30 - 300) < 1500
+
+
+def test_splits():
+    roles = splits.random_roles(10, (0.6, 0.2, 0.2), seed=0)
+    assert sorted(roles.tolist()) == ["TEST"] * 2 + ["TRAIN"] * 6 + ["VALIDATE"] * 2
+    roles = splits.predefined_roles(pd.Series([" Train", "validation", "TEST", "x"]))
+    assert roles[:3].tolist() == ["TRAIN", "VALIDATE", "TEST"] and pd.isna(roles[3])
+    with pytest.raises(InvalidInput, match="RFC 3339"):
+        splits.timestamp_roles(pd.Series(["2024-01-01", "soon"]), (0.5, 0.5, 0.0))

@@ -9,19 +9,19 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
+from labkit.automl.features import dtype_kind
 from labkit.bigquery.ml.errors import MLError
 
 NULL_CATEGORY = "\x00NULL"
 
 
 def kind_of(s: pd.Series) -> str:
-    dtype = s.dtype
-    if pd.api.types.is_bool_dtype(dtype):
-        return "bool"
-    if pd.api.types.is_numeric_dtype(dtype):
-        return "numeric"
-    if pd.api.types.is_datetime64_any_dtype(dtype):
-        return "timestamp"
+    """bool, numeric, timestamp or string, by the column's SQL type as pandas holds it.
+    Unlike AutoML's `auto` (labkit.automl.features.infer_type), strings are never parsed:
+    BigQuery ML one-hot encodes a STRING column whatever it holds (dtype_kind says why)."""
+    kind = dtype_kind(s)
+    if kind is not None:
+        return kind
     sample = s.dropna()
     if len(sample) and isinstance(sample.iloc[0], (list, tuple, np.ndarray, dict)):
         raise MLError(f"Feature column {s.name} has an ARRAY or STRUCT type, which the local "

@@ -1,12 +1,11 @@
-"""The local AutoML: managed datasets, AutoML tabular training on a FLAML search engine,
-evaluations and serving; BigQuery ML's AUTOML_* model types use the same engine.
+"""The local Vertex AI AutoML: managed datasets and AutoML tabular training pipelines on
+the local AutoML search (labkit.automl, which BigQuery ML's AUTOML_* model types use too),
+with their evaluations; the models are served by the prebuilt scikit-learn engine.
 
 Rooms: `service` (the /datasets routes), `datasets` (Dataset resources and their data),
-`pipelines` (AutoML TrainingPipelines, handed over by the training pipelines routes),
-`engine` (data rules, splits, the search), `features` (column transformations),
-`objectives` (Vertex objectives -> search metrics), `model` (the saved model),
-`evaluation` (ModelEvaluations in Vertex's schema), `bqml`
-(the BigQuery ML trainer).
+`pipelines` (AutoML TrainingPipelines, handed over by the training pipelines routes; it
+turns labkit.automl's errors into VertexError), `evaluation` (ModelEvaluations in
+Vertex's schema). `engine` and `features` are transitional re-exports of labkit.automl.
 """
 
 

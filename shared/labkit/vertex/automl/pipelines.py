@@ -17,9 +17,11 @@ import traceback
 
 import joblib
 
+from labkit.automl import engine, objectives, splits
+from labkit.automl.errors import AutoMLError, NoModelFound
+from labkit.automl.features import TYPES
 from labkit.vertex import errors
-from labkit.vertex.automl import datasets, engine, evaluation, objectives
-from labkit.vertex.automl.features import TYPES
+from labkit.vertex.automl import datasets, evaluation
 from labkit.vertex.models import Registry
 from labkit.vertex.store import ResourceStore, new_id, now
 
@@ -32,7 +34,7 @@ NOT_LOCAL = {  # task definition fragment -> what it is
     "text": "AutoML text training",
 }
 MIN_BUDGET, MAX_BUDGET = 1000, 72000
-# Served in process by the prebuilt scikit-learn engine (model.AutoMLModel.predict).
+# Served by the prebuilt scikit-learn engine (labkit.automl.model.AutoMLModel.predict).
 IMAGE = "us-docker.pkg.dev/vertex-ai/prediction/sklearn-cpu.1-5:latest"
 SCHEMATA = "gs://google-cloud-aiplatform/schema/predict/"
 TERMINAL = {f"PIPELINE_STATE_{s}" for s in ("SUCCEEDED", "FAILED", "CANCELLED")}
@@ -41,6 +43,14 @@ CANCELLING = "PIPELINE_STATE_CANCELLING"
 
 class Cancelled(Exception):
     pass
+
+
+def vertex_error(exc: AutoMLError) -> errors.VertexError:
+    """The search's own errors in Vertex's shape: a search without a model is INTERNAL,
+    every other rule the data or the settings break is INVALID_ARGUMENT."""
+    if isinstance(exc, NoModelFound):
+        return errors.VertexError("INTERNAL", exc.message)
+    return errors.invalid(exc.message)
 
 
 def _transformations(inputs: dict) -> dict[str, str]:
@@ -154,12 +164,12 @@ def _update(store: ResourceStore, pipeline_id: str, **fields) -> dict:
 def _roles(frame, job: dict):
     split = job["split"]
     if split["kind"] == "fraction":
-        return engine.random_roles(len(frame), split["fractions"], seed=0)
+        return splits.random_roles(len(frame), split["fractions"], seed=0)
     if split["key"] not in frame.columns:
         raise errors.invalid(f"Split column {split['key']!r} is not in the dataset.")
     if split["kind"] == "predefined":
-        return engine.predefined_roles(frame[split["key"]])
-    return engine.timestamp_roles(frame[split["key"]], split["fractions"])
+        return splits.predefined_roles(frame[split["key"]])
+    return splits.timestamp_roles(frame[split["key"]], split["fractions"])
 
 
 def _run(store: ResourceStore, registry: Registry, parent: str, pipeline_id: str,
@@ -196,6 +206,9 @@ def _run(store: ResourceStore, registry: Registry, parent: str, pipeline_id: str
     except errors.VertexError as exc:
         _update(store, pipeline_id, state="PIPELINE_STATE_FAILED", endTime=now(),
                 error=exc.as_operation_error())
+    except AutoMLError as exc:
+        _update(store, pipeline_id, state="PIPELINE_STATE_FAILED", endTime=now(),
+                error=vertex_error(exc).as_operation_error())
     except Exception as exc:  # noqa: BLE001 - a failed search must not stop the services
         traceback.print_exc()
         _update(store, pipeline_id, state="PIPELINE_STATE_FAILED", endTime=now(),

@@ -15,9 +15,9 @@ def supervised_trainer(model_type: str):
 
         return TreeTrainer(model_type)
     if model_type.startswith("automl"):
-        # AUTOML_* runs the local AutoML search (labkit.vertex.automl), as BigQuery ML
+        # AUTOML_* runs the local AutoML search (labkit.automl), as BigQuery ML
         # delegates these model types to Vertex AI AutoML.
-        from labkit.vertex.automl.bqml import AutoMLTrainer
+        from labkit.bigquery.ml.trainers.automl import AutoMLTrainer
 
         return AutoMLTrainer(model_type)
     from labkit.bigquery.ml.trainers.dnn import DNNTrainer

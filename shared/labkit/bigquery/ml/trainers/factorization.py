@@ -10,6 +10,17 @@ import numpy as np
 from labkit.bigquery.ml.trainers.base import rel_progress_stop
 
 
+def _solve_half(groups, other, fixed, fixed_bias, residual, eye, factors, bias) -> None:
+    """One half of an ALS sweep: with the other side's factors and biases fixed, each row
+    of `factors` (and its bias) is the ridge solution for the ratings in its group."""
+    k = factors.shape[1]
+    for i, rows in enumerate(groups):
+        if len(rows):
+            A = np.hstack([fixed[other[rows]], np.ones((len(rows), 1))])
+            sol = np.linalg.solve(A.T @ A + eye, A.T @ (residual[rows] - fixed_bias[other[rows]]))
+            factors[i], bias[i] = sol[:k], sol[k]
+
+
 class ALSTrainer:
     def __init__(self):
         self.users: list = []
@@ -36,20 +47,11 @@ class ALSTrainer:
         by_item = [np.nonzero(v == j)[0] for j in range(n_i)]
         history, eval_losses = [], []
         eye = lam * np.eye(k + 1)
+        residual = r - self.mu  # the ratings less the global mean
         for it in range(int(options["max_iterations"])):
             start = time.perf_counter()
-            for i, rows in enumerate(by_user):
-                if len(rows):
-                    A = np.hstack([self.Q[v[rows]], np.ones((len(rows), 1))])
-                    target = r[rows] - self.mu - self.bi[v[rows]]
-                    sol = np.linalg.solve(A.T @ A + eye, A.T @ target)
-                    self.P[i], self.bu[i] = sol[:k], sol[k]
-            for j, rows in enumerate(by_item):
-                if len(rows):
-                    A = np.hstack([self.P[u[rows]], np.ones((len(rows), 1))])
-                    target = r[rows] - self.mu - self.bu[u[rows]]
-                    sol = np.linalg.solve(A.T @ A + eye, A.T @ target)
-                    self.Q[j], self.bi[j] = sol[:k], sol[k]
+            _solve_half(by_user, v, self.Q, self.bi, residual, eye, self.P, self.bu)
+            _solve_half(by_item, u, self.P, self.bu, residual, eye, self.Q, self.bi)
             train_loss = float(np.mean((self.predict(users, items) - r) ** 2))
             eval_loss = None
             if eval_data is not None:

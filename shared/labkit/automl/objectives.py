@@ -13,12 +13,18 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from labkit.vertex import errors
+from labkit.automl.errors import InvalidInput
 
 CLASSIFICATION = ("minimize-log-loss", "maximize-au-roc", "maximize-au-prc",
                   "maximize-precision-at-recall", "maximize-recall-at-precision")
 REGRESSION = ("minimize-rmse", "minimize-mae", "minimize-rmsle")
 BINARY_ONLY = CLASSIFICATION[1:]
+CONSTRAINED = {  # objective -> (what it maximizes, the constraint's request field, metric)
+    "maximize-precision-at-recall": ("precision", "optimizationObjectiveRecallValue",
+                                     "precisionAtRecall"),
+    "maximize-recall-at-precision": ("recall", "optimizationObjectivePrecisionValue",
+                                     "recallAtPrecision"),
+}
 
 
 @dataclass
@@ -93,11 +99,11 @@ def resolve(name: str | None, task: str, n_classes: int, recall: float | None = 
     name = name or default(task, n_classes)
     allowed = REGRESSION if task == "regression" else CLASSIFICATION
     if name not in allowed:
-        raise errors.invalid(
+        raise InvalidInput(
             f"Optimization objective {name!r} is not valid for prediction type {task}; "
             f"valid objectives: {', '.join(allowed)}.")
     if name in BINARY_ONLY and n_classes != 2:
-        raise errors.invalid(
+        raise InvalidInput(
             f"Optimization objective {name} is only supported for binary classification; "
             f"the target column has {n_classes} classes. Use minimize-log-loss.")
     if name == "minimize-log-loss":
@@ -106,25 +112,20 @@ def resolve(name: str | None, task: str, n_classes: int, recall: float | None = 
         return Objective(name, "roc_auc", "auRoc")
     if name == "maximize-au-prc":
         return Objective(name, "ap", "auPrc")
-    if name == "maximize-precision-at-recall":
-        if recall is None or not 0 <= recall <= 1:
-            raise errors.invalid("optimizationObjectiveRecallValue must be in [0, 1] when the "
-                                 "optimization objective is maximize-precision-at-recall.")
-        return Objective(name, ConstrainedMetric("precision", recall),
-                         "precisionAtRecall", recall)
-    if name == "maximize-recall-at-precision":
-        if precision is None or not 0 <= precision <= 1:
-            raise errors.invalid("optimizationObjectivePrecisionValue must be in [0, 1] when "
-                                 "the optimization objective is maximize-recall-at-precision.")
-        return Objective(name, ConstrainedMetric("recall", precision),
-                         "recallAtPrecision", precision)
+    if name in CONSTRAINED:
+        kind, field, metric_name = CONSTRAINED[name]
+        floor = recall if kind == "precision" else precision
+        if floor is None or not 0 <= floor <= 1:
+            raise InvalidInput(f"{field} must be in [0, 1] when the optimization objective "
+                               f"is {name}.")
+        return Objective(name, ConstrainedMetric(kind, floor), metric_name, floor)
     if name == "minimize-rmse":
         return Objective(name, "rmse", "rootMeanSquaredError")
     if name == "minimize-mae":
         return Objective(name, "mae", "meanAbsoluteError")
     if y is not None and (np.asarray(y, dtype=float) < 0).any():
-        raise errors.invalid("Optimization objective minimize-rmsle requires a target column "
-                             "without negative values.")
+        raise InvalidInput("Optimization objective minimize-rmsle requires a target column "
+                           "without negative values.")
     return Objective(name, rmsle, "rootMeanSquaredLogError")
 
 

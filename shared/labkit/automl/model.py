@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from labkit.vertex.automl.features import Featurizer
+from labkit.automl.features import Featurizer
 
 
 class AutoMLModel:
