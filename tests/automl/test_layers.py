@@ -1,6 +1,6 @@
 """The AutoML search is neutral: labkit.automl imports neither labkit.vertex nor
 labkit.bigquery, and labkit.bigquery does not import labkit.vertex (BigQuery ML's AUTOML_*
-trainer uses labkit.automl directly)."""
+trainer uses labkit.automl directly). Each side turns the search's errors into its own."""
 
 from __future__ import annotations
 
@@ -34,3 +34,17 @@ def test_no_import_across_rooms(package, forbidden):
     crossing = [(where, name) for where, name in _imports(package)
                 if name.startswith(forbidden)]
     assert crossing == []
+
+
+def test_each_side_maps_the_search_errors():
+    from labkit.automl import InvalidInput, NoModelFound
+    from labkit.bigquery.ml.errors import MLError
+    from labkit.bigquery.ml.trainers.automl import AutoMLTrainer
+    from labkit.vertex.automl.pipelines import vertex_error
+
+    assert vertex_error(InvalidInput("bad")).rpc_status == "INVALID_ARGUMENT"
+    assert vertex_error(NoModelFound("none")).as_operation_error() == {"code": 13,
+                                                                        "message": "none"}
+    with pytest.raises(MLError, match="not valid for prediction type regression"):
+        AutoMLTrainer("automl_regressor").fit(None, [1.0], None, None, None,
+                                              {"optimization_objective": "MAXIMIZE_AU_ROC"})

@@ -308,3 +308,7 @@ def test_automl_classifier_runs_on_the_local_automl_search(ml):
         ml.execute(f"""CREATE MODEL bqml.automl2 OPTIONS(model_type='AUTOML_REGRESSOR',
             input_label_cols=['body_mass_g'], budget_hours=0.1) AS
             SELECT * FROM {PUBLIC}penguins`""", "proj", None)
+    with pytest.raises(MLError, match="only supported for binary classification"):
+        ml.execute(f"""CREATE MODEL bqml.automl3 OPTIONS(model_type='AUTOML_CLASSIFIER',
+            input_label_cols=['species'], optimization_objective='MAXIMIZE_AU_ROC') AS
+            SELECT * FROM {PUBLIC}penguins`""", "proj", None)
