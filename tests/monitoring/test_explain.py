@@ -108,13 +108,18 @@ def test_integrated_gradients_with_gradient_tape_on_a_savedmodel(tmp_path):
     spec = {"parameters": {"integratedGradientsAttribution": {"stepCount": 50}},
             "metadata": {"inputs": {"x": {"indexFeatureMapping": ["up", "down"]}},
                          "outputs": {"score": {"outputTensorName": "score"}}}}
-    signature = module.serve
+    from labkit.vertex import serving
+    from labkit.vertex.serving.process import ModelServer
 
-    def predict(rows):
-        return signature(tf.constant(rows, tf.float32))["score"].numpy().tolist()
-
-    x = [0.8, 1.2]
-    [result] = explain.attribute(spec, [x], predict([x]), predict, model=model)
+    # its model server process computes the gradients (the services never load the model)
+    server = ModelServer("tensorflow", tmp_path, tmp_path / "saved_model.pb", str(tmp_path))
+    try:
+        predict = serving.PredictFn(server)
+        assert predict.gradients is not None
+        x = [0.8, 1.2]
+        [result] = explain.attribute(spec, [x], predict([x]), predict, model=model)
+    finally:
+        server.close()
     a = result["attributions"][0]
     delta = a["instanceOutputValue"] - a["baselineOutputValue"]
     assert a["baselineOutputValue"] == pytest.approx(0.5, abs=1e-6)  # sigmoid(0)
