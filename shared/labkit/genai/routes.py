@@ -1,0 +1,390 @@
+"""Vertex AI's generative REST shapes (what google-genai sends), mapped to the engine.
+
+google-genai keeps project and location in its paths only when its base URL ends in
+`.googleapis.com` (any other custom base URL makes it send every call to the bare URL, as to
+an API gateway), so labkit's GOOGLE_VERTEX_BASE_URL is http://127.0.0.1:PORT/ followed by
+the host it stands in for, `aiplatform.googleapis.com`: that prefix is optional here, and so
+the canonical /v1/projects/P/locations/L/publishers/google/models/M:generateContent works too.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from datetime import UTC, datetime
+
+from labkit.genai import constrained
+from labkit.genai.engine import (
+    EMBEDDING,
+    EMBEDDING_VERSION,
+    GENERATIVE,
+    INPUT_TOKEN_LIMIT,
+    LOCAL_VERSION,
+    OUTPUT_TOKEN_LIMIT,
+    Config,
+    Engine,
+    Turn,
+    model_kind,
+)
+from labkit.genai.errors import GenAIError, InvalidArgument, NotLocal
+from labkit.services.http import Request, Response, Router
+from labkit.vertex.errors import VertexError
+
+PREFIX = r"(?:/aiplatform\.googleapis\.com)?/v1(?:beta1)?"
+MODEL = (PREFIX + r"/projects/(?P<project>[^/]+)/locations/(?P<location>[^/]+)"
+         r"/publishers/google/models/(?P<model>[^/:]+)")
+
+CONFIG_KEYS = {"temperature", "topP", "topK", "candidateCount", "maxOutputTokens",
+               "stopSequences", "seed", "presencePenalty", "frequencyPenalty",
+               "responseMimeType", "responseSchema", "responseJsonSchema", "thinkingConfig",
+               "responseLogprobs", "logprobs", "responseModalities", "mediaResolution",
+               "speechConfig", "audioTimestamp", "routingConfig", "modelSelectionConfig",
+               "enableAffectiveDialog", "imageConfig"}
+REQUEST_KEYS = {"contents", "systemInstruction", "generationConfig", "tools", "toolConfig",
+                "safetySettings", "labels", "cachedContent", "model"}
+SAFETY_OFF = {"BLOCK_NONE", "OFF", "HARM_BLOCK_THRESHOLD_UNSPECIFIED"}
+
+
+def register(router: Router, services) -> None:
+    """services: the services process's shared objects (or, before the wiring refactor,
+    the Workspace); this room needs neither: its models are packaged."""
+    engine = Engine()
+
+    def wrap(handler):
+        def run(request: Request):
+            try:
+                return handler(request)
+            except GenAIError as exc:
+                raise VertexError(exc.status, exc.message) from None
+        return run
+
+    router.add("POST", MODEL + r":generateContent", wrap(lambda r: _generate(engine, r)))
+    router.add("POST", MODEL + r":streamGenerateContent", wrap(lambda r: _stream(engine, r)))
+    router.add("POST", MODEL + r":countTokens", wrap(lambda r: _count(engine, r)))
+    router.add("POST", MODEL + r":computeTokens", wrap(lambda r: _compute(engine, r)))
+    router.add("POST", MODEL + r":predict", wrap(lambda r: _predict(engine, r)))
+    router.add("POST", MODEL + r":embedContent", wrap(lambda r: _embed_content(engine, r)))
+    router.add("GET", PREFIX + r"/(?:projects/[^/]+/locations/[^/]+/)?publishers/google/models"
+               r"/(?P<model>[^/:]+)", wrap(lambda r: _get_model(r.params["model"])))
+    router.add("GET", PREFIX + r"/(?:projects/[^/]+/locations/[^/]+/)?publishers/google/models",
+               wrap(lambda r: {"publisherModels": [_publisher_model(m)
+                                                   for m in GENERATIVE + EMBEDDING]}))
+
+
+# ---- requests -> plain values
+
+
+def _body(request: Request) -> dict:
+    body = request.json()
+    unknown = set(body) - REQUEST_KEYS
+    if unknown:
+        raise InvalidArgument(f"Invalid JSON payload received. Unknown name "
+                              f"\"{sorted(unknown)[0]}\": Cannot find field.")
+    return body
+
+
+def _turns(body: dict) -> list[Turn]:
+    contents = body.get("contents") or []
+    if not isinstance(contents, list):
+        raise InvalidArgument("contents must be a list of Content.")
+    turns = []
+    for content in contents:
+        if not isinstance(content, dict) or not content.get("parts"):
+            raise InvalidArgument("Unable to submit request because it has an empty or "
+                                  "invalid contents field (each Content needs parts).")
+        role = content.get("role", "user")
+        if role not in ("user", "model", "function"):
+            raise InvalidArgument(f"Please use a valid role: user, model. Got {role!r}.")
+        turns.append(Turn("model" if role == "model" else "user", content["parts"]))
+    return turns
+
+
+def _system(body: dict) -> str:
+    system = body.get("systemInstruction")
+    if not system:
+        return ""
+    return "\n".join(p.get("text", "") for p in system.get("parts", []))
+
+
+def _config(body: dict, model: str) -> Config:
+    raw = body.get("generationConfig") or {}
+    unknown = set(raw) - CONFIG_KEYS
+    if unknown:
+        raise InvalidArgument(f"Invalid JSON payload received. Unknown name "
+                              f"\"{sorted(unknown)[0]}\" at 'generation_config'.")
+    for key in ("responseLogprobs", "logprobs", "responseModalities", "speechConfig",
+                "imageConfig", "mediaResolution", "audioTimestamp", "routingConfig",
+                "modelSelectionConfig", "enableAffectiveDialog"):
+        if raw.get(key) not in (None, False, [], ["TEXT"]):
+            raise NotLocal(f"generationConfig.{key}")
+    thinking = raw.get("thinkingConfig") or {}
+    if thinking.get("includeThoughts") or thinking.get("thinkingBudget") not in (None, 0, -1):
+        raise NotLocal("Thinking (thinkingConfig with a budget or includeThoughts): the local "
+                       "model does not think")
+    c = Config()
+    c.temperature = _number(raw, "temperature", c.temperature, 0.0, 2.0)
+    c.top_p = _number(raw, "topP", c.top_p, 0.0, 1.0)
+    if raw.get("topP") == 0:
+        c.top_p = 1e-9  # keeps only the most likely token
+    c.top_k = int(_number(raw, "topK", c.top_k, 1, 1000))
+    c.candidate_count = int(_number(raw, "candidateCount", 1, 1, 8))
+    c.max_output_tokens = int(_number(raw, "maxOutputTokens", c.max_output_tokens, 1,
+                                      OUTPUT_TOKEN_LIMIT))
+    c.presence_penalty = _number(raw, "presencePenalty", 0.0, -2.0, 2.0)
+    c.frequency_penalty = _number(raw, "frequencyPenalty", 0.0, -2.0, 2.0)
+    if raw.get("seed") is not None:
+        c.seed = int(raw["seed"]) & 0xFFFFFFFF
+    stops = raw.get("stopSequences") or []
+    if not isinstance(stops, list) or len(stops) > 5 or \
+            not all(isinstance(s, str) for s in stops):
+        raise InvalidArgument("stopSequences must be a list of at most 5 strings.")
+    c.stop_sequences = stops
+    mime = raw.get("responseMimeType", "text/plain")
+    if mime not in ("text/plain", "application/json", "text/x.enum"):
+        raise InvalidArgument(f"response_mime_type: allowed mimetypes are `text/plain`, "
+                              f"`application/json`, `text/x.enum`; got {mime!r}.")
+    schema = raw.get("responseSchema")
+    if raw.get("responseJsonSchema") is not None:
+        raise NotLocal("responseJsonSchema (JSON Schema output; use responseSchema)")
+    if schema is not None:
+        if mime == "text/plain":
+            raise InvalidArgument("response_schema requires response_mime_type "
+                                  "`application/json` or `text/x.enum`.")
+        constrained.check_schema(schema)
+    if mime == "text/x.enum":
+        if not schema or "enum" not in schema:
+            raise InvalidArgument("`text/x.enum` needs a response_schema with an enum.")
+    c.response_mime_type = mime
+    c.response_schema = schema
+    return c
+
+
+def _number(raw: dict, key: str, default, low, high):
+    if raw.get(key) is None:
+        return default
+    value = raw[key]
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise InvalidArgument(f"Invalid value for generation_config.{key}: {value!r}")
+    value = float(value)
+    if not low <= value <= high:
+        name = "".join("_" + ch.lower() if ch.isupper() else ch for ch in key)
+        raise InvalidArgument(f"Unable to submit request because it has a {name} value of "
+                              f"{raw[key]} but the supported range is from {low} (inclusive) "
+                              f"to {high} (inclusive). Update the value and try again.")
+    return value
+
+
+def _tools(body: dict) -> tuple[list[dict], str, list[str] | None]:
+    declarations = []
+    for tool in body.get("tools") or []:
+        for key in tool:
+            if key != "functionDeclarations":
+                raise NotLocal(f"The {key} tool (search grounding, code execution, retrieval)")
+        for d in tool.get("functionDeclarations") or []:
+            if not isinstance(d, dict) or not d.get("name"):
+                raise InvalidArgument("tools[].function_declarations[].name: missing field.")
+            if d.get("parametersJsonSchema") is not None:
+                raise NotLocal("parametersJsonSchema (use parameters)")
+            if d.get("parameters"):
+                constrained.check_schema(d["parameters"], f"function_declarations[{d['name']}]"
+                                                          f".parameters")
+            declarations.append(d)
+    config = (body.get("toolConfig") or {}).get("functionCallingConfig") or {}
+    mode = config.get("mode", "AUTO")
+    if mode not in ("AUTO", "ANY", "NONE", "MODE_UNSPECIFIED", "VALIDATED"):
+        raise InvalidArgument(f"Invalid value at 'tool_config.function_calling_config.mode': "
+                              f"{mode!r}")
+    allowed = config.get("allowedFunctionNames")
+    if allowed and mode != "ANY":
+        raise InvalidArgument("allowed_function_names is only allowed in mode ANY.")
+    unknown = [n for n in allowed or [] if n not in {d["name"] for d in declarations}]
+    if unknown:
+        raise InvalidArgument(f"allowed_function_names: {unknown[0]!r} is not declared.")
+    return declarations, {"MODE_UNSPECIFIED": "AUTO", "VALIDATED": "AUTO"}.get(mode, mode), \
+        allowed
+
+
+def _safety(body: dict) -> None:
+    for setting in body.get("safetySettings") or []:
+        if setting.get("threshold") not in SAFETY_OFF:
+            raise NotLocal(f"Safety filtering (safety_settings with threshold "
+                           f"{setting.get('threshold')}: the local model has no safety "
+                           f"classifier yet, so only BLOCK_NONE/OFF are accepted)")
+
+
+def _generative(request: Request) -> str:
+    model = request.params["model"]
+    if model_kind(model) != "generative":
+        raise InvalidArgument(f"{model} is an embedding model: use embed_content.")
+    return model
+
+
+def _run(engine: Engine, request: Request, on_text=None):
+    model = _generative(request)
+    body = _body(request)
+    if body.get("cachedContent"):
+        raise NotLocal("Context caching (cachedContent)")
+    _safety(body)
+    turns = _turns(body)
+    config = _config(body, model)
+    tools, mode, allowed = _tools(body)
+    result = engine.generate(turns, config, _system(body), tools, mode, allowed, on_text)
+    return model, result
+
+
+def _usage(prompt: int, candidates: int) -> dict:
+    usage = {"promptTokenCount": prompt, "totalTokenCount": prompt + candidates,
+             "trafficType": "ON_DEMAND",
+             "promptTokensDetails": [{"modality": "TEXT", "tokenCount": prompt}]}
+    if candidates:
+        usage["candidatesTokenCount"] = candidates
+        usage["candidatesTokensDetails"] = [{"modality": "TEXT", "tokenCount": candidates}]
+    return usage
+
+
+def _response(model: str, result: dict) -> dict:
+    candidates = [{"content": {"role": "model", "parts": c["parts"]},
+                   "finishReason": c["finish_reason"], "index": c["index"]}
+                  for c in result["candidates"]]
+    total = sum(c["tokens"] for c in result["candidates"])
+    return {"candidates": candidates, "usageMetadata": _usage(result["prompt_tokens"], total),
+            "modelVersion": LOCAL_VERSION, "createTime": _now(),
+            "responseId": uuid.uuid4().hex[:22]}
+
+
+def _generate(engine: Engine, request: Request) -> dict:
+    model, result = _run(engine, request)
+    return _response(model, result)
+
+
+def _stream(engine: Engine, request: Request) -> Response:
+    """Server-sent events, one per few tokens, as Vertex streams them (alt=sse). The local
+    HTTP layer sends a response whole, so the events arrive together at the end."""
+    chunks: list[str] = []
+    model, result = _run(engine, request, on_text=chunks.append)
+    final = _response(model, result)
+    events = []
+    first = result["candidates"][0]
+    if "text" in first["parts"][0] and len(result["candidates"]) == 1 and chunks:
+        for text in chunks[:-1]:
+            events.append({"candidates": [{"content": {"role": "model", "parts": [
+                {"text": text}]}}], "modelVersion": LOCAL_VERSION, "createTime": final[
+                "createTime"], "responseId": final["responseId"]})
+        final["candidates"][0]["content"]["parts"] = [{"text": chunks[-1]}]
+    events.append(final)
+    if request.arg("alt") == "sse":
+        payload = "".join(f"data: {json.dumps(e)}\r\n\r\n" for e in events)
+        return Response(200, payload.encode(), {"Content-Type": "text/event-stream"})
+    return Response(200, json.dumps(events).encode(), {"Content-Type": "application/json"})
+
+
+def _count(engine: Engine, request: Request) -> dict:
+    _generative(request)
+    body = _body(request)
+    turns = _turns(body)
+    tools, _, _ = _tools(body)
+    total = engine.count(turns, _system(body), tools) if turns else 0
+    chars = sum(len(p.get("text", "").replace(" ", "")) for t in turns for p in t.parts)
+    return {"totalTokens": total, "totalBillableCharacters": chars,
+            "promptTokensDetails": [{"modality": "TEXT", "tokenCount": total}]}
+
+
+def _compute(engine: Engine, request: Request) -> dict:
+    import base64
+
+    _generative(request)
+    body = request.json()
+    turns = _turns(body)
+    if not turns:
+        raise InvalidArgument("contents: at least one Content is required.")
+    engine.model  # noqa: B018
+    info = []
+    for role, ids in engine.turn_tokens(turns):
+        pieces = [engine.tokenizer.piece(i).replace("\u2581", " ").encode() for i in ids]
+        info.append({"tokenIds": [str(i) for i in ids], "role": role,
+                     "tokens": [base64.b64encode(p).decode() for p in pieces]})
+    return {"tokensInfo": info}
+
+
+# ---- embeddings
+
+TASK_TYPES = {"RETRIEVAL_QUERY", "RETRIEVAL_DOCUMENT", "SEMANTIC_SIMILARITY", "CLASSIFICATION",
+              "CLUSTERING", "QUESTION_ANSWERING", "FACT_VERIFICATION", "CODE_RETRIEVAL_QUERY",
+              "TASK_TYPE_UNSPECIFIED"}
+
+
+def _embedding_model(request: Request) -> str:
+    model = request.params["model"]
+    if model_kind(model) != "embedding":
+        raise InvalidArgument(f"{model} does not support embeddings; use "
+                              f"{', '.join(EMBEDDING)}.")
+    return model
+
+
+def _predict(engine: Engine, request: Request) -> dict:
+    _embedding_model(request)
+    body = request.json()
+    instances = body.get("instances")
+    if not isinstance(instances, list) or not instances:
+        raise InvalidArgument("instances: at least one instance is required.")
+    if len(instances) > 250:
+        raise InvalidArgument(f"{len(instances)} instances are more than the limit of 250.")
+    params = body.get("parameters") or {}
+    texts = []
+    for instance in instances:
+        content = instance.get("content") if isinstance(instance, dict) else None
+        if not isinstance(content, str):
+            raise InvalidArgument("Each instance needs a string content.")
+        task = instance.get("task_type", instance.get("taskType"))
+        if task is not None and task not in TASK_TYPES:
+            raise InvalidArgument(f"Invalid task_type {task!r}; use one of "
+                                  f"{sorted(TASK_TYPES)}.")
+        title = instance.get("title")
+        if title and task != "RETRIEVAL_DOCUMENT":
+            raise InvalidArgument("title is only valid with task_type RETRIEVAL_DOCUMENT.")
+        texts.append(f"{title}\n{content}" if title else content)
+    dims = params.get("outputDimensionality")
+    vectors = engine.embed(texts, None if dims is None else int(dims),
+                           bool(params.get("autoTruncate", True)))
+    return {"predictions": [{"embeddings": {"values": v["values"], "statistics": {
+        "token_count": v["token_count"], "truncated": v["truncated"]}}} for v in vectors],
+        "metadata": {"billableCharacterCount": sum(len(t) for t in texts)},
+        "deployedModelId": EMBEDDING_VERSION}
+
+
+def _embed_content(engine: Engine, request: Request) -> dict:
+    _embedding_model(request)
+    body = request.json()
+    content = body.get("content") or {}
+    text = "\n".join(p.get("text", "") for p in content.get("parts", []))
+    if not text:
+        raise InvalidArgument("content: a text part is required.")
+    dims = body.get("outputDimensionality")
+    vector = engine.embed([text], None if dims is None else int(dims),
+                          bool(body.get("autoTruncate", True)))[0]
+    return {"embedding": {"values": vector["values"]},
+            "usageMetadata": {"promptTokenCount": vector["token_count"]},
+            "truncated": vector["truncated"]}
+
+
+# ---- models
+
+
+def _publisher_model(model: str) -> dict:
+    model_kind(model)
+    return {"name": f"publishers/google/models/{model}", "versionId": "default",
+            "openSourceCategory": "PROPRIETARY", "launchStage": "GA",
+            "displayName": model,
+            "description": f"Answered locally by "
+                           f"{LOCAL_VERSION if model in GENERATIVE else EMBEDDING_VERSION}; "
+                           f"input token limit {INPUT_TOKEN_LIMIT}, output token limit "
+                           f"{OUTPUT_TOKEN_LIMIT}."}
+
+
+def _get_model(model: str) -> dict:
+    return _publisher_model(model)
+
+
+def _now() -> str:
+    return datetime.fromtimestamp(time.time(), UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
