@@ -95,6 +95,7 @@ def client_environment(workspace: Workspace, endpoint: str, project: str) -> dic
     """What points the real client libraries of a process at this workspace's services:
     set in the learner's kernel by start(), and given to the processes the services start
     (training replicas, pipeline tasks)."""
+    from labkit import genai
     from labkit.services import auth, resource_manager
 
     return {
@@ -107,6 +108,7 @@ def client_environment(workspace: Workspace, endpoint: str, project: str) -> dic
         # PipelineJob.submit() asks Cloud Resource Manager (gRPC, no endpoint switch) who
         # owns the pipeline-root bucket: these send that one host to a local stand-in.
         **resource_manager.client_environment(workspace),
+        **genai.client_environment(endpoint, project, DEFAULT_REGION),  # google-genai
     }
 
 

@@ -33,6 +33,7 @@ SERVICES = [
     "labkit.vertex.automl.service",
     "labkit.vertex.training.service",
     "labkit.vertex.monitoring.service",
+    "labkit.genai.routes",
 ]
 
 STARTUP_TIMEOUT_S = 60
