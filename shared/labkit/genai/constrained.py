@@ -29,6 +29,25 @@ MAX_STRING_TOKENS = 24
 MAX_DIGITS = 8
 
 
+def normalised(schema):
+    """The schema with snake_case keys (google-genai sends property_ordering) in camelCase;
+    property names are kept as they are."""
+    if not isinstance(schema, dict):
+        return schema
+    out = {}
+    for key, value in schema.items():
+        head, *rest = key.split("_")
+        key = head + "".join(w.title() for w in rest)
+        if key == "properties" and isinstance(value, dict):
+            value = {name: normalised(sub) for name, sub in value.items()}
+        elif key == "items":
+            value = normalised(value)
+        elif key == "anyOf" and isinstance(value, list):
+            value = [normalised(v) for v in value]
+        out[key] = value
+    return out
+
+
 def check_schema(schema, where: str = "response_schema") -> None:
     if not isinstance(schema, dict):
         raise InvalidArgument(f"{where}: a schema must be an object.")

@@ -94,6 +94,8 @@ class Decoder:
 
     def choose(self, options: list[str], prefix: str = "") -> int:
         """Index of the option the model finds most likely (greedy) or samples."""
+        if len(options) == 1:
+            return 0
         scores = np.array([self.score(self.tokenizer.encode(prefix + o)) for o in options])
         if self.sampling.temperature == 0 or len(options) == 1:
             return int(np.argmax(scores))

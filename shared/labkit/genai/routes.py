@@ -144,7 +144,7 @@ def _config(body: dict, model: str) -> Config:
     if mime not in ("text/plain", "application/json", "text/x.enum"):
         raise InvalidArgument(f"response_mime_type: allowed mimetypes are `text/plain`, "
                               f"`application/json`, `text/x.enum`; got {mime!r}.")
-    schema = raw.get("responseSchema")
+    schema = constrained.normalised(raw.get("responseSchema"))
     if raw.get("responseJsonSchema") is not None:
         raise NotLocal("responseJsonSchema (JSON Schema output; use responseSchema)")
     if schema is not None:
@@ -187,6 +187,7 @@ def _tools(body: dict) -> tuple[list[dict], str, list[str] | None]:
             if d.get("parametersJsonSchema") is not None:
                 raise NotLocal("parametersJsonSchema (use parameters)")
             if d.get("parameters"):
+                d = {**d, "parameters": constrained.normalised(d["parameters"])}
                 constrained.check_schema(d["parameters"], f"function_declarations[{d['name']}]"
                                                           f".parameters")
             declarations.append(d)
