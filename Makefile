@@ -42,7 +42,7 @@ lint: setup
 	$(PY) -m labkit.authoring check
 
 unit: setup
-	LAB_WORKSPACE=$(TEST_WORKSPACE) $(VENV)/bin/pytest -n 2 -q
+	$(VENV)/bin/pytest -n 2 -q  # each worker serves the services in-process (tests/conftest.py)
 
 notebooks: setup
 	LAB_WORKSPACE=$(TEST_WORKSPACE) $(VENV)/bin/pytest -p no:cacheprovider -n 2 --dist loadfile \

@@ -58,8 +58,8 @@ def run(smoke: bool = False) -> list[dict]:
     from flaml import AutoML
     from sklearn.metrics import roc_auc_score
 
-    from labkit.vertex.automl import engine
-    from labkit.vertex.automl.features import Featurizer
+    from labkit.automl import engine
+    from labkit.automl.features import Featurizer
 
     n_rows, budgets = (2000, (2.0,)) if smoke else (ROWS, (LAB_BUDGET_S, BUDGET_S))
     budget = budgets[-1]  # the overhead comparison's

@@ -42,7 +42,7 @@ def _rows(rng, n: int, shift: float = 0.0) -> list[list]:
 def _analysis(tmp: Path, requests: int, training_rows: int) -> list[dict]:
     from labkit.storage import local_path
     from labkit.vertex.monitoring import hooks, stats
-    from labkit.vertex.monitoring.jobs import MonitoringJobs
+    from labkit.vertex.monitoring.engine import MonitoringJobs
     from labkit.vertex.store import ResourceStore
     from labkit.workspace import Workspace
 
@@ -55,7 +55,7 @@ def _analysis(tmp: Path, requests: int, training_rows: int) -> list[dict]:
     out = io.StringIO()
     csv.writer(out).writerows([names] + training)
     local_path("gs://bench/train.csv", workspace).write_text(out.getvalue())
-    jobs = hooks._engines[str(tmp)] = MonitoringJobs(workspace, bigquery=False)
+    jobs = MonitoringJobs(ResourceStore(workspace), workspace)
     job = jobs.create(PARENT, {
         "displayName": "bench", "endpoint": ENDPOINT,
         "modelDeploymentMonitoringObjectiveConfigs": [{"deployedModelId": "7", "objectiveConfig": {
@@ -69,7 +69,7 @@ def _analysis(tmp: Path, requests: int, training_rows: int) -> list[dict]:
     costs = []
     for instance in served:
         t = time.perf_counter()
-        hooks.after_predict(workspace, endpoint, "7", [instance], [0.5])
+        hooks.after_predict(jobs, endpoint, "7", [instance], [0.5])
         costs.append(time.perf_counter() - t)
     jobs.log.flush()
     jobs.analyze(job_id)  # loads and caches the training data, as the first scheduled run does

@@ -15,7 +15,7 @@ from pathlib import Path
 from labkit.workspace import Workspace
 
 BACKENDS = ("local", "gcp")
-LOCAL_PROJECT = "pmle-labs-local"
+LOCAL_PROJECT = "pmle-labs-local"  # labkit.services.daemon.LOCAL_PROJECT says the same
 DEFAULT_REGION = "us-central1"
 
 # Quiet TensorFlow's C++ start-up lines before any lab imports it (they drown the
@@ -69,16 +69,17 @@ def start(backend: str | None = None) -> Env:
 def _still_serving(env: Env) -> bool:
     from labkit.services import daemon
 
-    return daemon.running_port(Workspace(env.workspace)) == int(env.endpoint.rsplit(":", 1)[1])
+    port = daemon.running_port(Workspace(env.workspace), current=True)
+    return port == int(env.endpoint.rsplit(":", 1)[1])
 
 
 def _start_local() -> Env:
     from labkit.services import daemon
 
     workspace = Workspace.from_env()
-    port = daemon.ensure_running(workspace)
-    endpoint = f"http://127.0.0.1:{port}"
     project = os.environ.get("LAB_LOCAL_PROJECT", LOCAL_PROJECT)
+    port = daemon.ensure_running(workspace, project)
+    endpoint = f"http://127.0.0.1:{port}"
     os.environ.update(client_environment(workspace, endpoint, project))
     bucket = f"{project[:48]}-labs-{workspace.tag}"  # unique per workspace: see Workspace.tag
     env = Env("local", project, DEFAULT_REGION, bucket, workspace.root, endpoint)
@@ -92,30 +93,12 @@ def _start_local() -> Env:
 
 
 def client_environment(workspace: Workspace, endpoint: str, project: str) -> dict[str, str]:
-    """What points the real client libraries of a process at this workspace's services:
-    set in the learner's kernel by start(), and given to the processes the services start
-    (training replicas, pipeline tasks)."""
-    from labkit import genai
-    from labkit.services import auth, resource_manager
+    """What points the real client libraries of this kernel at the workspace's services
+    (writes the credentials file they sign in with)."""
+    from labkit.services import auth, clients
 
-    return {
-        "GOOGLE_CLOUD_PROJECT": project,
-        "GOOGLE_APPLICATION_CREDENTIALS": auth.write_credentials(workspace, endpoint),
-        "BIGQUERY_EMULATOR_HOST": endpoint,
-        # google-cloud-storage sends no credentials to an emulator; the workspace's path
-        # key in the endpoint authenticates every URL it builds (uploads, downloads).
-        "STORAGE_EMULATOR_HOST": storage_endpoint(workspace, endpoint),
-        # PipelineJob.submit() asks Cloud Resource Manager (gRPC, no endpoint switch) who
-        # owns the pipeline-root bucket: these send that one host to a local stand-in.
-        **resource_manager.client_environment(workspace),
-        **genai.client_environment(endpoint, project, DEFAULT_REGION),  # google-genai
-    }
-
-
-def storage_endpoint(workspace: Workspace, endpoint: str) -> str:
-    from labkit.services.http import KEY_PREFIX
-
-    return f"{endpoint}{KEY_PREFIX}{workspace.path_key}"
+    auth.write_credentials(workspace, endpoint)
+    return clients.client_environment(workspace, endpoint, project)
 
 
 def _init_vertex(env: Env, credentials_file: str) -> None:

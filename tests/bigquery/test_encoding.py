@@ -9,9 +9,9 @@ import shutil
 import pytest
 
 from labkit.bigquery.engine import Engine
-from labkit.bigquery.jobs import rows_json
+from labkit.bigquery.job_store import rows_json
 from labkit.bigquery.schema import rows_json_py
-from labkit.bigquery.storage import Warehouse
+from labkit.bigquery.warehouse import Warehouse
 
 SQL = """
 SELECT 1 AS i, 1.5 AS f, 1e20 AS big, NUMERIC '12.345' AS n, TRUE AS b, 'héllo "q"' AS s,

@@ -157,3 +157,23 @@ print("ok")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             env=env, timeout=180)
     assert result.stdout.strip() == "ok", result.stderr[-2000:]
+
+
+def test_services_running_older_code_are_replaced(tmp_path, monkeypatch):
+    """The health answer carries a hash of the code the services loaded; a process that
+    runs other code than is installed here (an edited module, a `git pull`) is replaced."""
+    from labkit.services import daemon, wiring
+    from labkit.workspace import Workspace
+
+    workspace = Workspace(tmp_path / "workspace")
+    try:
+        port = daemon.ensure_running(workspace)
+        first = daemon._health(workspace, port)
+        assert first["version"] == wiring.code_version()
+        assert daemon.ensure_running(workspace) == port  # current: joined, not restarted
+        assert daemon._health(workspace, port)["pid"] == first["pid"]
+        monkeypatch.setattr(wiring, "code_version", lambda: "edited-since")
+        port = daemon.ensure_running(workspace)
+        assert daemon._health(workspace, port)["pid"] != first["pid"]
+    finally:
+        daemon.stop(workspace)

@@ -13,7 +13,7 @@ import pytest
 from labkit.storage import local_path
 from labkit.vertex import errors
 from labkit.vertex.monitoring import hooks
-from labkit.vertex.monitoring.jobs import MonitoringJobs
+from labkit.vertex.monitoring.engine import MonitoringJobs
 from labkit.vertex.store import ResourceStore
 from labkit.workspace import Workspace
 
@@ -32,7 +32,7 @@ def workspace(tmp_path):
     writer.writerow(["age", "colour", "label"])
     for _ in range(2000):
         writer.writerow([round(float(rng.normal(40, 10)), 1), rng.choice(["red", "blue"]), 1])
-    local_path("gs://b/train.csv", ws).write_text(out.getvalue())
+    local_path("gs://monitoring-data/train.csv", ws).write_text(out.getvalue())
     return ws
 
 
@@ -40,7 +40,7 @@ def job_body(**objective):
     return {"displayName": "m", "endpoint": ENDPOINT,
             "modelDeploymentMonitoringObjectiveConfigs": [
                 {"deployedModelId": "55", "objectiveConfig": {
-                    "trainingDataset": {"gcsSource": {"uris": ["gs://b/train.csv"]},
+                    "trainingDataset": {"gcsSource": {"uris": ["gs://monitoring-data/train.csv"]},
                                         "dataFormat": "csv", "targetField": "label"},
                     **objective}}],
             "modelMonitoringAlertConfig": {"emailAlertConfig": {"userEmails": ["a@b.c"]},
@@ -57,7 +57,7 @@ def traffic(jobs, n, age_mean, colours, seed):
 
 
 def test_skew_and_drift_with_thresholds_and_alerts(workspace):
-    jobs = MonitoringJobs(workspace, bigquery=False)
+    jobs = MonitoringJobs(ResourceStore(workspace), workspace)
     job = jobs.create(PARENT, job_body(
         trainingPredictionSkewDetectionConfig={"skewThresholds": {"age": {"value": 0.3},
                                                                   "colour": {"value": 0.9}}},
@@ -76,7 +76,7 @@ def test_skew_and_drift_with_thresholds_and_alerts(workspace):
     assert not [r for r in first["results"] if r["objective"] == "RAW_FEATURE_DRIFT"]
 
     # a restart of the services: state, windows and the drift baseline come from the files
-    jobs = MonitoringJobs(workspace, bigquery=False)
+    jobs = MonitoringJobs(ResourceStore(workspace), workspace)
     traffic(jobs, 300, 70, ["red"], seed=2)
     second = jobs.analyze(job_id)
     assert second["count"] == 300  # analysed traffic was pruned from the record
@@ -111,7 +111,7 @@ def test_skew_and_drift_with_thresholds_and_alerts(workspace):
 
 
 def test_paused_jobs_record_nothing_and_sampling_thins_traffic(workspace):
-    jobs = MonitoringJobs(workspace, bigquery=False)
+    jobs = MonitoringJobs(ResourceStore(workspace), workspace)
     body = job_body(trainingPredictionSkewDetectionConfig={})
     body["loggingSamplingStrategy"] = {"randomSampleConfig": {"sampleRate": 0.25}}
     job_id = jobs.create(PARENT, body)["name"].rsplit("/", 1)[-1]
@@ -124,7 +124,7 @@ def test_paused_jobs_record_nothing_and_sampling_thins_traffic(workspace):
 
 
 def test_bad_requests_get_vertex_errors_and_store_nothing(workspace):
-    jobs = MonitoringJobs(workspace, bigquery=False)
+    jobs = MonitoringJobs(ResourceStore(workspace), workspace)
     bad = job_body()
     bad["modelDeploymentMonitoringObjectiveConfigs"][0]["deployedModelId"] = "999"
     with pytest.raises(errors.VertexError, match="not deployed"):
@@ -141,7 +141,7 @@ def test_bad_requests_get_vertex_errors_and_store_nothing(workspace):
 
 
 def test_after_predict_never_raises_and_names_logging_tables(workspace, capsys):
-    hooks.after_predict(workspace, {"bad": "endpoint"}, "1", [[1]], [0])
+    hooks.after_predict(None, {"bad": "endpoint"}, "1", [[1]], [0])
     assert "after_predict hook failed" in capsys.readouterr().err
     endpoint = {"name": ENDPOINT, "displayName": "census web",
                 "predictRequestResponseLoggingConfig": {"enabled": True,
@@ -154,11 +154,11 @@ def test_after_predict_never_raises_and_names_logging_tables(workspace, capsys):
 
 
 def test_the_instance_schema_names_and_types_array_features(workspace):
-    local_path("gs://b/schema.yaml", workspace).write_text(
+    local_path("gs://monitoring-data/schema.yaml", workspace).write_text(
         "type: object\nproperties:\n  age:\n    type: number\n  colour:\n    type: string\n")
-    jobs = MonitoringJobs(workspace, bigquery=False)
+    jobs = MonitoringJobs(ResourceStore(workspace), workspace)
     body = job_body(trainingPredictionSkewDetectionConfig={})
-    body["analysisInstanceSchemaUri"] = "gs://b/schema.yaml"
+    body["analysisInstanceSchemaUri"] = "gs://monitoring-data/schema.yaml"
     job_id = jobs.create(PARENT, body)["name"].rsplit("/", 1)[-1]
     rng = np.random.default_rng(6)
     for age, colour in zip(rng.normal(40, 10, 300).round(1), rng.choice(["red", "blue"], 300),

@@ -8,7 +8,7 @@ from labkit.vertex.errors import VertexError
 from labkit.vertex.metadata.engine import Metadata
 from labkit.vertex.metadata.filters import Relations, compile_filter
 from labkit.vertex.pipelines import spec as specs
-from labkit.vertex.pipelines.jobs import PipelineJobs
+from labkit.vertex.pipelines.pipeline_jobs import PipelineJobs
 from labkit.vertex.pipelines.schedules import Schedules
 from labkit.vertex.store import ResourceStore
 from labkit.workspace import Workspace
@@ -27,14 +27,14 @@ def test_jobs_running_when_services_stopped_are_failed_on_restart(engines):
     workspace, store, metadata = engines
     store.put("pipelineJobs", "j1", {"name": f"{PARENT}/pipelineJobs/j1",
                                      "state": "PIPELINE_STATE_RUNNING", "createTime": "1"})
-    PipelineJobs(workspace, store, metadata)
+    PipelineJobs(workspace, store, metadata, lambda project: {})
     job = store.get("pipelineJobs", "j1")
     assert job["state"] == "PIPELINE_STATE_FAILED" and "interrupted" in job["error"]["message"]
 
 
 def test_bad_input_gets_invalid_argument(engines):
     workspace, store, metadata = engines
-    jobs = PipelineJobs(workspace, store, metadata)
+    jobs = PipelineJobs(workspace, store, metadata, lambda project: {})
     with pytest.raises(VertexError) as caught:
         jobs.create(PARENT, {"pipelineSpec": {}}, None)
     assert caught.value.status == 400 and "pipeline_spec is required" in caught.value.message

@@ -9,6 +9,7 @@ from google.cloud import aiplatform, bigquery, storage
 
 from labkit.storage.paths import local_path
 from labkit.vertex.pipelines.cron import Cron
+from labkit.workspace import Workspace
 
 from .conftest import SERVICE_ACCOUNT
 
@@ -87,7 +88,7 @@ def test_google_cloud_pipeline_components(local_env, compiled):
     assert [int(p) for p in predictions] == [0, 1]
     batch = tasks["model-batch-predict"].outputs["batchpredictionjob"].artifacts[0]
     out_dir = batch.metadata["gcsOutputDirectory"]
-    assert any(local_path(out_dir + "/").iterdir())
+    assert any(local_path(out_dir + "/", Workspace.from_env()).iterdir())
     endpoint.undeploy_all()
     endpoint.delete()
     aiplatform.Model(model.metadata["resourceName"]).delete()
@@ -135,7 +136,8 @@ def test_custom_training_job_op_runs_a_custom_job(local_env, compiled, tmp_path)
     resources = [t for t in job.task_details if t.task_name == "custom-training-job"][0]
     gcp_resources = resources.execution.metadata["output:gcp_resources"]
     assert "customJobs/" in gcp_resources
-    assert local_path(f"{output}/model/result.json").read_text() == '{"trained": true}'
+    result = local_path(f"{output}/model/result.json", Workspace.from_env())
+    assert result.read_text() == '{"trained": true}'
 
 
 def test_cancel_stops_a_running_pipeline(local_env, compiled):

@@ -11,6 +11,7 @@ from google.api_core import exceptions
 from google.cloud import aiplatform
 
 from labkit.storage.paths import local_path
+from labkit.workspace import Workspace
 
 from .conftest import SERVICE_ACCOUNT
 
@@ -64,7 +65,7 @@ def test_control_flow_outputs_and_caching(local_env, compiled, root):
     made = [t for t in tasks["make"] if t.execution.metadata["input:n"] == n][0]
     data = made.outputs["data"].artifacts[0]
     assert data.uri.startswith("gs://pipeline-root-")
-    assert local_path(data.uri).read_text() == "x" * n
+    assert local_path(data.uri, Workspace.from_env()).read_text() == "x" * n
     metrics = tasks["measure"][0].outputs["metrics"].artifacts[0]
     assert metrics.schema_title == "system.Metrics" and metrics.metadata["size"] == n
 

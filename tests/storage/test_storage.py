@@ -9,6 +9,7 @@ from google.api_core import exceptions
 from google.cloud import storage
 
 from labkit.storage import local_path
+from labkit.workspace import Workspace
 
 
 @pytest.fixture(scope="module")
@@ -68,10 +69,10 @@ def test_upload_kinds_and_download(bucket):
 
 def test_local_path_is_the_object(bucket):
     bucket.blob("nested/dir/file.txt").upload_from_string("hello")
-    path = local_path(f"gs://{bucket.name}/nested/dir/file.txt")
+    path = local_path(f"gs://{bucket.name}/nested/dir/file.txt", Workspace.from_env())
     assert path.read_text() == "hello"
     # files written directly (by training or a BigQuery export) are objects too
-    local_path(f"gs://{bucket.name}/written/here.txt").write_text("direct")
+    local_path(f"gs://{bucket.name}/written/here.txt", Workspace.from_env()).write_text("direct")
     blob = bucket.get_blob("written/here.txt")
     assert blob.size == 6 and blob.download_as_text() == "direct"
 
@@ -140,7 +141,7 @@ def test_gcs_mount_form(bucket):
     from labkit.storage import mount_path
 
     bucket.blob("fuse/x.txt").upload_from_string("fuse")
-    path = mount_path(f"gs://{bucket.name}/fuse/x.txt")
+    path = mount_path(f"gs://{bucket.name}/fuse/x.txt", Workspace.from_env())
     if os.access("/", os.W_OK) or os.path.isdir("/gcs"):
         assert str(path) == f"/gcs/{bucket.name}/fuse/x.txt"
         assert path.read_text() == "fuse"

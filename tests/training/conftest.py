@@ -19,5 +19,6 @@ def trainers(local_env) -> Path:
 def read_json():
     """gs:// JSON object written by a trainer -> dict."""
     from labkit.storage import local_path
+    from labkit.workspace import Workspace
 
-    return lambda uri: json.loads(local_path(uri).read_text())
+    return lambda uri: json.loads(local_path(uri, Workspace.from_env()).read_text())

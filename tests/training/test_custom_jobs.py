@@ -13,6 +13,7 @@ from google.api_core import exceptions
 from google.cloud import aiplatform
 
 from labkit.storage import local_path
+from labkit.workspace import Workspace
 
 TF_IMAGE = "us-docker.pkg.dev/vertex-ai/training/tf-cpu.2-17.py310:latest"
 SKLEARN_IMAGE = "us-docker.pkg.dev/vertex-ai/training/sklearn-cpu.1-0:latest"
@@ -31,7 +32,8 @@ def test_script_job_sees_vertex_contract(trainers, read_json):
     assert job.state.name == "JOB_STATE_SUCCEEDED"
     assert job.start_time and job.end_time and job.end_time >= job.start_time
     package = job.job_spec.worker_pool_specs[0].python_package_spec.package_uris[0]
-    assert package.startswith("gs://") and local_path(package).is_file()  # the SDK uploaded it
+    assert package.startswith("gs://")
+    assert local_path(package, Workspace.from_env()).is_file()  # the SDK uploaded it
     seen = read_json(f"{_base(job)}/model/env.json")
     env = seen["env"]
     assert seen["argv"] == ["--epochs", "3"]
@@ -86,7 +88,7 @@ def test_cancel_kills_the_replicas(trainers):
         display_name="sleeps", script_path=str(trainers / "sleep.py"),
         container_uri=SKLEARN_IMAGE)
     job.submit()
-    pid_file = local_path(f"{_base(job)}/model/pid")
+    pid_file = local_path(f"{_base(job)}/model/pid", Workspace.from_env())
     deadline = time.monotonic() + 30
     while not (pid_file.exists() and pid_file.read_text()) and time.monotonic() < deadline:
         time.sleep(0.1)

@@ -137,7 +137,7 @@ def test_deployment_survives_a_restart(endpoint, sklearn_model, local_env, data)
     """A fresh engine over the same workspace (a restarted services process) serves the
     stored deployment, loading the model again on the first request."""
     from labkit.vertex.endpoints import Endpoints
-    from labkit.vertex.models import Registry
+    from labkit.vertex.registry import Registry
     from labkit.vertex.store import ResourceStore
     from labkit.workspace import Workspace
 

@@ -62,7 +62,7 @@ def test_upload_errors(bucket, sklearn_uri):
 
 def test_model_persists_in_workspace(sklearn_model, local_env):
     """A fresh engine over the same workspace (a restarted services process) sees it."""
-    from labkit.vertex.models import Registry
+    from labkit.vertex.registry import Registry
     from labkit.vertex.store import ResourceStore
     from labkit.workspace import Workspace
 

@@ -10,6 +10,7 @@ import pytest
 from google.cloud import aiplatform
 
 from labkit.storage import local_path
+from labkit.workspace import Workspace
 
 PREDICTOR = '''
 import joblib
@@ -47,7 +48,7 @@ def test_xgboost_booster(endpoint, data, prefix):
 
     booster = xgboost.train({"objective": "binary:logistic"},
                             xgboost.DMatrix(data[0], label=data[1]), num_boost_round=5)
-    booster.save_model(str(local_path(f"{prefix}/xgb/model.bst")))
+    booster.save_model(str(local_path(f"{prefix}/xgb/model.bst", Workspace.from_env())))
     _serve(endpoint, "xgb", f"{prefix}/xgb",
            "us-docker.pkg.dev/vertex-ai/prediction/xgboost-cpu.2-1:latest")
     got = endpoint.predict(instances=data[0][:5].tolist()).predictions
@@ -60,7 +61,7 @@ def test_xgboost_sklearn_api_joblib(endpoint, data, prefix):
     import xgboost
 
     classifier = xgboost.XGBClassifier(n_estimators=5, max_depth=2).fit(*data)
-    joblib.dump(classifier, local_path(f"{prefix}/xgbj/model.joblib"))
+    joblib.dump(classifier, local_path(f"{prefix}/xgbj/model.joblib", Workspace.from_env()))
     _serve(endpoint, "xgbj", f"{prefix}/xgbj",
            "us-docker.pkg.dev/vertex-ai/prediction/xgboost-cpu.2-1:latest")
     got = endpoint.predict(instances=data[0][:5].tolist()).predictions
@@ -72,7 +73,7 @@ def test_tensorflow_saved_model(endpoint, data, prefix):
 
     model = keras.Sequential([keras.Input((3,), name="features"),
                               keras.layers.Dense(2, activation="softmax")])
-    model.export(str(local_path(f"{prefix}/tf/")), verbose=False)
+    model.export(str(local_path(f"{prefix}/tf/", Workspace.from_env())), verbose=False)
     _serve(endpoint, "tf", f"{prefix}/tf",
            "us-docker.pkg.dev/vertex-ai/prediction/tf2-cpu.2-15:latest")
     got = endpoint.predict(instances=data[0][:4].tolist()).predictions
@@ -81,8 +82,8 @@ def test_tensorflow_saved_model(endpoint, data, prefix):
     # instances may also be objects keyed by the signature's input name
     import tensorflow as tf
 
-    signature = tf.saved_model.load(str(local_path(f"{prefix}/tf/"))).signatures[
-        "serving_default"]
+    folder = local_path(f"{prefix}/tf/", Workspace.from_env())
+    signature = tf.saved_model.load(str(folder)).signatures["serving_default"]
     (name,) = signature.structured_input_signature[1]
     keyed = [{name: row} for row in data[0][:4].tolist()]
     np.testing.assert_allclose(endpoint.predict(instances=keyed).predictions, want, rtol=1e-5)

@@ -41,7 +41,7 @@ from labkit.bigquery.sql.translate import (
     table_parts,
     to_duckdb,
 )
-from labkit.bigquery.storage import Warehouse, now_ms
+from labkit.bigquery.warehouse import Warehouse, now_ms
 
 _MAYBE_ML = re.compile(r"\bMODEL\b|\bML\s*\.", re.IGNORECASE)
 

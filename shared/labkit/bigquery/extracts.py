@@ -8,7 +8,7 @@ import secrets
 import shutil
 
 from labkit.bigquery.errors import BigQueryError, invalid, not_found
-from labkit.bigquery.storage import Warehouse
+from labkit.bigquery.warehouse import Warehouse
 
 _FORMATS = {"CSV": "csv", "NEWLINE_DELIMITED_JSON": "json", "PARQUET": "parquet"}
 
@@ -17,7 +17,7 @@ def _sql_str(value: str) -> str:
     return "'" + str(value).replace("'", "''") + "'"
 
 
-def run_extract(wh: Warehouse, extract: dict) -> dict:
+def run_extract(wh: Warehouse, extract: dict, workspace) -> dict:
     """Runs configuration.extract; returns statistics.extract."""
     source = extract.get("sourceTable") or {}
     project, dataset, table = source.get("projectId"), source.get("datasetId"), \
@@ -40,7 +40,7 @@ def run_extract(wh: Warehouse, extract: dict) -> dict:
     from labkit.storage import local_path
 
     uri = uris[0].replace("*", "000000000000")  # BigQuery numbers the shards from zero
-    path = local_path(uri)
+    path = local_path(uri, workspace)
     options = [f"FORMAT {_FORMATS[fmt]}"]
     if fmt == "CSV":
         options.append(f"HEADER {'false' if extract.get('printHeader') is False else 'true'}")

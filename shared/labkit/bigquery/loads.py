@@ -16,7 +16,7 @@ import pyarrow as pa
 from labkit.bigquery import schema as bqschema
 from labkit.bigquery.errors import BigQueryError, access_denied, duplicate, invalid, not_found
 from labkit.bigquery.sql.translate import PUBLIC_PROJECT
-from labkit.bigquery.storage import Warehouse
+from labkit.bigquery.warehouse import Warehouse
 
 
 def _sql_str(value: str) -> str:

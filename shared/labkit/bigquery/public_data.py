@@ -13,7 +13,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from labkit.bigquery.sql.translate import PUBLIC_PROJECT, schema_name
-from labkit.bigquery.storage import Warehouse, now_ms
+from labkit.bigquery.warehouse import Warehouse, now_ms
 
 DATASET = "ml_datasets"
 DATA = Path(__file__).resolve().parents[2] / "data"

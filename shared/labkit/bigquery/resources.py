@@ -9,7 +9,7 @@ from labkit.bigquery import schema as bqschema
 from labkit.bigquery.engine import Engine, validate_dataset_id
 from labkit.bigquery.errors import access_denied, duplicate, invalid, not_found
 from labkit.bigquery.sql.translate import PUBLIC_PROJECT, schema_name
-from labkit.bigquery.storage import LOCATION, Warehouse, now_ms
+from labkit.bigquery.warehouse import LOCATION, Warehouse, now_ms
 
 _DATASET_FIELDS = ("description", "friendlyName", "labels", "defaultTableExpirationMs",
                    "defaultPartitionExpirationMs", "access", "defaultCollation",

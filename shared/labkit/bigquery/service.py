@@ -18,11 +18,11 @@ from pathlib import Path
 import duckdb
 
 from labkit.bigquery import extracts, ids, loads, public_data, schema
-from labkit.bigquery import jobs as jobstore
+from labkit.bigquery import job_store as jobstore
 from labkit.bigquery.engine import Engine, Result, duck_error
 from labkit.bigquery.errors import BigQueryError, duplicate, invalid, not_found
 from labkit.bigquery.resources import Resources
-from labkit.bigquery.storage import LOCATION, Warehouse, now_ms
+from labkit.bigquery.warehouse import LOCATION, Warehouse, now_ms
 from labkit.services.http import HttpError, Request, Response, Router
 from labkit.workspace import Workspace
 
@@ -49,6 +49,7 @@ def _listing(items: list, request: Request) -> tuple[list, str | None]:
 
 class BigQueryService:
     def __init__(self, workspace: Workspace):
+        self.workspace = workspace
         root = workspace.path("bigquery", "x").parent
         self.root = root
         self.wh = Warehouse(root / "warehouse.duckdb")
@@ -313,7 +314,7 @@ class BigQueryService:
         created = now_ms()
         error, stats = None, None
         try:
-            stats = extracts.run_extract(self.wh, config["extract"])
+            stats = extracts.run_extract(self.wh, config["extract"], self.workspace)
         except BigQueryError as exc:
             error = exc
         except Exception as exc:  # noqa: BLE001 - see internal_error
@@ -336,7 +337,7 @@ class BigQueryService:
             raise BigQueryError(f"Loading from {uri} is not supported by the local BigQuery "
                                 "(load from a file or a DataFrame instead). It runs with "
                                 "LAB_BACKEND=gcp.", "invalid")
-        path = Path(local_path(uri))
+        path = Path(local_path(uri, self.workspace))
         if not path.is_file():
             raise BigQueryError(f"Not found: URI {uri}", "notFound")
         # DuckDB reads only the service's scratch folders: stage the object there
@@ -634,6 +635,6 @@ def _content_range(value: str, length: int) -> tuple[int, int | None]:
         raise invalid(f"Bad Content-Range {value!r}") from exc
 
 
-def register(router: Router, workspace: Workspace) -> None:
-    BigQueryService(workspace).register(router)
+def register(router: Router, services) -> None:
+    BigQueryService(services.workspace).register(router)
 

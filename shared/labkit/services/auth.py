@@ -17,6 +17,10 @@ from labkit.workspace import Workspace, write_atomic
 TOKEN_PATH = "/labkit/token"
 
 
+def credentials_path(workspace: Workspace):
+    return workspace.path("auth", "credentials.json")
+
+
 def write_credentials(workspace: Workspace, base_url: str) -> str:
     """Writes the credentials file for `base_url` and returns its path."""
     subject = workspace.path("auth", "subject_token")
@@ -31,13 +35,13 @@ def write_credentials(workspace: Workspace, base_url: str) -> str:
         "token_url": base_url + TOKEN_PATH,
         "credential_source": {"file": str(subject)},
     }
-    path = workspace.path("auth", "credentials.json")
+    path = credentials_path(workspace)
     write_atomic(path, json.dumps(creds, indent=2))  # other kernels may be reading it
     return str(path)
 
 
-def register(router: Router, workspace: Workspace) -> None:
-    token = workspace.token
+def register(router: Router, services) -> None:
+    token = services.workspace.token
 
     def exchange(request: Request) -> dict:
         form = {k: v[0] for k, v in parse_qs(request.body.decode("utf-8", "replace")).items()}

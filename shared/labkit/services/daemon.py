@@ -7,88 +7,94 @@ same tables and models and never write the same files from two processes.
 from __future__ import annotations
 
 import fcntl
-import importlib
 import json
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
 
+from labkit.services import wiring
 from labkit.services.http import LocalServer, Router
 from labkit.workspace import Workspace, write_atomic
 
-# Each module exposes register(router, workspace). Order matters only for overlapping
-# patterns, and the services' URL prefixes do not overlap.
-SERVICES = [
-    "labkit.services.auth",
-    "labkit.services.resource_manager",
-    "labkit.bigquery.service",
-    "labkit.storage.service",
-    "labkit.vertex.service",
-    "labkit.vertex.metadata.service",
-    "labkit.vertex.pipelines.service",
-    "labkit.vertex.automl.service",
-    "labkit.vertex.training.service",
-    "labkit.vertex.monitoring.service",
-    "labkit.genai.routes",
-]
+LOCAL_PROJECT = "pmle-labs-local"
 
 STARTUP_TIMEOUT_S = 60
 STOP_TIMEOUT_S = 10
 
 
-def build_router(workspace: Workspace) -> Router:
-    router = Router()
-    names = []
-    for name in SERVICES:
-        importlib.import_module(name).register(router, workspace)
-        names.append(name.rsplit(".", 1)[-1])
-    router.add("GET", "/labkit/health", lambda request: {"status": "ok", "pid": os.getpid(),
-                                                          "services": names})
-    return router
+class Running:
+    """One workspace's services, serving on a thread of this process: the detached
+    process's whole life (serve) or a test session's (tests/conftest.py)."""
+
+    def __init__(self, workspace: Workspace, project: str, port: int = 0):
+        os.umask(0o077)  # every file the services (and the jobs they start) write is private
+        # One owner per workspace: a second one would fight the first over the
+        # workspace's files (DuckDB allows one writer process).
+        self.workspace = workspace
+        self._owner = open(workspace.path("services.owner"), "w")
+        try:
+            fcntl.flock(self._owner, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._owner.close()
+            raise RuntimeError(f"Another services process already serves {workspace.root}; "
+                               f"stop it with `python -m labkit.services stop` (make stop)."
+                               ) from None
+        try:
+            server = LocalServer(Router(), workspace.token, workspace.path_key, port)
+        except OSError:  # the previous port is taken now: any free one will do
+            server = LocalServer(Router(), workspace.token, workspace.path_key, 0)
+        self.server = server
+        self.endpoint = f"http://127.0.0.1:{server.port}"
+        self.services = wiring.build(workspace, self.endpoint, project)
+        server.router = wiring.router(self.services)
+        write_atomic(workspace.path("services.json"), json.dumps(
+            {"pid": os.getpid(), "port": server.port, "started": time.time()}))
+        write_atomic(workspace.path("services.port"), str(server.port))
+        self.thread = threading.Thread(target=server.serve_forever, daemon=True,
+                                       name="labkit-services")
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.services.close()
+        (self.workspace.root / "services.json").unlink(missing_ok=True)  # only the owner
+        self._owner.close()
 
 
-def serve(workspace: Workspace, port: int = 0) -> None:
-    os.umask(0o077)  # every file the services (and the jobs they start) write is private
-    # One owner per workspace for the life of the process: a second one would fight the
-    # first over the workspace's files (DuckDB allows one writer process).
-    owner = open(workspace.path("services.owner"), "w")
+def serve(workspace: Workspace, port: int = 0, project: str = LOCAL_PROJECT) -> None:
+    """The detached services process: serves until SIGTERM."""
     try:
-        fcntl.flock(owner, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        sys.exit(f"Another services process already serves {workspace.root}; "
-                 f"stop it with `python -m labkit.services stop` (make stop).")
-    router = build_router(workspace)
+        running = Running(workspace, project, port)
+    except RuntimeError as exc:
+        sys.exit(str(exc))
+    stopped = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+    print(f"labkit services listening on {running.endpoint}", flush=True)
     try:
-        server = LocalServer(router, workspace.token, workspace.path_key, port)
-    except OSError:  # the previous port is taken now: any free one will do
-        server = LocalServer(router, workspace.token, workspace.path_key, 0)
-    state = {"pid": os.getpid(), "port": server.port, "started": time.time()}
-    info = workspace.path("services.json")
-    write_atomic(info, json.dumps(state))
-    write_atomic(workspace.path("services.port"), str(server.port))
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    print(f"labkit services listening on http://127.0.0.1:{server.port}", flush=True)
-    try:
-        server.serve_forever()
-    finally:  # only the owner removes what names it
-        info.unlink(missing_ok=True)
+        stopped.wait()
+    finally:
+        running.close()
 
 
-def _healthy(workspace: Workspace, port: int) -> bool:
+def _health(workspace: Workspace, port: int) -> dict | None:
     request = urllib.request.Request(f"http://127.0.0.1:{port}/labkit/health",
                                      headers={"Authorization": f"Bearer {workspace.token}"})
     try:
         with urllib.request.urlopen(request, timeout=2) as response:
-            return response.status == 200
-    except OSError:
-        return False
+            return json.loads(response.read()) if response.status == 200 else None
+    except (OSError, ValueError):
+        return None
 
 
-def running_port(workspace: Workspace) -> int | None:
+def running_port(workspace: Workspace, *, current: bool = False) -> int | None:
+    """The port of this workspace's services if they answer (and, with current=True,
+    run the code installed here)."""
     info = workspace.root / "services.json"
     if not info.exists():
         return None
@@ -96,33 +102,32 @@ def running_port(workspace: Workspace) -> int | None:
         port = json.loads(info.read_text())["port"]
     except (ValueError, KeyError):
         return None
-    return port if _healthy(workspace, port) else None
+    health = _health(workspace, port)
+    if health is None or (current and health.get("version") != wiring.code_version()):
+        return None
+    return port
 
 
-def endpoint(workspace: Workspace) -> str:
-    """Base URL of this workspace's services, for engines inside the services process that
-    reach a sibling service through the real client libraries."""
-    try:
-        port = json.loads((workspace.root / "services.json").read_text())["port"]
-    except (OSError, ValueError, KeyError) as exc:
-        raise RuntimeError(f"No local services are running for {workspace.root}") from exc
-    return f"http://127.0.0.1:{port}"
-
-
-def ensure_running(workspace: Workspace) -> int:
-    """Returns the port of this workspace's services, starting them if none answer."""
+def ensure_running(workspace: Workspace, project: str = LOCAL_PROJECT) -> int:
+    """Returns the port of this workspace's services, starting them if none answer.
+    A services process that runs older code than the installed package is replaced."""
     with open(workspace.path("services.lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # two notebooks starting at once start one process
         port = running_port(workspace)
-        if port:
+        if port and running_port(workspace, current=True):
             return port
+        if port:
+            print("labkit: the local services run older code than is installed here; "
+                  "restarting them.", file=sys.stderr)
+            stop(workspace)
         # A successor binds its predecessor's port where it can, so kernels that started
         # earlier keep a working endpoint after the services restart.
         last = workspace.root / "services.port"
         previous = last.read_text().strip() if last.exists() else "0"
         log = open(workspace.path("logs", "services.log"), "ab")
         process = subprocess.Popen(
-            [sys.executable, "-m", "labkit.services", "serve", "--port", previous],
+            [sys.executable, "-m", "labkit.services", "serve", "--port", previous,
+             "--project", project],
             env={**os.environ, "LAB_WORKSPACE": str(workspace.root)},
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             start_new_session=True,  # outlives the kernel that started it

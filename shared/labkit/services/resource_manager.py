@@ -136,9 +136,9 @@ def _proxy(grpc_port: int) -> int:
     return listener.getsockname()[1]
 
 
-def register(router: Router, workspace: Workspace) -> None:
+def register(router: Router, services) -> None:
     """A service of its own: it answers gRPC through its own ports, not HTTP routes."""
-    start(workspace)
+    start(services.workspace)
 
 
 def start(workspace: Workspace) -> None:

@@ -16,12 +16,11 @@ from labkit.workspace import Workspace
 MOUNT_ROOT = Path("/gcs")
 
 
-def mount_path(uri: str, workspace: Workspace | None = None) -> Path | None:
+def mount_path(uri: str, workspace: Workspace) -> Path | None:
     """'/gcs/<bucket>/<name>' linked to this workspace, or None where /gcs can't be made.
 
     The link follows the workspace that last asked for it (one /gcs per machine).
     """
-    workspace = workspace or Workspace.from_env()
     bucket, name = split_uri(uri)
     target = bucket_dir(workspace, bucket)
     target.mkdir(parents=True, exist_ok=True)

@@ -121,20 +121,19 @@ def bucket_meta_path(workspace: Workspace, bucket: str) -> Path:
     return workspace.root / "storage" / "buckets" / (check_bucket_name(bucket) + ".json")
 
 
-def local_path(uri: str, workspace: Workspace | None = None) -> Path:
+def local_path(uri: str, workspace: Workspace) -> Path:
     """The local file behind gs://bucket/name (or gs://bucket/prefix/ for a folder).
 
     The parent folder is created so the path can be written (the folder itself for a URI
     ending in "/"); the bucket must exist to be seen through the Cloud Storage API.
     """
-    workspace = workspace or Workspace.from_env()
     bucket, name = split_uri(uri)
     path = object_path(workspace, bucket, name)
     (path if uri.endswith("/") else path.parent).mkdir(parents=True, exist_ok=True)
     return path
 
 
-def matching_files(uri: str, workspace: Workspace | None = None) -> list[Path]:
+def matching_files(uri: str, workspace: Workspace) -> list[Path]:
     """The files behind the objects a gs:// URI names: the object itself, or every object
     its `*` wildcards match (as Vertex reads batch and dataset sources). Empty if none."""
     bucket, pattern = split_uri(uri)

@@ -16,9 +16,7 @@ from urllib.parse import quote
 
 from labkit.services.http import Request, Response, Router
 from labkit.storage import errors
-from labkit.storage.engine import Store
 from labkit.storage.paths import InvalidName
-from labkit.workspace import Workspace
 
 BUCKET = r"/storage/v1/b/(?P<bucket>[^/]+)"
 OBJECT = BUCKET + r"/o/(?P<object>.+?)"
@@ -90,8 +88,8 @@ def _parse_multipart(request: Request) -> tuple[dict, bytes]:
     return metadata, media
 
 
-def register(router: Router, workspace: Workspace) -> None:
-    store = Store(workspace)
+def register(router: Router, services) -> None:
+    store = services.objects
 
     def add(method: str, pattern: str, handler) -> None:
         router.add(method, pattern, _names_checked(handler))

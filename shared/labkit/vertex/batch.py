@@ -26,7 +26,7 @@ from labkit.storage import local_path, matching_files, split_uri
 from labkit.storage.paths import bucket_meta_path
 from labkit.vertex import errors, serving
 from labkit.vertex.machines import validate_dedicated
-from labkit.vertex.models import Registry
+from labkit.vertex.registry import Registry
 from labkit.vertex.resources import matches_filter, page
 from labkit.vertex.store import ResourceStore, new_id, now
 from labkit.workspace import Workspace
@@ -59,9 +59,12 @@ def _bq_table(uri: str) -> tuple[str, str, str]:
 
 
 class BatchJobs:
-    def __init__(self, store: ResourceStore, registry: Registry):
+    def __init__(self, store: ResourceStore, registry: Registry, workspace: Workspace,
+                 bigquery):
         self.store = store
         self.registry = registry
+        self.workspace = workspace
+        self.bigquery = bigquery  # labkit.vertex.bq.LocalBigQuery
         self.finished: dict[str, threading.Event] = {}
         self.cancel_requested: set[str] = set()
         for job in store.all("batchPredictionJobs"):  # jobs of a process that ended
@@ -78,7 +81,7 @@ class BatchJobs:
         if not model_ref:
             raise errors.gcp_only("Batch prediction without a Model resource")
         _, version = self.registry.resolve(parent, model_ref)
-        serving.engine_for(version)
+        serving.framework_of(version)
         source = body.get("inputConfig") or {}
         sink = body.get("outputConfig") or {}
         in_format, out_format = source.get("instancesFormat"), sink.get("predictionsFormat")
@@ -171,7 +174,7 @@ class BatchJobs:
             self._update(job_id, state="JOB_STATE_RUNNING", startTime=now())
             job = self.store.get("batchPredictionJobs", job_id)
             instances, rows = self._read(job)
-            predictor = serving.load(version)
+            predictor = serving.load(version, self.workspace)
             size = int((job.get("manualBatchTuningParameters") or {}).get("batchSize")
                        or DEFAULT_BATCH_SIZE)
             results, failures, explanations = [], [], {}
@@ -271,19 +274,17 @@ class BatchJobs:
             return [instance.get(f) for f in fields]
         return {f: instance.get(f) for f in fields}
 
-    @staticmethod
-    def _expand(uri: str):
-        matched = matching_files(uri)
+    def _expand(self, uri: str):
+        matched = matching_files(uri, self.workspace)
         if not matched:
             raise errors.invalid(f"No files match the batch prediction input {uri}." if "*"
                                  in uri else f"Batch prediction input {uri} does not exist.")
         return matched
 
-    @staticmethod
-    def _read_bigquery(uri: str) -> list[dict]:
+    def _read_bigquery(self, uri: str) -> list[dict]:
         from labkit.vertex import bq
 
-        return bq.read_rows(*_bq_table(uri))
+        return bq.read_rows(self.bigquery, *_bq_table(uri))
 
     def _write(self, job: dict, version: dict, instances: list, rows, results, failures,
                explanations: dict) -> dict:
@@ -293,10 +294,10 @@ class BatchJobs:
         if sink["predictionsFormat"] == "jsonl":
             prefix = sink["gcsDestination"]["outputUriPrefix"].rstrip("/")
             bucket, _ = split_uri(prefix + "/")
-            if not bucket_meta_path(Workspace.from_env(), bucket).exists():
+            if not bucket_meta_path(self.workspace, bucket).exists():
                 raise errors.invalid(f"Output bucket gs://{bucket} does not exist.")
             folder_uri = f"{prefix}/prediction-{version['displayName']}-{label}"
-            folder = local_path(folder_uri + "/")
+            folder = local_path(folder_uri + "/", self.workspace)
             folder.mkdir(parents=True, exist_ok=True)
             with open(folder / "predictions_00001.jsonl", "w") as out:
                 for i, prediction in results:
@@ -311,5 +312,6 @@ class BatchJobs:
             return {"gcsOutputDirectory": folder_uri}
         from labkit.vertex import bq
 
-        return bq.write_predictions(sink["bigqueryDestination"]["outputUri"], version, label,
+        return bq.write_predictions(self.bigquery, sink["bigqueryDestination"]["outputUri"],
+                                    version, label,
                                     instances, rows, results, failures)

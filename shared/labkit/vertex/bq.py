@@ -8,32 +8,39 @@ sees them.
 from __future__ import annotations
 
 import json
-import os
 import re
+import threading
 
 from labkit.vertex import errors
-from labkit.workspace import Workspace
 
 
-def client():
-    from google.api_core.client_options import ClientOptions
-    from google.cloud import bigquery
-    from google.oauth2.credentials import Credentials
+class LocalBigQuery:
+    """The real google-cloud-bigquery client, pointed at this services process (built
+    once by labkit.services.wiring and handed to the engines that read or write tables)."""
 
-    from labkit.env import LOCAL_PROJECT
-    from labkit.services import daemon
+    def __init__(self, endpoint: str, token: str, project: str):
+        self.endpoint, self.token, self.project = endpoint, token, project
+        self._client = None
+        self._lock = threading.Lock()
 
-    workspace = Workspace.from_env()
-    project = os.environ.get("LAB_LOCAL_PROJECT", LOCAL_PROJECT)
-    return bigquery.Client(project=project, credentials=Credentials(workspace.token),
-                           client_options=ClientOptions(api_endpoint=daemon.endpoint(workspace)))
+    def client(self):
+        with self._lock:
+            if self._client is None:
+                from google.api_core.client_options import ClientOptions
+                from google.cloud import bigquery
+                from google.oauth2.credentials import Credentials
+
+                self._client = bigquery.Client(
+                    project=self.project, credentials=Credentials(self.token),
+                    client_options=ClientOptions(api_endpoint=self.endpoint))
+            return self._client
 
 
-def read_rows(project: str, dataset: str, table: str) -> list[dict]:
+def read_rows(bigquery: LocalBigQuery, project: str, dataset: str, table: str) -> list[dict]:
     from google.api_core import exceptions
 
     try:
-        return [dict(r) for r in client().list_rows(f"{project}.{dataset}.{table}")]
+        return [dict(r) for r in bigquery.client().list_rows(f"{project}.{dataset}.{table}")]
     except exceptions.NotFound:
         raise errors.invalid(f"BigQuery table {project}.{dataset}.{table} for batch prediction "
                              f"input is not found.") from None
@@ -54,14 +61,14 @@ def _column(values: list):
     return "STRING", [json.dumps(v) for v in values]
 
 
-def write_predictions(output_uri: str, version: dict, label: str, instances: list, rows,
-                      results: list, failures: list) -> dict:
+def write_predictions(bigquery_client: LocalBigQuery, output_uri: str, version: dict, label: str,
+                      instances: list, rows, results: list, failures: list) -> dict:
     """Writes `predictions` (and `errors`) tables; returns the job's outputInfo."""
     import pandas as pd
     from google.api_core import exceptions
     from google.cloud import bigquery
 
-    bq = client()
+    bq = bigquery_client.client()
     m = re.fullmatch(r"bq://([^.]+)(?:\.([^.]+)\.([^.]+))?", output_uri)
     if not m:
         raise errors.invalid(f"bigquery_destination.output_uri {output_uri!r} must be "

@@ -15,7 +15,7 @@ import threading
 
 from labkit.vertex import errors, operations, serving
 from labkit.vertex.machines import validate_dedicated
-from labkit.vertex.models import Registry
+from labkit.vertex.registry import Registry
 from labkit.vertex.resources import apply_mask, matches_filter, page
 from labkit.vertex.store import ResourceStore, new_id, now
 
@@ -125,10 +125,10 @@ class Endpoints:
         resources = spec.get("dedicatedResources") or {
             "machineSpec": {"machineType": DEFAULT_MACHINE}, "minReplicaCount": 1}
         spec["dedicatedResources"] = validate_dedicated(resources)
-        serving.engine_for(version)  # what runs only on Vertex is refused before any work
+        serving.framework_of(version)  # what runs only on Vertex is refused before any work
         deployed_id = new_id()
         try:
-            predictor = serving.load(version)
+            predictor = serving.load(version, self.store.workspace)
         except errors.VertexError as exc:
             # Vertex reports a model that cannot be served as a failed deploy operation.
             return operations.done(self.store, endpoint["name"], "DeployModelOperationMetadata",
@@ -209,7 +209,8 @@ class Endpoints:
             if predictor is None:
                 ref = f"{deployed['model'].split('/')[-1]}@{deployed['modelVersionId']}"
                 _, version = self.registry.resolve(parent, ref)
-                predictor = self.predictors[deployed["id"]] = serving.load(version)
+                predictor = serving.load(version, self.store.workspace)
+                self.predictors[deployed["id"]] = predictor
             return predictor
 
     def _route(self, parent: str, endpoint_id: str, body: dict) -> tuple[dict, dict, list]:

@@ -12,11 +12,8 @@ from labkit.services.http import Request, Router
 from labkit.vertex import errors, operations
 from labkit.vertex.batch import BatchJobs
 from labkit.vertex.endpoints import Endpoints
-from labkit.vertex.models import Registry
 from labkit.vertex.monitoring import hooks
 from labkit.vertex.routes import PARENT, parent_of, query_of
-from labkit.vertex.store import ResourceStore
-from labkit.workspace import Workspace
 
 MODEL = PARENT + r"/models/(?P<model>[^/:]+)"
 ENDPOINT = PARENT + r"/endpoints/(?P<endpoint>[^/:]+)"
@@ -25,12 +22,12 @@ JOB = PARENT + r"/batchPredictionJobs/(?P<job>[^/:]+)"
 
 
 
-def register(router: Router, workspace: Workspace) -> None:
-    store = ResourceStore.of(workspace)
-    registry = Registry(store)
+def register(router: Router, services) -> None:
+    store, registry = services.vertex_store, services.registry
     endpoints = Endpoints(store, registry,
-                          on_predict=functools.partial(hooks.after_predict, workspace))
-    jobs = BatchJobs(store, registry)
+                          on_predict=functools.partial(hooks.after_predict, services.monitoring))
+    services.closers.append(endpoints.close_all)
+    jobs = BatchJobs(store, registry, services.workspace, services.bigquery)
 
     def add(method: str, pattern: str, handler) -> None:
         router.add(method, pattern, handler)
@@ -75,7 +72,7 @@ def register(router: Router, workspace: Workspace) -> None:
 
     add("POST", ENDPOINT + r":explain",
         lambda r: endpoints.explain(parent_of(r), r.params["endpoint"], r.json(),
-                                    functools.partial(hooks.explain, workspace)))
+                                    functools.partial(hooks.explain, services.monitoring)))
     for verb, feature in (("rawPredict", "raw_predict"),
                           ("streamRawPredict", "stream_raw_predict"),
                           ("directPredict", "direct_predict"),

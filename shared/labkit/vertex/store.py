@@ -1,7 +1,9 @@
 """Vertex resources persisted in the workspace: one JSON file per resource.
 
 vertex/<collection>/<id>.json, written to a temporary file and renamed, under one lock:
-the services process is the only writer, so a lock per process is enough.
+the services process is the only writer, so a lock per process is enough. The process has
+one store (labkit.services.wiring builds it), so one lock guards each read-modify-write
+(a model version uploaded by a training pipeline while the registry route patches it).
 """
 
 from __future__ import annotations
@@ -30,25 +32,11 @@ def new_id() -> str:
     return str(random.randint(10**18, 9 * 10**18))
 
 
-_shared: dict[str, ResourceStore] = {}
-_shared_lock = threading.Lock()
-
-
 class ResourceStore:
     def __init__(self, workspace: Workspace):
+        self.workspace = workspace
         self.root = workspace.root / "vertex"
         self.lock = threading.RLock()
-
-    @classmethod
-    def of(cls, workspace: Workspace) -> ResourceStore:
-        """The one store of this workspace in this process: every Vertex service and engine
-        shares it, so one lock guards each read-modify-write (a model version uploaded by a
-        training pipeline while the registry route patches the same model)."""
-        with _shared_lock:
-            key = str(workspace.root)
-            if key not in _shared:
-                _shared[key] = cls(workspace)
-            return _shared[key]
 
     def _path(self, collection: str, rid: str) -> Path | None:
         """The file of one resource; None for an id that is no single file name (ids come

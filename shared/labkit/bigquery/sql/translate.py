@@ -133,7 +133,7 @@ def _reject_unsupported(tree: exp.Expression) -> None:
     """Refuses what BigQuery SQL does not have and DuckDB would run: DuckDB's table
     functions (file readers, catalog and settings views, query()) and the scalar
     functions that read the engine's settings. DuckDB's external access is off as well
-    (labkit.bigquery.storage), so this is for BigQuery's error, not the only guard."""
+    (labkit.bigquery.warehouse), so this is for BigQuery's error, not the only guard."""
     duck_tables = _duckdb_table_functions()
     for table in tree.find_all(exp.Table):
         func = table.this

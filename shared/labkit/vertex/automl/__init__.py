@@ -5,11 +5,11 @@ with their evaluations; the models are served by the prebuilt scikit-learn engin
 Rooms: `service` (the /datasets routes), `datasets` (Dataset resources and their data),
 `pipelines` (AutoML TrainingPipelines, handed over by the training pipelines routes; it
 turns labkit.automl's errors into VertexError), `evaluation` (ModelEvaluations in
-Vertex's schema). `engine` and `features` are transitional re-exports of labkit.automl.
+Vertex's schema).
 """
 
 
-def start_training_pipeline(store, registry, parent: str, body: dict) -> dict:
+def start_training_pipeline(store, registry, parent: str, body: dict, bigquery) -> dict:
     from labkit.vertex.automl.pipelines import start_training_pipeline as start
 
-    return start(store, registry, parent, body)
+    return start(store, registry, parent, body, bigquery)

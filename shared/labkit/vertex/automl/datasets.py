@@ -18,6 +18,7 @@ from labkit.storage import matching_files
 from labkit.vertex import errors, operations
 from labkit.vertex.resources import apply_mask, matches_filter, page
 from labkit.vertex.store import ResourceStore, new_id, now
+from labkit.workspace import Workspace
 
 SCHEMA = "gs://google-cloud-aiplatform/schema/dataset/metadata/"
 LOCAL_SCHEMAS = {SCHEMA + "tabular_1.0.0.yaml", SCHEMA + "time_series_1.0.0.yaml"}
@@ -30,8 +31,9 @@ def _kind(schema: str) -> str:
 
 
 class Datasets:
-    def __init__(self, store: ResourceStore):
+    def __init__(self, store: ResourceStore, bigquery):
         self.store = store
+        self.bigquery = bigquery  # labkit.vertex.bq.LocalBigQuery
 
     def create(self, parent: str, body: dict) -> dict:
         if not body.get("displayName"):
@@ -42,7 +44,7 @@ class Datasets:
         if schema not in LOCAL_SCHEMAS:
             raise errors.gcp_only(f"Vertex AI {_kind(schema)} datasets ({schema})")
         metadata = body.get("metadata") or {}
-        source_uri(metadata)  # validates the source
+        source_uri(metadata, self.store.workspace, self.bigquery)  # validates the source
         dataset_id = new_id()
         stamp = now()
         dataset = {
@@ -79,7 +81,7 @@ class Datasets:
         return operations.done(self.store, dataset["name"], "DeleteOperationMetadata", None)
 
 
-def source_uri(metadata: dict) -> str:
+def source_uri(metadata: dict, workspace: Workspace, bigquery) -> str:
     """The dataset's one source URI (bq://... or the first gs://...), checked to exist."""
     config = metadata.get("inputConfig") or {}
     gcs = (config.get("gcsSource") or {}).get("uri")
@@ -92,16 +94,14 @@ def source_uri(metadata: dict) -> str:
         table = _bq_table(bq)
         from google.api_core import exceptions
 
-        from labkit.vertex import bq as bq_client
-
         try:
-            bq_client.client().get_table(table)
+            bigquery.client().get_table(table)
         except exceptions.NotFound:
             raise errors.invalid(f"BigQuery table {bq} does not exist.") from None
         return bq
     uris = [gcs] if isinstance(gcs, str) else list(gcs)
     for uri in uris:
-        _csv_files(uri)
+        _csv_files(uri, workspace)
     return uris[0]
 
 
@@ -112,27 +112,25 @@ def _bq_table(uri: str) -> str:
     return f"{m[1]}.{m[2]}.{m[3]}"
 
 
-def _csv_files(uri: str) -> list:
+def _csv_files(uri: str, workspace: Workspace) -> list:
     if not uri.startswith("gs://"):
         raise errors.invalid(f"Cloud Storage source {uri!r} must be a gs:// URI.")
-    found = matching_files(uri)
+    found = matching_files(uri, workspace)
     if not found:
         raise errors.invalid(f"No files match the Cloud Storage source {uri}." if "*" in uri
                              else f"Cloud Storage source {uri} does not exist.")
     return found
 
 
-def read_frame(dataset: dict) -> pd.DataFrame:
+def read_frame(dataset: dict, workspace: Workspace, bigquery) -> pd.DataFrame:
     """The dataset's rows now: the BigQuery table, or the CSV files one after another."""
     config = (dataset.get("metadata") or {}).get("inputConfig") or {}
     bq = (config.get("bigquerySource") or {}).get("uri")
     if bq:
-        from labkit.vertex import bq as bq_client
-
-        return bq_client.client().list_rows(_bq_table(bq)).to_dataframe()
+        return bigquery.client().list_rows(_bq_table(bq)).to_dataframe()
     gcs = config["gcsSource"]["uri"]
     frames = []
     for uri in [gcs] if isinstance(gcs, str) else gcs:
-        for path in _csv_files(uri):
+        for path in _csv_files(uri, workspace):
             frames.append(pd.read_csv(path, skipinitialspace=True))
     return pd.concat(frames, ignore_index=True)

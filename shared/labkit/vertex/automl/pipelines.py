@@ -22,7 +22,7 @@ from labkit.automl.errors import AutoMLError, NoModelFound
 from labkit.automl.features import TYPES
 from labkit.vertex import errors
 from labkit.vertex.automl import datasets, evaluation
-from labkit.vertex.models import Registry
+from labkit.vertex.registry import Registry
 from labkit.vertex.store import ResourceStore, new_id, now
 
 COLLECTION = "trainingPipelines"
@@ -139,14 +139,14 @@ def validate(store: ResourceStore, parent: str, body: dict) -> dict:
 
 
 def start_training_pipeline(store: ResourceStore, registry: Registry, parent: str,
-                            body: dict) -> dict:
+                            body: dict, bigquery) -> dict:
     job = validate(store, parent, body)
     pipeline_id = new_id()
     stamp = now()
     pipeline = {**body, "name": f"{parent}/{COLLECTION}/{pipeline_id}",
                 "state": "PIPELINE_STATE_PENDING", "createTime": stamp, "updateTime": stamp}
     store.put(COLLECTION, pipeline_id, pipeline)
-    threading.Thread(target=_run, args=(store, registry, parent, pipeline_id, job),
+    threading.Thread(target=_run, args=(store, registry, parent, pipeline_id, job, bigquery),
                      daemon=True, name=f"automl-{pipeline_id}").start()
     return pipeline
 
@@ -173,10 +173,10 @@ def _roles(frame, job: dict):
 
 
 def _run(store: ResourceStore, registry: Registry, parent: str, pipeline_id: str,
-         job: dict) -> None:
+         job: dict, bigquery) -> None:
     try:
         _update(store, pipeline_id, state="PIPELINE_STATE_RUNNING", startTime=now())
-        frame = datasets.read_frame(job["dataset"])
+        frame = datasets.read_frame(job["dataset"], store.workspace, bigquery)
         roles = _roles(frame, job)
         split_key = job["split"].get("key")
         not_features = (job["target"], job["weight"], split_key)  # never model inputs

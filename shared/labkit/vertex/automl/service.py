@@ -11,17 +11,15 @@ from labkit.vertex import errors
 from labkit.vertex.automl import pipelines
 from labkit.vertex.automl.datasets import Datasets
 from labkit.vertex.routes import PARENT, parent_of, query_of
-from labkit.vertex.store import ResourceStore
-from labkit.workspace import Workspace
 
 DATASET = PARENT + r"/datasets/(?P<dataset>[^/:]+)"
 
 
 
 
-def register(router: Router, workspace: Workspace) -> None:
-    store = ResourceStore.of(workspace)
-    datasets = Datasets(store)
+def register(router: Router, services) -> None:
+    store = services.vertex_store
+    datasets = Datasets(store, services.bigquery)
     pipelines.recover(store)
 
     router.add("POST", PARENT + r"/datasets", lambda r: datasets.create(parent_of(r), r.json()))

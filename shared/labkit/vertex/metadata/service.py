@@ -3,30 +3,15 @@
 from __future__ import annotations
 
 from labkit.services.http import Request, Router
-from labkit.vertex.metadata.engine import Metadata, store_name
+from labkit.vertex.metadata.engine import store_name
 from labkit.vertex.metadata.tensorboards import TensorboardChildren, Tensorboards
 from labkit.vertex.routes import PARENT, parent_of, query_of
-from labkit.vertex.store import ResourceStore
-from labkit.workspace import Workspace
 
 STORE = PARENT + r"/metadataStores/(?P<store>[^/:]+)"
 TENSORBOARD = PARENT + r"/tensorboards/(?P<tensorboard>[^/:]+)"
 
-_engines: dict[str, Metadata] = {}
-
-
-def engine_for(workspace: Workspace) -> Metadata:
-    """The one metadata engine of this services process (pipelines write through it)."""
-    key = str(workspace.root)
-    if key not in _engines:
-        _engines[key] = Metadata(ResourceStore.of(workspace))
-    return _engines[key]
-
-
-
-
-def register(router: Router, workspace: Workspace) -> None:
-    metadata = engine_for(workspace)
+def register(router: Router, services) -> None:
+    metadata = services.metadata
     tensorboards = Tensorboards(metadata.store)
     children = TensorboardChildren(metadata.store)
     add = router.add

@@ -1,7 +1,7 @@
 """What the local Vertex AI's endpoint routes call: after every predict, and for explain.
 
-Both find this workspace's monitoring engine (created by service.register in the services
-process). after_predict never raises: logging must not break serving.
+Both get the process's monitoring engine (built once by labkit.services.wiring) bound
+in by vertex.service. after_predict never raises: logging must not break serving.
 """
 
 from __future__ import annotations
@@ -12,17 +12,7 @@ import sys
 
 from labkit.vertex import errors
 from labkit.vertex.monitoring import explain as attributions
-from labkit.vertex.monitoring.jobs import MonitoringJobs
-from labkit.workspace import Workspace
-
-_engines: dict[str, MonitoringJobs] = {}
-
-
-def engine(workspace: Workspace) -> MonitoringJobs:
-    key = str(workspace.root)
-    if key not in _engines:
-        _engines[key] = MonitoringJobs(workspace)
-    return _engines[key]
+from labkit.vertex.monitoring.engine import MonitoringJobs
 
 
 def logging_table(endpoint: dict) -> str | None:
@@ -45,14 +35,13 @@ def logging_table(endpoint: dict) -> str | None:
     return ".".join(parts[:3])
 
 
-def after_predict(workspace, endpoint: dict, deployed_model_id: str, instances: list,
+def after_predict(jobs: MonitoringJobs, endpoint: dict, deployed_model_id: str, instances: list,
                   predictions: list) -> None:
     """Called after every successful endpoint predict. Logs request/response per the
     endpoint's predictRequestResponseLoggingConfig (enabled, samplingRate,
     bigqueryDestination.outputUri) into BigQuery, and records the traffic that the
     endpoint's monitoring job analyses. Puts work on a queue (microseconds); never raises."""
     try:
-        jobs = engine(workspace)
         table = logging_table(endpoint)
         if table:
             rate = float((endpoint.get("predictRequestResponseLoggingConfig") or {}).get(
@@ -66,8 +55,8 @@ def after_predict(workspace, endpoint: dict, deployed_model_id: str, instances: 
               flush=True)
 
 
-def explain(workspace, endpoint: dict, deployed_model_id: str, model: dict, instances: list,
-            parameters: dict | None, predict_fn) -> dict:
+def explain(jobs: MonitoringJobs, endpoint: dict, deployed_model_id: str, model: dict,
+            instances: list, parameters: dict | None, predict_fn) -> dict:
     """endpoint.explain(): attributions for each instance with the deployed model's (or else
     the model version's) explanationSpec. predict_fn(instances) -> predictions calls the
     served model. Raises a Vertex-shaped 400 when there is no explanationSpec."""
@@ -83,7 +72,7 @@ def explain(workspace, endpoint: dict, deployed_model_id: str, model: dict, inst
         raise errors.invalid('Invalid JSON payload: "instances" must be a non-empty list.')
     predictions = predict_fn(instances)
     explanations = attributions.attribute(spec, instances, predictions, predict_fn, model)
-    after_predict(workspace, endpoint, deployed_model_id, instances, predictions)
+    after_predict(jobs, endpoint, deployed_model_id, instances, predictions)
     return {"explanations": explanations, "deployedModelId": deployed_model_id,
             "predictions": predictions}
 

@@ -34,9 +34,9 @@ BATCH_WAIT_S = 0.2
 
 
 class RequestLog:
-    def __init__(self, workspace: Workspace, bigquery: bool = True):
+    def __init__(self, workspace: Workspace, bigquery=None):
         self.folder = workspace.root / "vertex" / "monitoringTraffic"
-        self.bigquery = bigquery
+        self.bigquery = bigquery  # labkit.vertex.bq.LocalBigQuery; None: no BigQuery logging
         self.queue: queue.SimpleQueue = queue.SimpleQueue()
         self.pending = 0
         self.idle = threading.Condition()
@@ -168,9 +168,7 @@ class RequestLog:
     def _insert(self, table: str, table_rows: list[dict]) -> None:
         from google.cloud import bigquery
 
-        from labkit.vertex.bq import client
-
-        bq = client()
+        bq = self.bigquery.client()
         if table not in self.tables:
             project, dataset, _ = table.split(".")
             bq.create_dataset(bigquery.Dataset(f"{project}.{dataset}"), exists_ok=True)

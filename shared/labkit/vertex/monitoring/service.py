@@ -8,17 +8,15 @@ from __future__ import annotations
 
 from labkit.services.http import Request, Router
 from labkit.vertex import errors
-from labkit.vertex.monitoring import hooks
 from labkit.vertex.routes import PARENT, parent_of, query_of
-from labkit.workspace import Workspace
 
 JOBS = PARENT + r"/modelDeploymentMonitoringJobs"
 JOB = JOBS + r"/(?P<job>[^/:]+)"
 
 
 
-def register(router: Router, workspace: Workspace) -> None:
-    jobs = hooks.engine(workspace)
+def register(router: Router, services) -> None:
+    jobs = services.monitoring
     jobs.start_timer()
 
     router.add("POST", JOBS, lambda r: jobs.create(parent_of(r), r.json()))

@@ -34,11 +34,12 @@ def _columns(rows: list[dict], target: str | None) -> dict[str, list]:
     return {name: [row.get(name) for row in rows] for name in names}
 
 
-def load(dataset: dict, workspace: Workspace) -> dict[str, list]:
+def load(dataset: dict, workspace: Workspace, bigquery) -> dict[str, list]:
     """{feature: values} from a TrainingDataset; raises a Vertex-shaped error if unreadable."""
     target = dataset.get("targetField") or None
     if dataset.get("bigquerySource"):
-        return _columns(_bigquery(dataset["bigquerySource"].get("inputUri", "")), target)
+        return _columns(_bigquery(bigquery, dataset["bigquerySource"].get("inputUri", "")),
+                        target)
     if dataset.get("gcsSource"):
         fmt = (dataset.get("dataFormat") or "csv").lower()
         rows: list[dict] = []
@@ -51,13 +52,13 @@ def load(dataset: dict, workspace: Workspace) -> dict[str, list]:
                          "gcs_source.")
 
 
-def _bigquery(uri: str) -> list[dict]:
+def _bigquery(bigquery, uri: str) -> list[dict]:
     from labkit.vertex.bq import read_rows
 
     parts = uri.removeprefix("bq://").split(".")
     if not uri.startswith("bq://") or len(parts) != 3:
         raise errors.invalid(f"Training data {uri!r} must look like bq://project.dataset.table.")
-    rows = read_rows(*parts)
+    rows = read_rows(bigquery, *parts)
     return [{k: (float(v) if hasattr(v, "as_tuple") else v) for k, v in r.items()}
             for r in rows]
 

@@ -45,8 +45,9 @@ class Cancelled(Exception):
 
 class Run:
     def __init__(self, workspace: Workspace, store: ResourceStore, metadata: Metadata,
-                 job: dict, save):
+                 job: dict, save, clients):
         self.workspace = workspace
+        self.clients = clients  # project -> environment for the tasks' Google clients
         self.store = store
         self.metadata = metadata
         self.job = job
@@ -334,9 +335,9 @@ class Run:
                                  "type": d["artifactType"], "uri": f"{task_uri}/{key}",
                                  "metadata": {}}]}
             for key, d in outputs.get("artifacts", {}).items()}
-        out_params = {key: {"outputFile": str(local_path(f"{task_uri}/{key}"))}
+        out_params = {key: {"outputFile": str(local_path(f"{task_uri}/{key}", self.workspace))}
                       for key in outputs.get("parameters", {})}
-        output_file = str(local_path(f"{task_uri}/executor_output.json"))
+        output_file = str(local_path(f"{task_uri}/executor_output.json", self.workspace))
         executor_input = {
             "inputs": {"parameterValues": values,
                        "artifacts": {k: {"artifacts": v} for k, v in arts.items()}},
@@ -393,7 +394,9 @@ class Run:
         return params, artifacts
 
     def _spawn(self, display: str, argv: list[str], container: dict, log, cwd: str) -> None:
-        env = {**os.environ, **task_environment(self.workspace, self.project, self.location),
+        clients = self.clients(self.project)
+        env = {**os.environ, **task_environment(self.workspace, clients, self.project,
+                                                self.location),
                **{e["name"]: e["value"] for e in container.get("env", [])},
                "VERTEX_AI_PIPELINES_RUN_LABELS": json.dumps(self.job.get("labels", {}))}
         self.process = _forkserver().Process(target=launch.child,
@@ -435,15 +438,12 @@ def _forkserver():
     return _server[0]
 
 
-def task_environment(workspace: Workspace, project: str, location: str) -> dict:
+def task_environment(workspace: Workspace, clients: dict, project: str, location: str) -> dict:
     """The environment a task's clients need to reach this workspace's services."""
-    from labkit.env import client_environment
-    from labkit.services import daemon
-
     return {"LAB_WORKSPACE": str(workspace.root), "LAB_BACKEND": "local",
             "LAB_LOCAL_PROJECT": project, "CLOUD_ML_PROJECT_ID": project,
             "CLOUD_ML_REGION": location, "PYTHONUNBUFFERED": "1", "TF_CPP_MIN_LOG_LEVEL": "3",
-            **client_environment(workspace, daemon.endpoint(workspace), project)}
+            **clients}
 
 
 def _order(tasks: dict) -> list[str]:

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 
 from labkit.vertex import errors, operations
 from labkit.vertex.pipelines.cron import Cron, CronError
-from labkit.vertex.pipelines.jobs import TERMINAL, PipelineJobs
+from labkit.vertex.pipelines.pipeline_jobs import TERMINAL, PipelineJobs
 from labkit.vertex.resources import matches_filter, page
 from labkit.vertex.store import ResourceStore, new_id, now
 

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 from labkit.services.http import Router
-from labkit.vertex.metadata.service import engine_for
-from labkit.vertex.pipelines.jobs import PipelineJobs
+from labkit.vertex.pipelines.pipeline_jobs import PipelineJobs
 from labkit.vertex.pipelines.schedules import Schedules
 from labkit.vertex.routes import PARENT, parent_of, query_of
-from labkit.workspace import Workspace
 
 JOB = PARENT + r"/pipelineJobs/(?P<job>[^/:]+)"
 SCHEDULE = PARENT + r"/schedules/(?P<schedule>[^/:]+)"
@@ -15,9 +13,10 @@ SCHEDULE = PARENT + r"/schedules/(?P<schedule>[^/:]+)"
 
 
 
-def register(router: Router, workspace: Workspace) -> None:
-    metadata = engine_for(workspace)
-    jobs = PipelineJobs(workspace, metadata.store, metadata)
+def register(router: Router, services) -> None:
+    metadata = services.metadata
+    jobs = PipelineJobs(services.workspace, services.vertex_store, metadata,
+                        services.client_environment)
     schedules = Schedules(metadata.store, jobs)
     add = router.add
 

@@ -22,6 +22,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from labkit.workspace import Workspace
+
 PREBUILT = re.compile(
     r"(?:[a-z0-9-]+-docker\.pkg\.dev/vertex-ai/prediction|"
     r"(?:[a-z]+\.)?gcr\.io/cloud-aiplatform/prediction)/"
@@ -34,7 +36,7 @@ def container_env(model: dict) -> dict[str, str]:
     return {e.get("name", ""): e.get("value", "") for e in spec.get("env") or []}
 
 
-def engine_for(model: dict) -> str:
+def framework_of(model: dict) -> str:
     """'sklearn', 'xgboost', 'tensorflow' or 'cpr'; raises for what runs only on Vertex."""
     from labkit.vertex import errors
 
@@ -47,7 +49,7 @@ def engine_for(model: dict) -> str:
     raise errors.gcp_only(f"Serving the custom container image {image!r} (Docker)")
 
 
-def artifact_dir(model: dict) -> Path:
+def artifact_dir(model: dict, workspace: Workspace) -> Path:
     from labkit.storage import local_path
     from labkit.vertex import errors
 
@@ -55,11 +57,11 @@ def artifact_dir(model: dict) -> Path:
     if not uri:
         raise errors.invalid("The model has no artifact_uri: prebuilt prediction containers "
                              "load the model from it.")
-    path = local_path(uri.rstrip("/") + "/") if uri.startswith("gs://") else Path(uri)
+    path = local_path(uri.rstrip("/") + "/", workspace) if uri.startswith("gs://") else Path(uri)
     return path
 
 
-def check_upload(model: dict) -> None:
+def check_upload(model: dict, workspace: Workspace) -> None:
     """What Vertex checks at upload time: a prebuilt container finds its model file.
 
     Custom containers upload fine (the registry is only metadata); serving them is what
@@ -68,12 +70,12 @@ def check_upload(model: dict) -> None:
     from labkit.vertex import errors
 
     try:
-        engine = engine_for(model)
+        engine = framework_of(model)
     except errors.VertexError:
         return
     if engine == "cpr":
         return
-    find_model_file(engine, artifact_dir(model), model.get("artifactUri", ""))
+    find_model_file(engine, artifact_dir(model, workspace), model.get("artifactUri", ""))
 
 
 def find_model_file(engine: str, folder: Path, uri: str) -> Path:
@@ -88,11 +90,11 @@ def find_model_file(engine: str, folder: Path, uri: str) -> Path:
     return present[0]
 
 
-def load(model: dict):
+def load(model: dict, workspace: Workspace):
     """A loaded predictor: .predict(instances, parameters) -> list, .close(); a model server
     process (prebuilt containers and custom prediction routines alike)."""
-    engine = engine_for(model)
-    folder = artifact_dir(model)
+    engine = framework_of(model)
+    folder = artifact_dir(model, workspace)
     if engine == "cpr":
         from labkit.vertex.serving.cpr import CprServer
 

@@ -141,13 +141,10 @@ def replica_env(job: dict, addresses: dict[str, list[str]], pool: int, index: in
     return env
 
 
-def client_env(workspace: Workspace, project: str) -> dict[str, str]:
-    """Local Google client settings, standing in for the job's service account."""
-    from labkit.env import client_environment
-    from labkit.services import daemon
-
-    return {"TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONUNBUFFERED": "1",
-            **client_environment(workspace, daemon.endpoint(workspace), project)}
+def client_env(clients, project: str) -> dict[str, str]:
+    """Local Google client settings, standing in for the job's service account
+    (`clients(project)`: labkit.services.wiring.Services.client_environment)."""
+    return {"TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONUNBUFFERED": "1", **clients(project)}
 
 
 def base_environ() -> dict[str, str]:

@@ -11,7 +11,7 @@ import threading
 from labkit.vertex import errors
 from labkit.vertex.store import ResourceStore, new_id
 from labkit.vertex.training import contract, runner
-from labkit.vertex.training.jobs import JobCollection, JobTable
+from labkit.vertex.training.job_table import JobCollection, JobTable
 from labkit.vertex.training.machines import validate_machine_spec
 from labkit.workspace import Workspace
 
@@ -56,8 +56,9 @@ def validate_job_spec(spec: dict) -> dict:
 
 
 class CustomJobs(JobCollection):
-    def __init__(self, store: ResourceStore, workspace: Workspace):
+    def __init__(self, store: ResourceStore, workspace: Workspace, clients):
         self.workspace = workspace
+        self.clients = clients  # project -> environment for the job's Google clients
         self.table = JobTable(store, "customJobs", "CustomJob")
         self.table.recover()
 
@@ -81,8 +82,8 @@ class CustomJobs(JobCollection):
         table = self.table
         job = table.update(job_id, state=table.state("RUNNING"))
         try:
-            outcome = runner.run(self.workspace, job, self.folder(job_id), table.cancels[job_id],
-                                 extra_env=extra_env)
+            outcome = runner.run(self.workspace, self.clients, job, self.folder(job_id),
+                                 table.cancels[job_id], extra_env=extra_env)
         except errors.VertexError as exc:
             outcome = runner.Outcome("JOB_STATE_FAILED", exc.message)
         except Exception as exc:  # noqa: BLE001 - the job must end, whatever happened

@@ -22,11 +22,11 @@ SPLITS = (("TRAIN", "training", "AIP_TRAINING_DATA_URI"),
           ("TEST", "test", "AIP_TEST_DATA_URI"))
 
 
-def export(store: ResourceStore, parent: str, config: dict) -> dict[str, str]:
+def export(store: ResourceStore, parent: str, config: dict, bigquery) -> dict[str, str]:
     """Writes the dataset's split CSV files; returns the environment the trainer gets."""
     try:
+        from labkit.automl.splits import predefined_roles, random_roles
         from labkit.vertex.automl.datasets import read_frame
-        from labkit.vertex.automl.engine import predefined_roles, random_roles
     except ImportError:
         raise errors.gcp_only("Custom training on a managed dataset") from None
     dataset_id = str(config.get("datasetId") or "")
@@ -43,7 +43,7 @@ def export(store: ResourceStore, parent: str, config: dict) -> dict[str, str]:
                    if config.get(k)]
     if unsupported:
         raise errors.gcp_only(f"Custom training dataset split {unsupported[0]}")
-    frame = read_frame(dataset)
+    frame = read_frame(dataset, store.workspace, bigquery)
     if config.get("predefinedSplit"):
         column = config["predefinedSplit"].get("key")
         if column not in frame:
@@ -62,7 +62,7 @@ def export(store: ResourceStore, parent: str, config: dict) -> dict[str, str]:
     folder = f"{prefix}/dataset-{dataset_id}-tables-{stamp}"
     env = {"AIP_DATA_FORMAT": "csv"}
     for role, name, variable in SPLITS:
-        path = local_path(f"{folder}/{name}-00000-of-00001.csv")
+        path = local_path(f"{folder}/{name}-00000-of-00001.csv", store.workspace)
         frame[roles == role].to_csv(path, index=False)
         env[variable] = f"{folder}/{name}-*"
     return env

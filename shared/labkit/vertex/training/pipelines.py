@@ -17,11 +17,11 @@ from __future__ import annotations
 import re
 
 from labkit.vertex import errors
-from labkit.vertex.models import Registry
+from labkit.vertex.registry import Registry
 from labkit.vertex.store import ResourceStore, new_id
 from labkit.vertex.training import datasets
 from labkit.vertex.training.custom_jobs import CustomJobs, validate_job_spec
-from labkit.vertex.training.jobs import JobCollection, JobTable
+from labkit.vertex.training.job_table import JobCollection, JobTable
 
 CUSTOM_TASK = "custom_task_1.0.0.yaml"
 
@@ -42,8 +42,10 @@ def _is_custom(pipeline: dict) -> bool:
 
 
 class TrainingPipelines(JobCollection):
-    def __init__(self, store: ResourceStore, registry: Registry, custom_jobs: CustomJobs):
+    def __init__(self, store: ResourceStore, registry: Registry, custom_jobs: CustomJobs,
+                 bigquery):
         self.store = store
+        self.bigquery = bigquery  # labkit.vertex.bq.LocalBigQuery (managed datasets' tables)
         self.registry = registry
         self.custom_jobs = custom_jobs
         self.table = JobTable(store, "trainingPipelines", "TrainingPipeline", "PIPELINE")
@@ -64,7 +66,7 @@ class TrainingPipelines(JobCollection):
         model = body.get("modelToUpload")
         if model is not None and not spec.get("baseOutputDirectory"):
             raise errors.invalid("base_output_directory is required to upload a model.")
-        data_env = datasets.export(self.store, parent, body["inputDataConfig"]) \
+        data_env = datasets.export(self.store, parent, body["inputDataConfig"], self.bigquery) \
             if body.get("inputDataConfig") else {}
         pipeline_id = new_id()
         self.table.add(pipeline_id, {**body, "name": self.table.name(parent, pipeline_id)})
@@ -85,7 +87,7 @@ class TrainingPipelines(JobCollection):
         except ImportError:
             raise errors.gcp_only("AutoML training (an AutoML training_task_definition)") \
                 from None
-        return start_training_pipeline(self.store, self.registry, parent, body)
+        return start_training_pipeline(self.store, self.registry, parent, body, self.bigquery)
 
     def _job_ended(self, parent: str, pipeline_id: str, job: dict) -> None:
         state = job["state"].rsplit("_", 1)[-1]

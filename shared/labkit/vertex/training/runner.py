@@ -63,10 +63,11 @@ def tail(path: Path) -> str:
     return text[-LOG_TAIL_CHARS:].strip()
 
 
-def run(workspace: Workspace, job: dict, folder: Path, cancelled: threading.Event,
+def run(workspace: Workspace, clients, job: dict, folder: Path, cancelled: threading.Event,
         trial: str | None = None, extra_args: list[str] | None = None,
         extra_env: dict[str, str] | None = None) -> Outcome:
-    """Runs `job` (a CustomJob resource with a validated jobSpec) to its end."""
+    """Runs `job` (a CustomJob resource with a validated jobSpec) to its end;
+    clients(project) is the environment that points its Google clients here."""
     pools = job["jobSpec"]["workerPoolSpecs"]
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "logs").mkdir(exist_ok=True)
@@ -82,7 +83,7 @@ def run(workspace: Workspace, job: dict, folder: Path, cancelled: threading.Even
             paths = contract.stage_packages(uris, folder / "packages", workspace)
             argv = contract.program(pool) + list(extra_args or [])
             for index in range(int(pool.get("replicaCount") or 0)):
-                env = {**contract.base_environ(), **contract.client_env(workspace, project),
+                env = {**contract.base_environ(), **contract.client_env(clients, project),
                        **contract.replica_env(job, addresses, p, index, trial),
                        **(extra_env or {}), **contract.pool_env(pool)}
                 if paths:

@@ -4,22 +4,20 @@ trainingPipelines (HTTP <-> the engines in this package)."""
 from __future__ import annotations
 
 from labkit.services.http import Router
-from labkit.vertex.models import Registry
 from labkit.vertex.routes import PARENT, parent_of, query_of
-from labkit.vertex.store import ResourceStore
 from labkit.vertex.training.custom_jobs import CustomJobs
 from labkit.vertex.training.pipelines import TrainingPipelines
 from labkit.vertex.training.tuning import TuningJobs
-from labkit.workspace import Workspace
 
 
-def register(router: Router, workspace: Workspace) -> None:
-    store = ResourceStore.of(workspace)
-    registry = Registry(store)
-    custom_jobs = CustomJobs(store, workspace)
+def register(router: Router, services) -> None:
+    store, workspace = services.vertex_store, services.workspace
+    custom_jobs = CustomJobs(store, workspace, services.client_environment)
     engines = {"customJobs": custom_jobs,
-               "hyperparameterTuningJobs": TuningJobs(store, workspace),
-               "trainingPipelines": TrainingPipelines(store, registry, custom_jobs)}
+               "hyperparameterTuningJobs": TuningJobs(store, workspace,
+                                                      services.client_environment),
+               "trainingPipelines": TrainingPipelines(store, services.registry, custom_jobs,
+                                                      services.bigquery)}
     for collection, engine in engines.items():
         item = PARENT + f"/{collection}/(?P<id>[^/:]+)"
         router.add("POST", PARENT + f"/{collection}",

@@ -23,7 +23,7 @@ from labkit.vertex import errors
 from labkit.vertex.store import ResourceStore, new_id, now
 from labkit.vertex.training import runner
 from labkit.vertex.training.custom_jobs import validate_job_spec
-from labkit.vertex.training.jobs import JobCollection, JobTable
+from labkit.vertex.training.job_table import JobCollection, JobTable
 from labkit.vertex.training.study import Suggester, median_should_stop, parse_parameters
 from labkit.workspace import Workspace
 
@@ -65,8 +65,9 @@ def read_measurements(path, metric_ids: list[str]) -> list[dict]:
 
 
 class TuningJobs(JobCollection):
-    def __init__(self, store: ResourceStore, workspace: Workspace):
+    def __init__(self, store: ResourceStore, workspace: Workspace, clients):
         self.workspace = workspace
+        self.clients = clients  # project -> environment for the trials' Google clients
         self.table = JobTable(store, "hyperparameterTuningJobs", "HyperparameterTuningJob")
         self.table.recover()
 
@@ -198,8 +199,8 @@ class TuningJobs(JobCollection):
 
         def work():
             try:
-                run["outcome"] = runner.run(self.workspace, trial_job, folder, run["cancel"],
-                                            trial=trial["id"], extra_args=args,
+                run["outcome"] = runner.run(self.workspace, self.clients, trial_job, folder,
+                                            run["cancel"], trial=trial["id"], extra_args=args,
                                             extra_env={"CLOUD_ML_HP_METRIC_FILE":
                                                        str(metric_file)})
             except errors.VertexError as exc:

@@ -51,7 +51,7 @@ class Registry:
         spec = body.get("model") or {}
         if not spec.get("displayName"):
             raise errors.invalid("Model.display_name is required.")
-        check_upload(spec)
+        check_upload(spec, self.store.workspace)
         aliases = list(spec.get("versionAliases") or [])
         for alias in aliases:
             if not ALIAS.fullmatch(alias) or alias.isdigit():

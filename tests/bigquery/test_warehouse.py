@@ -6,7 +6,7 @@ from __future__ import annotations
 from labkit.bigquery import public_data
 from labkit.bigquery.engine import Engine
 from labkit.bigquery.resources import Resources
-from labkit.bigquery.storage import Warehouse
+from labkit.bigquery.warehouse import Warehouse
 
 
 def test_datasets_tables_and_metadata_survive_reopening(tmp_path):

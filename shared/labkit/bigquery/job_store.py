@@ -22,7 +22,7 @@ import pyarrow as pa
 from labkit.bigquery import schema as bqschema
 from labkit.bigquery.engine import Result
 from labkit.bigquery.errors import BigQueryError
-from labkit.bigquery.storage import LOCATION, Warehouse
+from labkit.bigquery.warehouse import LOCATION, Warehouse
 
 RESULTS_KEPT = 64  # most recent job results held for paging
 MIN_BILLED = 10 * 1024 * 1024  # BigQuery bills at least 10 MB per query that reads data

@@ -30,8 +30,9 @@ JOB_ID = re.compile(r"[a-z0-9][a-z0-9-]{0,127}")
 
 
 class PipelineJobs:
-    def __init__(self, workspace: Workspace, store: ResourceStore, metadata: Metadata):
+    def __init__(self, workspace: Workspace, store: ResourceStore, metadata: Metadata, clients):
         self.workspace = workspace
+        self.clients = clients  # project -> environment for the tasks' Google clients
         self.store = store
         self.metadata = metadata
         self.slots = threading.Semaphore(MAX_RUNNING)
@@ -107,7 +108,7 @@ class PipelineJobs:
         return job
 
     def _execute(self, job: dict) -> None:
-        run = Run(self.workspace, self.store, self.metadata, job, self._save)
+        run = Run(self.workspace, self.store, self.metadata, job, self._save, self.clients)
         self.runs[job["name"]] = run
         try:
             with self.slots:

@@ -66,10 +66,13 @@ def _seconds(duration: str | None, default: float) -> float:
 
 
 class MonitoringJobs:
-    def __init__(self, workspace: Workspace, bigquery: bool = True):
+    def __init__(self, store: ResourceStore, workspace: Workspace, bigquery=None):
+        """bigquery: labkit.vertex.bq.LocalBigQuery for request-response logging and
+        BigQuery training data (None: neither, for engine tests)."""
         self.workspace = workspace
-        self.store = ResourceStore.of(workspace)
-        self.log = RequestLog(workspace, bigquery=bigquery)
+        self.store = store
+        self.bigquery = bigquery
+        self.log = RequestLog(workspace, bigquery)
         self.baselines: dict[str, dict] = {}  # job id + deployed model -> training columns
         self.analysis_lock = threading.Lock()
         self.by_endpoint: dict[str, dict] = {}
@@ -298,7 +301,7 @@ class MonitoringJobs:
             return None
         key = f"{job['name']}/{config['deployedModelId']}"
         if key not in self.baselines:
-            columns = self._typed(job, training_data.load(dataset, self.workspace))
+            columns = self._typed(job, training_data.load(dataset, self.workspace, self.bigquery))
             self.baselines[key] = {name: stats.summarize(values)
                                    for name, values in columns.items()}
         return self.baselines[key]
