@@ -139,7 +139,7 @@ class Engine:
             raise InvalidArgument(f"The input token count ({len(ids)}) exceeds the maximum "
                                   f"number of tokens allowed ({INPUT_TOKEN_LIMIT}).")
         candidates = []
-        with model.lock:
+        with model.lock, one_blas_thread():
             for index in range(config.candidate_count):
                 seed = None if config.seed is None else config.seed + index
                 sampling = Sampling(config.temperature, config.top_p, config.top_k, seed,
@@ -229,7 +229,7 @@ class Engine:
                                   f"{DIMENSION} dimensions); got {dimensionality}.")
         embedder = self.embedder
         out = []
-        with embedder.lock:
+        with embedder.lock, one_blas_thread():
             for text in texts:
                 ids = embedder.tokens(text)
                 truncated = len(ids) > MAX_TOKENS
@@ -246,6 +246,15 @@ class Engine:
                 out.append({"values": [float(v) for v in vector],
                             "token_count": len(ids), "truncated": truncated})
         return out
+
+
+def one_blas_thread():
+    """Decoding is matrix-vector work bound by memory traffic: on two shared cores a second
+    BLAS thread only contends with the first (measured: 0.6 ms vs 11 ms for a 640 x 2048
+    product). threadpoolctl's limit is process-wide while it is held."""
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=1, user_api="blas")
 
 
 def _turn_text(turn: Turn) -> str:
