@@ -14,6 +14,8 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
+from labkit.services.files import write_atomic
+
 DEFAULT_WORKSPACE = Path.home() / ".pmle-labs" / "workspace"
 
 
@@ -55,22 +57,3 @@ class Workspace:
         """A short stable name for this workspace: default bucket names carry it, so two
         workspaces on one machine never share a /gcs/BUCKET link."""
         return hashlib.sha256(str(self.root).encode()).hexdigest()[:6]
-
-
-def write_atomic(path: Path, text: str, *, replace: bool = True, mode: int = 0o600) -> None:
-    """Readers in other processes see the old file or the whole new one, never a part.
-    replace=False keeps an existing file (the first writer wins)."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    try:
-        if replace:
-            os.replace(tmp, path)
-        else:
-            try:
-                os.link(tmp, path)  # fails if another process created it first
-            except FileExistsError:
-                pass
-    finally:
-        tmp.unlink(missing_ok=True)

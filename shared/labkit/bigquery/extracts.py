@@ -3,12 +3,11 @@ newline-delimited JSON or Parquet, with DuckDB's COPY."""
 
 from __future__ import annotations
 
-import os
 import secrets
-import shutil
 
 from labkit.bigquery.errors import BigQueryError, invalid, not_found
 from labkit.bigquery.warehouse import Warehouse
+from labkit.services.files import move_atomic
 
 _FORMATS = {"CSV": "csv", "NEWLINE_DELIMITED_JSON": "json", "PARQUET": "parquet"}
 
@@ -53,13 +52,7 @@ def run_extract(wh: Warehouse, extract: dict, workspace) -> dict:
     try:
         wh.cursor().execute(f"COPY (SELECT * FROM {wh.ref(project, dataset, table)}) TO "
                             f"{_sql_str(str(tmp))} ({', '.join(options)})").fetchall()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            os.replace(tmp, path)
-        except OSError:  # another file system: copy beside the object, then rename
-            staged = path.with_name(path.name + ".labkit-tmp")
-            shutil.copyfile(tmp, staged)
-            os.replace(staged, path)
+        move_atomic(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
     return {"destinationUriFileCounts": ["1"], "inputBytes": str(path.stat().st_size)}

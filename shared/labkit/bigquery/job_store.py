@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import secrets
 import threading
 from collections import OrderedDict
@@ -23,6 +22,7 @@ from labkit.bigquery import schema as bqschema
 from labkit.bigquery.engine import Result
 from labkit.bigquery.errors import BigQueryError
 from labkit.bigquery.warehouse import LOCATION, Warehouse
+from labkit.services.files import write_atomic
 
 RESULTS_KEPT = 64  # most recent job results held for paging
 MIN_BILLED = 10 * 1024 * 1024  # BigQuery bills at least 10 MB per query that reads data
@@ -64,11 +64,7 @@ class JobStore:
 
     def save(self, resource: dict, result: Result | None = None) -> None:
         ref = resource["jobReference"]
-        path = self._path(ref["projectId"], ref["jobId"])
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
-        tmp.write_text(json.dumps(resource))
-        tmp.replace(path)
+        write_atomic(self._path(ref["projectId"], ref["jobId"]), json.dumps(resource))
         key = (ref["projectId"], ref["jobId"])
         with self._lock:
             self._recent[key] = resource

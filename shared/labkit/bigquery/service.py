@@ -23,7 +23,9 @@ from labkit.bigquery.engine import Engine, Result, duck_error
 from labkit.bigquery.errors import BigQueryError, duplicate, invalid, not_found
 from labkit.bigquery.resources import Resources
 from labkit.bigquery.warehouse import LOCATION, Warehouse, now_ms
-from labkit.services.http import HttpError, Request, Response, Router
+from labkit.services import uploads
+from labkit.services.http import Request, Response, Router
+from labkit.services.paging import BadPage, page_of
 from labkit.workspace import Workspace
 
 P = r"/bigquery/v2/projects/(?P<project>[^/]+)"
@@ -39,12 +41,9 @@ def _bool(value: str | None) -> bool:
 
 def _listing(items: list, request: Request) -> tuple[list, str | None]:
     try:
-        start = int(request.arg("pageToken") or 0)
-        size = int(request.arg("maxResults") or 0) or 1000
-    except ValueError as exc:
-        raise BigQueryError(f"Invalid paging value: {exc}", "invalid") from exc
-    page = items[start:start + size]
-    return page, (str(start + size) if start + size < len(items) else None)
+        return page_of(items, request.arg("maxResults"), request.arg("pageToken"), 1000)
+    except BadPage as exc:
+        raise BigQueryError(str(exc), "invalid") from None
 
 
 class BigQueryService:
@@ -70,10 +69,8 @@ class BigQueryService:
                     return handler(request, **request.params)
                 except BigQueryError as exc:
                     raise exc.http() from exc
-                except HttpError:
-                    raise
-                except Exception as exc:  # noqa: BLE001 - see internal_error
-                    raise internal_error(exc).http() from exc
+            # Anything else is a bug: services.http answers it with its one policy (a 501
+            # that no client retries, naming the bug).
             return call
 
         routes = [
@@ -588,51 +585,30 @@ def _check_config_ids(config: dict) -> None:
 
 
 def internal_error(exc: Exception) -> BigQueryError:
-    """A bug in the local service, reported as a non-retryable 400: the client library
-    retries 5xx answers for minutes, which would hang a notebook cell."""
+    """A bug met while a job ran: the job fails with it (as a non-retryable `invalid`; the
+    client library retries backendError for minutes, which would hang a notebook cell)."""
     traceback.print_exc(file=sys.stderr)
     return BigQueryError(f"Internal error in the local BigQuery ({type(exc).__name__}: {exc}). "
                          "Please report it; the statement did not change any table.", "invalid")
 
 
 def _multipart(request: Request) -> tuple[dict, bytes]:
-    content_type = request.headers.get("content-type", "")
-    boundary = None
-    for piece in content_type.split(";"):
-        key, _, value = piece.strip().partition("=")
-        if key.lower() == "boundary":
-            boundary = value.strip('"')
-    if not boundary:
-        raise invalid("multipart upload without a boundary")
-    parts = []
-    for chunk in request.body.split(b"--" + boundary.encode()):
-        if chunk in (b"", b"--", b"--\r\n") or chunk.startswith(b"--"):
-            continue
-        chunk = chunk.removeprefix(b"\r\n")
-        _, _, content = chunk.partition(b"\r\n\r\n")
-        parts.append(content.removesuffix(b"\r\n"))
-    if len(parts) != 2:
-        raise invalid(f"multipart upload must have 2 parts, got {len(parts)}")
     try:
-        metadata = json.loads(parts[0])
-    except ValueError as exc:
-        raise invalid(f"Invalid job metadata in upload: {exc}") from exc
-    return metadata, parts[1]
+        upload = uploads.multipart_related(request.headers.get("content-type", ""), request.body)
+    except uploads.BadUpload as exc:
+        raise invalid(str(exc)) from None
+    return upload.metadata, upload.media
 
 
 def _content_range(value: str, length: int) -> tuple[int, int | None]:
-    """'bytes 0-99/200' -> (0, 200); 'bytes */200' -> (200 - 0 = len, 200)."""
+    """Where this chunk starts and the upload's total size, if known."""
     try:
-        unit, _, span = value.partition(" ")
-        if not value:
-            return 0, length
-        first, _, total = span.partition("/")
-        total_n = None if total in ("*", "") else int(total)
-        if first == "*":
-            return (total_n or 0) - length if total_n else 0, total_n
-        return int(first.split("-")[0]), total_n
-    except ValueError as exc:
-        raise invalid(f"Bad Content-Range {value!r}") from exc
+        first, total = uploads.content_range(value)
+    except uploads.BadUpload as exc:
+        raise invalid(str(exc)) from None
+    if first is None:  # 'bytes */N': the last, empty chunk; no header: the whole body
+        return ((total or 0) - length if total else 0), (total if value else length)
+    return first, total
 
 
 def register(router: Router, services) -> None:

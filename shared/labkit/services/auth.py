@@ -11,8 +11,9 @@ from __future__ import annotations
 import json
 from urllib.parse import parse_qs
 
+from labkit.services.files import write_atomic
 from labkit.services.http import HttpError, Request, Router
-from labkit.workspace import Workspace, write_atomic
+from labkit.workspace import Workspace
 
 TOKEN_PATH = "/labkit/token"
 

@@ -18,8 +18,9 @@ import urllib.request
 from pathlib import Path
 
 from labkit.services import wiring
+from labkit.services.files import write_atomic
 from labkit.services.http import LocalServer, Router
-from labkit.workspace import Workspace, write_atomic
+from labkit.workspace import Workspace
 
 LOCAL_PROJECT = "pmle-labs-local"
 

@@ -36,6 +36,12 @@ IDLE_TIMEOUT_S = 60
 LISTEN_BACKLOG = 128
 
 
+def gcp_only_message(feature: str, service: str) -> str:
+    """The one wording for what a local service does not do: it names the feature and
+    where it runs (each room wraps it in its own error shape)."""
+    return f"{feature} is not available on the local {service}; it runs with LAB_BACKEND=gcp."
+
+
 def error_body(status: int, code: str, message: str, reason: str | None = None) -> dict:
     """The error shape every Google JSON API shares closely enough for all our clients:
     google.rpc.Status fields plus the legacy errors[] list BigQuery and Storage read."""

@@ -17,6 +17,7 @@ import socket
 import threading
 from concurrent import futures
 
+from labkit.services.files import write_atomic
 from labkit.services.http import Router
 from labkit.workspace import Workspace
 
@@ -144,10 +145,8 @@ def register(router: Router, services) -> None:
 def start(workspace: Workspace) -> None:
     """Starts the stand-in in this (services) process and records where it listens."""
     proxy_port = _proxy(_grpc_server(workspace))
-    info = workspace.path("auth", "resource-manager", "proxy.json")
-    tmp = info.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"proxy": f"http://127.0.0.1:{proxy_port}"}))
-    tmp.replace(info)
+    write_atomic(workspace.path("auth", "resource-manager", "proxy.json"),
+                 json.dumps({"proxy": f"http://127.0.0.1:{proxy_port}"}))
 
 
 def client_environment(workspace: Workspace) -> dict[str, str]:

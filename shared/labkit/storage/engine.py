@@ -21,6 +21,8 @@ from urllib.parse import quote
 
 import google_crc32c
 
+from labkit.services import uploads
+from labkit.services.files import write_atomic
 from labkit.storage import errors
 from labkit.storage.paths import (
     TMP_MARK,
@@ -40,13 +42,6 @@ DEFAULT_LOCATION = "US"
 
 def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{TMP_MARK}{uuid.uuid4().hex}")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
 
 
 def _glob_regex(pattern: str) -> re.Pattern:
@@ -126,7 +121,7 @@ class Store:
                     "uniformBucketLevelAccess": {"enabled": True}},
             }
             bucket_dir(self.workspace, name).mkdir(parents=True, exist_ok=True)
-            _write_atomic(meta, json.dumps(resource).encode())
+            write_atomic(meta, json.dumps(resource).encode())
             return resource
 
     def ensure_bucket(self, name: str, location: str | None = None) -> None:
@@ -168,7 +163,7 @@ class Store:
                         resource[key] = body[key]
             resource["metageneration"] = str(int(resource["metageneration"]) + 1)
             resource["updated"] = _now()
-            _write_atomic(bucket_meta_path(self.workspace, name), json.dumps(resource).encode())
+            write_atomic(bucket_meta_path(self.workspace, name), json.dumps(resource).encode())
             return resource
 
     def delete_bucket(self, name: str) -> None:
@@ -225,7 +220,7 @@ class Store:
             if k in ("contentType", "metadata", "cacheControl", "contentEncoding",
                      "contentDisposition", "contentLanguage")}, created)
         with self.lock:
-            _write_atomic(meta, json.dumps(resource).encode())
+            write_atomic(meta, json.dumps(resource).encode())
         return resource
 
     def _resource(self, bucket: str, name: str, stat: os.stat_result, md5: str, crc: str,
@@ -305,7 +300,7 @@ class Store:
                     "contentType", "metadata", "cacheControl", "contentEncoding",
                     "contentDisposition", "contentLanguage")}
                 resource = self._resource(bucket, name, stat, md5, crc, keep, _now())
-                _write_atomic(meta_path(self.workspace, bucket, name),
+                write_atomic(meta_path(self.workspace, bucket, name),
                               json.dumps(resource).encode())
                 return resource
         finally:
@@ -325,7 +320,7 @@ class Store:
                 resource["metadata"] = {k: v for k, v in merged.items() if v is not None}
             resource["metageneration"] = str(int(resource["metageneration"]) + 1)
             resource["updated"] = _now()
-            _write_atomic(meta_path(self.workspace, bucket, name), json.dumps(resource).encode())
+            write_atomic(meta_path(self.workspace, bucket, name), json.dumps(resource).encode())
             return resource
 
     def delete_object(self, bucket: str, name: str, query: dict | None = None) -> None:
@@ -453,7 +448,7 @@ class Store:
         session.parent.mkdir(parents=True, exist_ok=True)
         part.write_bytes(b"")
         conditions = {k: v for k, v in query.items() if k.startswith("if")}
-        _write_atomic(session, json.dumps({"bucket": bucket, "name": name, "fields": fields,
+        write_atomic(session, json.dumps({"bucket": bucket, "name": name, "fields": fields,
                                            "query": conditions, "started": time.time()}).encode())
         return upload_id
 
@@ -471,17 +466,14 @@ class Store:
             raise errors.gcs_error(404, "notFound", "No such upload session.") from None
         with self.lock:
             have = part.stat().st_size
-            total = None
-            m = re.fullmatch(r"bytes (\*|(\d+)-(\d+))/(\*|\d+)", (content_range or "").strip())
-            if content_range and not m:
-                raise errors.invalid(f"Invalid Content-Range: {content_range}")
-            if m:
-                total = None if m.group(4) == "*" else int(m.group(4))
-                if m.group(2) is not None:
-                    first = int(m.group(2))
-                    if first > have:
-                        raise errors.invalid(f"Chunk starts at {first}; {have} bytes persisted.")
-                    data = data[have - first:]  # a retried chunk overlaps what we have
+            try:
+                first, total = uploads.content_range(content_range)
+            except uploads.BadUpload as exc:
+                raise errors.invalid(str(exc)) from None
+            if first is not None:
+                if first > have:
+                    raise errors.invalid(f"Chunk starts at {first}; {have} bytes persisted.")
+                data = data[have - first:]  # a retried chunk overlaps what we have
             elif content_range is None:
                 total = have + len(data)
             with open(part, "ab") as f:

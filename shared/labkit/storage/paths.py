@@ -24,9 +24,9 @@ import os
 import re
 from pathlib import Path
 
+from labkit.services.files import TMP_MARK
 from labkit.workspace import Workspace
 
-TMP_MARK = ".labkit-tmp-"  # partial writes; never listed as objects
 # https://cloud.google.com/storage/docs/buckets#naming : 3-63 characters (222 with dots,
 # each dot-separated part up to 63), lower-case letters, digits, '-', '_' and '.', starting
 # and ending with a letter or digit; no "goog" prefix, no "google", not an IP address.

@@ -9,11 +9,10 @@ the workspace secret like every other, as a path prefix or a Bearer token.
 
 from __future__ import annotations
 
-import email.parser
-import email.policy
 import json
 from urllib.parse import quote
 
+from labkit.services import uploads
 from labkit.services.http import Request, Response, Router
 from labkit.storage import errors
 from labkit.storage.paths import InvalidName
@@ -69,23 +68,14 @@ def _object_headers(resource: dict) -> dict:
 
 
 def _parse_multipart(request: Request) -> tuple[dict, bytes]:
-    content_type = request.headers.get("content-type", "")
-    raw = f"Content-Type: {content_type}\r\n\r\n".encode() + request.body
-    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(raw)
-    parts = list(message.iter_parts()) if message.is_multipart() else []
-    if len(parts) != 2:
-        raise errors.invalid("Multipart upload needs a metadata part and a media part.")
     try:
-        metadata = json.loads(parts[0].get_payload(decode=True) or b"{}")
-    except (ValueError, RecursionError) as exc:
-        raise errors.invalid(f"Invalid JSON in the metadata part: {exc}") from None
-    if not isinstance(metadata, dict):
-        raise errors.invalid("The metadata part must be a JSON object.")
-    _checked(metadata)
-    media = parts[1].get_payload(decode=True) or b""
-    if "contentType" not in metadata and parts[1].get_content_type():
-        metadata["contentType"] = parts[1].get_content_type()
-    return metadata, media
+        upload = uploads.multipart_related(request.headers.get("content-type", ""), request.body)
+    except uploads.BadUpload as exc:
+        raise errors.invalid(str(exc)) from None
+    metadata = _checked(upload.metadata)
+    if "contentType" not in metadata and upload.media_type:
+        metadata["contentType"] = upload.media_type
+    return metadata, upload.media
 
 
 def register(router: Router, services) -> None:

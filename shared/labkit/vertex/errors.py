@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from labkit.services.http import HttpError
+from labkit.services.http import HttpError, gcp_only_message
 
 # google.rpc.Code numbers, used inside long-running operations' `error`.
 RPC_CODES = {"INVALID_ARGUMENT": 3, "NOT_FOUND": 5, "ALREADY_EXISTS": 6,
@@ -36,5 +36,4 @@ def failed_precondition(message: str) -> VertexError:
 
 def gcp_only(feature: str) -> VertexError:
     """What the local Vertex AI cannot do: the error names it and where it runs."""
-    return VertexError("UNIMPLEMENTED", f"{feature} is not available on the local Vertex AI; "
-                                        f"it runs with LAB_BACKEND=gcp.")
+    return VertexError("UNIMPLEMENTED", gcp_only_message(feature, "Vertex AI"))

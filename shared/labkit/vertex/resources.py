@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import base64
 import re
 
+from labkit.services.paging import BadPage, page_of
 from labkit.vertex import errors
 
 FILTER_CLAUSE = re.compile(r'\s*(?P<field>[a-z_.A-Z0-9-]+)\s*(?P<op>=|!=)\s*'
@@ -35,18 +35,12 @@ def matches_filter(resource: dict, text: str | None) -> bool:
 
 
 def page(items: list[dict], key: str, page_size: str | None, page_token: str | None) -> dict:
+    """{key: the page, nextPageToken}; no page size means all (as the SDK's pager expects)."""
     try:
-        start = int(base64.urlsafe_b64decode(page_token.encode()).decode()) if page_token else 0
-    except (ValueError, UnicodeError):  # binascii.Error is a ValueError
-        raise errors.invalid(f"Invalid page token: {page_token!r}") from None
-    if page_size and not (page_size.isascii() and page_size.isdigit()):
-        raise errors.invalid(f"Invalid value at 'page_size' (TYPE_INT32), {page_size!r}")
-    size = int(page_size or 0) or len(items) or 1
-    chunk = items[start:start + size]
-    answer: dict = {key: chunk}
-    if start + size < len(items):
-        answer["nextPageToken"] = base64.urlsafe_b64encode(str(start + size).encode()).decode()
-    return answer
+        chunk, token = page_of(items, page_size, page_token, len(items) or 1)
+    except BadPage as exc:
+        raise errors.invalid(str(exc)) from None
+    return {key: chunk, **({"nextPageToken": token} if token else {})}
 
 
 def apply_mask(resource: dict, body: dict, mask: str | None, allowed: set[str]) -> dict:

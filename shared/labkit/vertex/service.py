@@ -9,11 +9,11 @@ from __future__ import annotations
 import functools
 
 from labkit.services.http import Request, Router
-from labkit.vertex import errors, operations
+from labkit.vertex import operations
 from labkit.vertex.batch import BatchJobs
 from labkit.vertex.endpoints import Endpoints
 from labkit.vertex.monitoring import hooks
-from labkit.vertex.routes import PARENT, parent_of, query_of
+from labkit.vertex.routes import PARENT, parent_of, query_of, refuse, serve_v1beta1
 
 MODEL = PARENT + r"/models/(?P<model>[^/:]+)"
 ENDPOINT = PARENT + r"/endpoints/(?P<endpoint>[^/:]+)"
@@ -65,11 +65,6 @@ def register(router: Router, services) -> None:
     add("POST", ENDPOINT + r":predict",
         lambda r: endpoints.predict(parent_of(r), r.params["endpoint"], r.json()))
 
-    def gcp_only(feature: str):
-        def refuse(r: Request):
-            raise errors.gcp_only(feature)
-        return refuse
-
     add("POST", ENDPOINT + r":explain",
         lambda r: endpoints.explain(parent_of(r), r.params["endpoint"], r.json(),
                                     functools.partial(hooks.explain, services.monitoring)))
@@ -78,7 +73,7 @@ def register(router: Router, services) -> None:
                           ("directPredict", "direct_predict"),
                           ("directRawPredict", "direct_raw_predict"),
                           ("serverStreamingPredict", "server streaming predict")):
-        add("POST", ENDPOINT + f":{verb}", gcp_only(f"Endpoint {feature}"))
+        add("POST", ENDPOINT + f":{verb}", refuse(f"Endpoint {feature}"))
 
     # ---- batch prediction jobs
     add("POST", PARENT + r"/batchPredictionJobs", lambda r: jobs.create(parent_of(r), r.json()))
@@ -94,3 +89,6 @@ def register(router: Router, services) -> None:
 
     for prefix in ("/ui/", "/v1/"):
         add("GET", prefix + r"(?P<name>projects/[^:]+/operations/[^/:]+)", get_operation)
+
+    # Every Vertex room's /v1/ routes, whenever registered, on /v1beta1/ too.
+    serve_v1beta1(router)

@@ -9,14 +9,13 @@ one store (labkit.services.wiring builds it), so one lock guards each read-modif
 from __future__ import annotations
 
 import json
-import os
 import random
 import re
 import threading
-import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
+from labkit.services.files import write_atomic
 from labkit.vertex import errors
 from labkit.workspace import Workspace
 
@@ -56,10 +55,7 @@ class ResourceStore:
         path = self._path(collection, rid)
         if path is None:
             raise errors.invalid(f"Invalid resource id: {rid!r}")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{rid}.{uuid.uuid4().hex}.tmp")
-        tmp.write_text(json.dumps(resource, indent=1))
-        os.replace(tmp, path)
+        write_atomic(path, json.dumps(resource, indent=1))
         return resource
 
     def delete(self, collection: str, rid: str) -> None:

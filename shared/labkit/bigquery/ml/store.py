@@ -17,6 +17,7 @@ import joblib
 from labkit.bigquery.ml.errors import MLError
 from labkit.bigquery.ml.model import TrainedModel
 from labkit.bigquery.ml.statements import ModelRef
+from labkit.services.files import write_atomic
 
 _SAFE = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-:.")
 
@@ -67,10 +68,7 @@ class ModelStore:
             raise KeyError(str(ref)) from None
 
     def write_resource(self, ref: ModelRef, resource: dict) -> None:
-        path = self.folder(ref) / "resource.json"
-        tmp = path.with_name(f".resource-{uuid.uuid4().hex}.json")
-        tmp.write_text(json.dumps(resource))
-        os.replace(tmp, path)
+        write_atomic(self.folder(ref) / "resource.json", json.dumps(resource))
 
     def load(self, ref: ModelRef) -> TrainedModel:
         path = self.folder(ref) / "model.joblib"

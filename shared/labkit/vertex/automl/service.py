@@ -6,11 +6,10 @@ AutoML task definitions to labkit.vertex.automl.start_training_pipeline.
 
 from __future__ import annotations
 
-from labkit.services.http import Request, Router
-from labkit.vertex import errors
+from labkit.services.http import Router
 from labkit.vertex.automl import pipelines
 from labkit.vertex.automl.datasets import Datasets
-from labkit.vertex.routes import PARENT, parent_of, query_of
+from labkit.vertex.routes import PARENT, parent_of, query_of, refuse
 
 DATASET = PARENT + r"/datasets/(?P<dataset>[^/:]+)"
 
@@ -29,12 +28,7 @@ def register(router: Router, services) -> None:
         parent_of(r), r.params["dataset"], r.json(), r.arg("updateMask")))
     router.add("DELETE", DATASET, lambda r: datasets.delete(parent_of(r), r.params["dataset"]))
 
-    def gcp_only(feature: str):
-        def refuse(r: Request):
-            raise errors.gcp_only(feature)
-        return refuse
-
     # Data items (image, text, video) are not built locally; tabular data stays in its source.
-    router.add("POST", DATASET + r":import", gcp_only("Importing data items into a dataset"))
-    router.add("POST", DATASET + r":export", gcp_only("Exporting a dataset's data items"))
-    router.add("GET", DATASET + r"/dataItems", gcp_only("Listing a dataset's data items"))
+    router.add("POST", DATASET + r":import", refuse("Importing data items into a dataset"))
+    router.add("POST", DATASET + r":export", refuse("Exporting a dataset's data items"))
+    router.add("GET", DATASET + r"/dataItems", refuse("Listing a dataset's data items"))

@@ -24,6 +24,7 @@ import threading
 import time
 from datetime import UTC, datetime
 
+from labkit.services.files import write_atomic
 from labkit.workspace import Workspace
 
 BQ_SCHEMA = [("endpoint", "STRING", "NULLABLE"), ("deployed_model_id", "STRING", "NULLABLE"),
@@ -112,9 +113,7 @@ class RequestLog:
                         kept.append(line + "\n")
                 except ValueError:
                     continue
-            tmp = path.with_suffix(".tmp")
-            tmp.write_text("".join(kept))
-            tmp.replace(path)
+            write_atomic(path, "".join(kept))
 
     def forget(self, job_id: str) -> None:
         self.flush(5)
