@@ -358,24 +358,25 @@ class MonitoringJobs:
         columns = self._columns(job, config, entries)
         current = {name: stats.summarize(values) for name, values in columns.items()}
         results = []
+        # Skew compares serving with the training data; drift with the previous window.
         skew = objective.get("trainingPredictionSkewDetectionConfig")
         if skew is not None:
-            baseline = self._baseline(job, config) or {}
-            features = [f for f in columns if f in baseline]
-            for feature, threshold in self._thresholds(skew, "skewThresholds",
-                                                       "defaultSkewThreshold",
-                                                       features).items():
-                results.append(self._result(SKEW, deployed, feature, threshold,
-                                            baseline[feature], columns[feature]))
+            results += self._compare(SKEW, skew, "skew", deployed,
+                                     self._baseline(job, config) or {}, columns)
         drift = objective.get("predictionDriftDetectionConfig")
         if drift is not None and previous:
-            features = [f for f in columns if f in previous]
-            for feature, threshold in self._thresholds(drift, "driftThresholds",
-                                                       "defaultDriftThreshold",
-                                                       features).items():
-                results.append(self._result(DRIFT, deployed, feature, threshold,
-                                            previous[feature], columns[feature]))
+            results += self._compare(DRIFT, drift, "drift", deployed, previous, columns)
         return results, current
+
+    def _compare(self, kind: str, detection: dict, prefix: str, deployed: str,
+                 baseline: dict, columns: dict) -> list[dict]:
+        """One result per feature present in both, against its threshold (the detection
+        config's `{prefix}Thresholds` / `default{Prefix}Threshold`)."""
+        features = [f for f in columns if f in baseline]
+        thresholds = self._thresholds(detection, f"{prefix}Thresholds",
+                                      f"default{prefix.title()}Threshold", features)
+        return [self._result(kind, deployed, feature, threshold, baseline[feature],
+                             columns[feature]) for feature, threshold in thresholds.items()]
 
     @staticmethod
     def _result(objective: str, deployed: str, feature: str, threshold: float,
