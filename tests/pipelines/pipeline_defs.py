@@ -78,7 +78,7 @@ def train(model: Output[UnmanagedContainerModel]):
     os.makedirs(model.path, exist_ok=True)
     joblib.dump(fitted, os.path.join(model.path, "model.joblib"))
     model.metadata["containerSpec"] = {
-        "imageUri": "us-docker.pkg.dev/vertex-ai/prediction/sklearn-cpu.1-3:latest"}
+        "imageUri": "us-docker.pkg.dev/vertex-ai/prediction/sklearn-cpu.1-6:latest"}
 
 
 @dsl.pipeline(name="google-components")

@@ -15,8 +15,8 @@ from google.cloud import aiplatform, storage
 from sklearn.datasets import load_iris
 
 SKLEARN_TRAIN = "us-docker.pkg.dev/vertex-ai/training/sklearn-cpu.1-0:latest"
-SKLEARN_SERVE = "us-docker.pkg.dev/vertex-ai/prediction/sklearn-cpu.1-5:latest"
-TF_TRAIN = "us-docker.pkg.dev/vertex-ai/training/tf-cpu.2-17.py310:latest"
+SKLEARN_SERVE = "us-docker.pkg.dev/vertex-ai/prediction/sklearn-cpu.1-6:latest"
+TF_TRAIN = SKLEARN_TRAIN  # this trainer needs no TensorFlow; no TF training image is available
 
 
 def test_custom_training_job_registers_and_serves_its_model(trainers):

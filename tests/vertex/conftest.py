@@ -12,7 +12,7 @@ import pytest
 from google.cloud import aiplatform, storage
 from sklearn.linear_model import LogisticRegression
 
-SKLEARN_IMAGE = "us-docker.pkg.dev/vertex-ai/prediction/sklearn-cpu.1-5:latest"
+SKLEARN_IMAGE = "us-docker.pkg.dev/vertex-ai/prediction/sklearn-cpu.1-6:latest"
 
 
 @pytest.fixture(scope="session")

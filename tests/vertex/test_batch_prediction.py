@@ -117,7 +117,7 @@ def test_cancel_a_running_job(bucket, prefix):
         "\n".join(json.dumps(row) for row in rng.random((3000, 4)).tolist()))
     model = aiplatform.Model.upload(
         display_name="forest", artifact_uri=f"gs://{bucket.name}/{prefix}/forest",
-        serving_container_image_uri="us-docker.pkg.dev/vertex-ai/prediction/sklearn-cpu.1-5")
+        serving_container_image_uri="us-docker.pkg.dev/vertex-ai/prediction/sklearn-cpu.1-6:latest")
     job = aiplatform.BatchPredictionJob.submit(
         job_display_name="to-cancel", model_name=model, instances_format="jsonl",
         gcs_source=f"gs://{bucket.name}/{prefix}/many.jsonl", batch_size=1,

@@ -86,7 +86,7 @@ def test_unloadable_artifact_fails_deploy(endpoint, bucket):
     bucket.blob(f"{prefix}/model.joblib").upload_from_string(b"not a pickle")
     model = aiplatform.Model.upload(
         display_name="broken", artifact_uri=f"gs://{bucket.name}/{prefix}",
-        serving_container_image_uri="us-docker.pkg.dev/vertex-ai/prediction/sklearn-cpu.1-5")
+        serving_container_image_uri="us-docker.pkg.dev/vertex-ai/prediction/sklearn-cpu.1-6:latest")
     with pytest.raises(exceptions.GoogleAPICallError, match="never became ready"):
         model.deploy(endpoint=endpoint, machine_type="n1-standard-2")
     assert aiplatform.Endpoint(endpoint.resource_name).list_models() == []

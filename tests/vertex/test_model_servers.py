@@ -21,7 +21,7 @@ from google.cloud import aiplatform
 
 from labkit.vertex import errors
 
-SKLEARN_IMAGE = "us-docker.pkg.dev/vertex-ai/prediction/sklearn-cpu.1-5:latest"
+SKLEARN_IMAGE = "us-docker.pkg.dev/vertex-ai/prediction/sklearn-cpu.1-6:latest"
 
 
 class Planted:

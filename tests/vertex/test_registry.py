@@ -8,7 +8,7 @@ import pytest
 from google.api_core import exceptions
 from google.cloud import aiplatform
 
-SKLEARN_IMAGE = "us-docker.pkg.dev/vertex-ai/prediction/sklearn-cpu.1-5:latest"
+SKLEARN_IMAGE = "us-docker.pkg.dev/vertex-ai/prediction/sklearn-cpu.1-6:latest"
 
 
 def test_upload_versions_and_aliases(sklearn_uri):

@@ -12,7 +12,7 @@ from google.api_core import exceptions
 from google.cloud import aiplatform
 from google.cloud.aiplatform import initializer
 
-SKLEARN_IMAGE = "us-docker.pkg.dev/vertex-ai/prediction/sklearn-cpu.1-5:latest"
+SKLEARN_IMAGE = "us-docker.pkg.dev/vertex-ai/prediction/sklearn-cpu.1-6:latest"
 
 
 def _v1beta1(client_class):

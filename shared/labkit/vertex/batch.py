@@ -2,8 +2,10 @@
 
 Inputs: JSONL or CSV files on Cloud Storage (gs://, wildcards allowed) and BigQuery tables
 (bq://project.dataset.table). Outputs, in Vertex's layout:
-- gs://PREFIX/prediction-<model>-<time>/predictions_00001.jsonl with lines
-  {"instance": ..., "prediction": ...}, and errors_00001.jsonl with {"instance", "error"};
+- gs://PREFIX/prediction-<model>-<time>/prediction.results-00000-of-00001 (JSON Lines)
+  with lines {"instance": ..., "prediction": ...}, and
+  prediction.errors_stats-00000-of-00001 with {"instance", "error"}, as Vertex names the
+  shards it writes for custom models;
 - bq://project -> dataset prediction_<model>_<time> with tables `predictions` and `errors`
   (the input columns plus `prediction`); bq://project.dataset.table -> that new table.
 CSV rows and BigQuery rows become lists in column order unless instanceConfig says
@@ -299,13 +301,15 @@ class BatchJobs:
             folder_uri = f"{prefix}/prediction-{version['displayName']}-{label}"
             folder = local_path(folder_uri + "/", self.workspace)
             folder.mkdir(parents=True, exist_ok=True)
-            with open(folder / "predictions_00001.jsonl", "w") as out:
+            # Vertex writes custom models' output as JSON Lines shards named
+            # prediction.results-NNNNN-of-MMMMM and prediction.errors_stats-NNNNN-of-MMMMM.
+            with open(folder / "prediction.results-00000-of-00001", "w") as out:
                 for i, prediction in results:
                     line = {"instance": instances[i], "prediction": prediction}
                     if i in explanations:
                         line["explanation"] = explanations[i]
                     out.write(json.dumps(line) + "\n")
-            with open(folder / "errors_00001.jsonl", "w") as out:
+            with open(folder / "prediction.errors_stats-00000-of-00001", "w") as out:
                 for i, status, message in failures:
                     out.write(json.dumps({"instance": instances[i], "error": {
                         "status": status, "message": message}}) + "\n")

@@ -1,11 +1,13 @@
 """Model servers behind deployModel and batch prediction.
 
 A model's containerSpec decides the engine, as on Vertex AI:
-- a prebuilt prediction image (…/vertex-ai/prediction/sklearn-cpu.1-5, xgboost-cpu.2-1,
-  tf2-cpu.2-15, and the older gcr.io/cloud-aiplatform/prediction/… names) loads the
-  artifact the way that image does (`prebuilt`), in a model server child process of its
-  own (`host`, started and spoken to by `process`): the learner's pickle never runs in
-  the services process;
+- a prebuilt prediction image (…/vertex-ai/prediction/sklearn-cpu.1-6, xgboost-cpu.2-1,
+  tf2-cpu.2-15, and the older gcr.io/cloud-aiplatform/prediction/… names), checked against
+  Google's list (labkit.vertex.containers: unknown or retired images are refused, images
+  past end of patch logged), loads the artifact the way that image does (`prebuilt`), in a
+  model server child process of its own (`host`, started and spoken to by `process`): the
+  learner's pickle never runs in the services process, and a pickle written by a newer
+  scikit-learn or XGBoost than the image's is refused before it is unpickled;
 - a custom prediction routine (CPR): a containerSpec whose env names PREDICTOR_MODULE /
   PREDICTOR_CLASS (and optionally HANDLER_MODULE / HANDLER_CLASS), as the image that
   LocalModel.build_cpr_model builds sets them. Locally that package's own model server
@@ -19,16 +21,12 @@ storage) only inside the functions the services process calls.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 from labkit.workspace import Workspace
 
-PREBUILT = re.compile(
-    r"(?:[a-z0-9-]+-docker\.pkg\.dev/vertex-ai/prediction|"
-    r"(?:[a-z]+\.)?gcr\.io/cloud-aiplatform/prediction)/"
-    r"(?P<framework>sklearn|xgboost|tf2|tf)-(?P<device>cpu|gpu)\.(?P<version>[0-9-]+)(?::\S*)?")
 CPR_KEYS = ("PREDICTOR_MODULE", "HANDLER_MODULE")
+ENGINES = {"sklearn": "sklearn", "xgboost": "xgboost", "tf2": "tensorflow", "tf": "tensorflow"}
 
 
 def container_env(model: dict) -> dict[str, str]:
@@ -36,17 +34,30 @@ def container_env(model: dict) -> dict[str, str]:
     return {e.get("name", ""): e.get("value", "") for e in spec.get("env") or []}
 
 
+def image_of(model: dict):
+    """The prebuilt prediction image the model names (labkit.vertex.containers.Image), or
+    None for a custom container. Raises as Vertex does for an unknown or retired prebuilt
+    image, and logs a warning for one past its end of patch."""
+    from labkit.vertex import containers
+
+    return containers.check((model.get("containerSpec") or {}).get("imageUri", ""),
+                            "prediction")
+
+
 def framework_of(model: dict) -> str:
     """'sklearn', 'xgboost', 'tensorflow' or 'cpr'; raises for what runs only on Vertex."""
     from labkit.vertex import errors
 
-    image = (model.get("containerSpec") or {}).get("imageUri", "")
+    image_uri = (model.get("containerSpec") or {}).get("imageUri", "")
+    image = image_of(model)
     if any(key in container_env(model) for key in CPR_KEYS):
         return "cpr"
-    m = PREBUILT.fullmatch(image)
-    if m:
-        return {"sklearn": "sklearn", "xgboost": "xgboost"}.get(m["framework"], "tensorflow")
-    raise errors.gcp_only(f"Serving the custom container image {image!r} (Docker)")
+    if image is not None and image.framework in ENGINES:
+        return ENGINES[image.framework]
+    if image is not None:
+        raise errors.gcp_only(f"Serving with the prebuilt {image.framework} container "
+                              f"{image_uri!r}")
+    raise errors.gcp_only(f"Serving the custom container image {image_uri!r} (Docker)")
 
 
 def artifact_dir(model: dict, workspace: Workspace) -> Path:
@@ -69,6 +80,7 @@ def check_upload(model: dict, workspace: Workspace) -> None:
     """
     from labkit.vertex import errors
 
+    image_of(model)  # an unknown or retired prebuilt image is refused at upload, as on Vertex
     try:
         engine = framework_of(model)
     except errors.VertexError:
@@ -102,7 +114,9 @@ def load(model: dict, workspace: Workspace):
     from labkit.vertex.serving.process import ModelServer
 
     uri = model.get("artifactUri", "")
-    return ModelServer(engine, folder, find_model_file(engine, folder, uri), uri)
+    image = image_of(model)
+    return ModelServer(engine, folder, find_model_file(engine, folder, uri), uri,
+                       framework_version=image.version if image else None)
 
 
 class PredictFn:

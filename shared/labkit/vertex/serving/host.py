@@ -13,7 +13,9 @@ model's prediction). Replies go out as JSON lines: the services process never un
 anything from a child that runs the learner's code. The replies:
 - once, after loading: {"ready": true, "pid": N}; or, if the model cannot be loaded,
   {"error": "load", "type": ..., "message": ...} (or {"error": "container", "status": ...,
-  "message": ...} for what the container itself refuses) and it exits;
+  "message": ...} for what the container itself refuses, or {"error": "incompatible",
+  "message": ...} for an artifact written by a newer framework than the container's) and it
+  exits;
 - one per request {"instances": [...], "parameters": {...}}: {"predictions": [...]}
   or {"error": "predict", "message": <the framework's message>};
 - per {"op": "gradients", "points": [[...]], "names": [...] | null, "key": ..., "index": ...}
@@ -126,7 +128,12 @@ def main(argv: list[str]) -> int:
         return 2  # stdin closed (an unused spare) or not the services
     try:
         predictor = prebuilt.open_predictor(engine, Path(load["load"]["folder"]),
-                                            Path(load["load"]["file"]))
+                                            Path(load["load"]["file"]),
+                                            load["load"].get("framework_version"))
+    except prebuilt.IncompatibleArtifact as exc:
+        print(f"ERROR: {exc}", file=sys.stderr, flush=True)  # the container's log line
+        send({"error": "incompatible", "message": str(exc)})
+        return 1
     except prebuilt.ContainerError as exc:
         send({"error": "container", "status": exc.status, "message": str(exc)})
         return 1

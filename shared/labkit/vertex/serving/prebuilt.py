@@ -18,6 +18,8 @@ predict raises the framework's own exception; the handle wraps it in Vertex's er
 from __future__ import annotations
 
 import pickle
+import re
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +38,72 @@ class ContainerError(Exception):
     def __init__(self, status: str, message: str):
         super().__init__(message)
         self.status = status
+
+
+class IncompatibleArtifact(Exception):
+    """The artifact was written by a newer framework than the container serves."""
+
+
+# A pickled estimator's state holds "_sklearn_version": "<version>" (pickle protocols 2-5:
+# SHORT_BINUNICODE / BINUNICODE / BINUNICODE8, optionally memoized); read without unpickling.
+_SKLEARN = re.compile(rb"_sklearn_version(?:\x94|q.|r....)?"
+                      rb"(?:\x8c(?P<n1>.)|X(?P<n4>....)|\x8d(?P<n8>.{8}))", re.DOTALL)
+# XGBoost models (JSON, UBJSON, and the UBJSON raw bytes inside a pickled XGBModel) carry
+# "version": [major, minor, patch].
+_XGB_UBJ = re.compile(rb"version\[#(?:L.{8}|l.{4}|I..|[iU].)[iU](.)[iU](.)[iU](.)", re.DOTALL)
+_XGB_JSON = re.compile(rb'"version"\s*:\s*\[\s*(\d+)\s*,\s*(\d+)\s*,\s*(\d+)\s*\]')
+
+
+def _file_bytes(path: Path) -> bytes:
+    data = path.read_bytes()
+    if data[:1] == b"\x78":  # joblib's zlib compression
+        try:
+            return zlib.decompress(data)
+        except zlib.error:
+            return data
+    return data
+
+
+def sklearn_versions(path: Path) -> list[str]:
+    """The scikit-learn versions that wrote the estimators in a pickle / joblib file."""
+    data = _file_bytes(path)
+    found = []
+    for m in _SKLEARN.finditer(data):
+        size = int.from_bytes(m["n1"] or m["n4"] or m["n8"], "little")
+        found.append(data[m.end():m.end() + size].decode("utf-8", "replace"))
+    return found
+
+
+def xgboost_versions(path: Path) -> list[str]:
+    data = _file_bytes(path)
+    return [".".join(str(b[0]) for b in m.groups()) for m in _XGB_UBJ.finditer(data)] + \
+        [b".".join(m.groups()).decode() for m in _XGB_JSON.finditer(data)]
+
+
+def _minor(version: str) -> tuple[int, int]:
+    parts = re.findall(r"\d+", version)[:2]
+    return tuple(int(p) for p in parts + ["0"] * (2 - len(parts)))
+
+
+def check_artifact(engine: str, path: Path, framework_version: str | None) -> None:
+    """Refuses an artifact a newer scikit-learn / XGBoost wrote than the container serves
+    (read from the file's bytes, before anything is unpickled)."""
+    if not framework_version or engine not in ("sklearn", "xgboost"):
+        return
+    label, reader, image = {
+        "sklearn": ("scikit-learn", sklearn_versions, "sklearn-cpu"),
+        "xgboost": ("XGBoost", xgboost_versions, "xgboost-cpu")}[engine]
+    versions = reader(path)
+    if not versions:
+        return  # nothing recorded (a very old pickle): the framework decides when it loads
+    newest = max(versions, key=_minor)
+    if _minor(newest) > _minor(framework_version):
+        tag = f"{image}.{framework_version.replace('.', '-')}"
+        raise IncompatibleArtifact(
+            f"{path.name} was written by {label} {newest}, newer than {label} "
+            f"{framework_version} in the prebuilt prediction container {tag}, which cannot "
+            f"load it. Train with {label} {framework_version}, or serve with a prebuilt "
+            f"container for {label} {'.'.join(map(str, _minor(newest)))} if Google offers one.")
 
 
 def present_model_files(engine: str, folder: Path) -> list[Path]:
@@ -148,8 +216,11 @@ class TensorFlowPredictor:
         return grads.numpy().astype(float).tolist(), target.numpy().astype(float).tolist()
 
 
-def open_predictor(engine: str, folder: Path, path: Path):
-    """Load the model the way the prebuilt image does (in the model server process)."""
+def open_predictor(engine: str, folder: Path, path: Path,
+                   framework_version: str | None = None):
+    """Load the model the way the prebuilt image does (in the model server process), after
+    checking that the container's framework version can read it."""
+    check_artifact(engine, path, framework_version)
     if engine == "sklearn":
         return SklearnPredictor(path)
     if engine == "xgboost":

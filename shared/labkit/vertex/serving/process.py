@@ -7,7 +7,9 @@ at a time on the pipe, so server threads may share it. Importing scikit-learn or
 TensorFlow takes seconds, so one spare child per engine already used waits with its
 framework imported: the next deploy of that engine only loads its model.
 - A model the child cannot load fails with Vertex's "Model server never became ready: ..."
-  failed precondition, carrying the framework's reason.
+  failed precondition, carrying the framework's reason; so does a pickle written by a newer
+  scikit-learn or XGBoost than the container's (the child reads the version before it
+  unpickles anything, and the services log a warning that says why).
 - A prediction the framework rejects is the prebuilt container's 400 ("Prediction failed:
   Exception during sklearn prediction: ...").
 - A child that exits or stops answering mid-request (timeouts everywhere, never a hang) is
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import atexit
 import json
+import logging
 import os
 import pickle
 import select
@@ -33,6 +36,7 @@ from labkit.vertex import errors
 from labkit.vertex.serving.prebuilt import LABELS
 
 HOST = "labkit.vertex.serving.host"
+log = logging.getLogger("labkit.vertex.serving")
 LOAD_TIMEOUT_S = 180      # TensorFlow's import alone takes seconds on a busy laptop
 PREDICT_TIMEOUT_S = 300
 LOG_LIMIT = 1 << 20       # the child's stderr is kept for error messages, trimmed past this
@@ -99,8 +103,10 @@ def close_spares() -> None:
 
 
 class ModelServer:
-    def __init__(self, engine: str, folder: Path, model_file: Path, uri: str):
+    def __init__(self, engine: str, folder: Path, model_file: Path, uri: str,
+                 framework_version: str | None = None):
         self.engine = engine
+        self.framework_version = framework_version  # the image's, e.g. "1.6"
         self.label = LABELS[engine]
         self.folder, self.model_file, self.uri = folder, model_file, uri
         self.lock = threading.Lock()
@@ -116,7 +122,8 @@ class ModelServer:
         self.buffer = bytearray()
         os.set_blocking(self.process.stdin.fileno(), False)
         where = f"{self.uri}/{self.model_file.name}"
-        load = {"load": {"folder": str(self.folder), "file": str(self.model_file)}}
+        load = {"load": {"folder": str(self.folder), "file": str(self.model_file),
+                         "framework_version": self.framework_version}}
         try:
             deadline = time.monotonic() + LOAD_TIMEOUT_S
             self._send(_frame(load), deadline)
@@ -135,6 +142,11 @@ class ModelServer:
         self._stop()
         if ready.get("error") == "container":
             raise errors.VertexError(ready["status"], ready["message"])
+        if ready.get("error") == "incompatible":
+            log.warning("Model server never became ready: %s", ready.get("message"))
+            raise errors.failed_precondition(
+                f"Model server never became ready. Please validate that your model file or "
+                f"container configuration are valid. {ready.get('message')}")
         raise errors.failed_precondition(
             f"Model server never became ready: failed to load {where} with the {self.label} "
             f"prediction container: {ready.get('type')}: {ready.get('message')}")

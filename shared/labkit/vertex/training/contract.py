@@ -1,8 +1,9 @@
 """What a training replica sees: the program to run and the environment Vertex gives it.
 
-Prebuilt training images (us-docker.pkg.dev/vertex-ai/training/tf-cpu.2-17.py310:latest,
-tf-gpu..., sklearn-cpu..., xgboost-cpu..., pytorch-..., and their older
-gcr.io/cloud-aiplatform/training/... names) map to this machine's Python, which carries
+Prebuilt training images (us-docker.pkg.dev/vertex-ai/training/sklearn-cpu.1-6:latest,
+tf-cpu..., xgboost-cpu..., pytorch-..., and their older gcr.io/cloud-aiplatform/training/...
+names), checked against Google's list in labkit.vertex.containers (unknown or retired images
+are refused as Vertex refuses them), map to this machine's Python, which carries
 TensorFlow, scikit-learn and XGBoost. Any other container image cannot run without Docker
 and fails with a Vertex-shaped error naming it.
 
@@ -36,15 +37,16 @@ from labkit.storage import local_path
 from labkit.vertex import errors
 from labkit.workspace import Workspace
 
-PREBUILT = re.compile(
-    r"(us|europe|asia)-docker\.pkg\.dev/vertex-ai(-restricted)?/training/"
-    r"(tf|sklearn|xgboost|pytorch|scikit-learn)[-.\w]*(:[\w.-]+)?"
-    r"|gcr\.io/cloud-aiplatform/training/(tf|scikit-learn|xgboost|pytorch)[-.\w]*(:[\w.-]+)?")
 ROLES = ("chief", "worker", "ps", "evaluator")  # TF_CONFIG task types of workerpool0..3
 
 
 def check_image(uri: str) -> None:
-    if not PREBUILT.fullmatch(uri or ""):
+    """A prebuilt training image Google lists and still offers (labkit.vertex.containers:
+    unknown or retired ones are refused, one past end of patch is logged); any other image
+    is a custom container, which needs Docker."""
+    from labkit.vertex import containers
+
+    if containers.check(uri or "", "training") is None:
         raise errors.gcp_only(f"Training with the custom container image {uri!r} (only Vertex's "
                               f"prebuilt training images run locally, as this machine's Python)")
 

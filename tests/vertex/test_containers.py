@@ -1,0 +1,81 @@
+"""Prebuilt containers as strict as Vertex AI: Google's list (labkit/vertex/containers.json)
+decides which images exist, retired ones are refused at upload, deploy and custom job
+creation, one past end of patch is logged, and a pickle written by a newer scikit-learn than
+the container's makes the deployment fail with the reason. Batch output is named as Vertex
+names it for custom models. All through the real SDK."""
+
+from __future__ import annotations
+
+import io
+import logging
+import uuid
+
+import joblib
+import pytest
+import sklearn
+from google.api_core import exceptions
+from google.cloud import aiplatform
+from sklearn.linear_model import LogisticRegression
+
+PREDICTION = "us-docker.pkg.dev/vertex-ai/prediction/"
+RETIRED = PREDICTION + "sklearn-cpu.1-3:latest"      # end of availability 2025-11-28
+PAST_PATCH = PREDICTION + "sklearn-cpu.1-5:latest"   # end of patch 2026-07-14
+NEWEST = PREDICTION + "sklearn-cpu.1-6:latest"
+
+
+def _pickle_uri(bucket, data) -> str:
+    buffer = io.BytesIO()
+    joblib.dump(LogisticRegression().fit(*data), buffer)
+    prefix = f"tests/containers/{uuid.uuid4().hex[:8]}"
+    bucket.blob(f"{prefix}/model.joblib").upload_from_string(buffer.getvalue())
+    return f"gs://{bucket.name}/{prefix}"
+
+
+def test_retired_prediction_image_is_refused_at_upload(bucket, data):
+    with pytest.raises(exceptions.BadRequest, match="end of availability on 2025-11-28"):
+        aiplatform.Model.upload(display_name="retired", artifact_uri=_pickle_uri(bucket, data),
+                                serving_container_image_uri=RETIRED)
+
+
+def test_unknown_prebuilt_image_is_refused(bucket, data):
+    with pytest.raises(exceptions.BadRequest, match="not a Vertex AI prebuilt prediction"):
+        aiplatform.Model.upload(display_name="unknown", artifact_uri=_pickle_uri(bucket, data),
+                                serving_container_image_uri=PREDICTION + "sklearn-cpu.1-9:latest")
+
+
+def test_retired_training_image_is_refused_for_a_custom_job():
+    job = aiplatform.CustomJob(
+        display_name="retired-train",
+        worker_pool_specs=[{"machine_spec": {"machine_type": "n1-standard-4"},
+                            "replica_count": 1, "container_spec": {
+                                "image_uri": "us-docker.pkg.dev/vertex-ai/training/"
+                                             "tf-cpu.2-17.py310:latest",
+                                "command": ["python", "-c", "print(1)"]}}])
+    with pytest.raises(exceptions.BadRequest, match="end of availability on 2026-07-11"):
+        job.run()
+
+
+def test_image_past_end_of_patch_is_accepted_with_a_warning(bucket, data, caplog):
+    with caplog.at_level(logging.WARNING, logger="labkit.vertex.containers"):
+        model = aiplatform.Model.upload(display_name="past-patch",
+                                        artifact_uri=_pickle_uri(bucket, data),
+                                        serving_container_image_uri=PAST_PATCH)
+    assert model.resource_name
+    assert any("past its end of patch" in r.getMessage() and "2026-07-14" in r.getMessage()
+               for r in caplog.records)
+    model.delete()
+
+
+@pytest.mark.skipif(sklearn.__version__.startswith("1.6."),
+                    reason="this environment trains with the container's scikit-learn")
+def test_newer_pickle_fails_the_deployment_with_the_reason(bucket, data):
+    model = aiplatform.Model.upload(display_name="newer-pickle",
+                                    artifact_uri=_pickle_uri(bucket, data),
+                                    serving_container_image_uri=NEWEST)
+    endpoint = aiplatform.Endpoint.create(display_name="newer-pickle")
+    with pytest.raises(Exception, match="Model server never became ready") as raised:
+        model.deploy(endpoint=endpoint, machine_type="n1-standard-2")
+    assert f"written by scikit-learn {sklearn.__version__}" in str(raised.value)
+    assert "sklearn-cpu.1-6" in str(raised.value)
+    endpoint.delete()
+    model.delete()
