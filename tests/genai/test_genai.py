@@ -97,6 +97,29 @@ def test_json_output_always_follows_the_schema(client):
     assert r.parsed is None or isinstance(r.parsed, dict)
 
 
+def test_pydantic_schemas_and_enum_mime_type(client):
+    import enum
+
+    import pydantic
+
+    class Mood(enum.Enum):
+        HAPPY = "happy"
+        SAD = "sad"
+
+    class Ticket(pydantic.BaseModel):
+        mood: Mood
+        urgent: bool
+        minutes: int
+
+    r = client.models.generate_content(model=FLASH, contents="My order is late!", config=cfg(
+        response_mime_type="application/json", response_schema=list[Ticket],
+        max_output_tokens=30, seed=2))
+    assert isinstance(r.parsed, list) and all(isinstance(t, Ticket) for t in r.parsed)
+    label = client.models.generate_content(model=FLASH, contents="I lost my keys", config=cfg(
+        response_mime_type="text/x.enum", response_schema=Mood))
+    assert label.text in ("happy", "sad") and isinstance(label.parsed, Mood)
+
+
 def test_function_calling_round_trip(client):
     from google.genai import types
 

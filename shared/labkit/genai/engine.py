@@ -144,8 +144,11 @@ class Engine:
                 seed = None if config.seed is None else config.seed + index
                 sampling = Sampling(config.temperature, config.top_p, config.top_k, seed,
                                     config.presence_penalty, config.frequency_penalty)
+                # room for the answer and for what a schema forces (keys, braces)
+                forced = len(json.dumps(config.response_schema or {})) + len(
+                    json.dumps(tools or []))
                 decoder = Decoder(model, self.tokenizer, sampling,
-                                  len(ids) + config.max_output_tokens + 64)
+                                  len(ids) + config.max_output_tokens + forced + 64)
                 decoder.feed(ids)
                 budget = Budget(config.max_output_tokens)
                 call = self._function_call(decoder, turns, tools, tool_mode, allowed_functions,
@@ -154,6 +157,11 @@ class Engine:
                     parts, finish = [{"functionCall": call}], "STOP"
                 elif config.response_mime_type == "application/json":
                     parts, finish = self._json(decoder, config, budget)
+                elif config.response_mime_type == "text/x.enum":
+                    options = config.response_schema["enum"]
+                    pick = options[decoder.choose(options)]
+                    decoder.feed(self.tokenizer.encode(pick), generated=True)
+                    parts, finish = [{"text": pick}], "STOP"
                 else:
                     parts, finish = self._text(decoder, config, budget,
                                                on_text if index == 0 else None)
