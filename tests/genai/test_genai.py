@@ -219,3 +219,37 @@ def test_non_default_safety_settings_fail_loudly(client):
         client.models.generate_content(model=FLASH, contents="x",
                                        config=cfg(safety_settings=[setting]))
     assert info.value.code == 501 and "LAB_BACKEND=gcp" in info.value.message
+
+
+def test_malformed_requests_get_a_4xx(local_env):
+    import requests
+
+    token = (local_env.workspace / "token").read_text().strip()
+    base = (f"{local_env.endpoint}/aiplatform.googleapis.com/v1beta1/projects/"
+            f"{local_env.project}/locations/us-central1/publishers/google/models/")
+    bodies = [b"{", b"[]", b"5", b'{"contents": "x"}', b'{"contents": [{"parts": "x"}]}',
+              b'{"contents": [{"parts": [{"text": 5}]}]}', b'{"contents": [5]}',
+              b'{"contents": [{"parts": [{"text": "x"}]}], "generationConfig": []}',
+              b'{"contents": [{"parts": [{"text": "x"}]}], "generationConfig": {"seed": "a"}}',
+              b'{"contents": [{"parts": [{"text": "x"}]}], "tools": [5]}',
+              b'{"contents": [{"parts": [{"text": "x"}]}], "toolConfig": 5}',
+              b'{"contents": [{"parts": [{"text": "x"}]}], "systemInstruction": 5}',
+              b'{"contents": [{"parts": [{"text": "x"}]}], "safetySettings": 5}',
+              b'{"contents": [{"parts": [{"functionCall": 5}]}]}',
+              b'{"contents": [{"parts": [{"text": "x"}]}], "generationConfig": '
+              b'{"responseMimeType": "application/json", "responseSchema": 5}}',
+              b'{"instances": 5}', b'{"instances": [{"content": 5}]}',
+              b'{"instances": [{"content": "x"}], "parameters": {"outputDimensionality": "z"}}',
+              b'{"content": 5}', b'{"unknownField": 1}']
+    methods = ["gemini-2.5-flash:generateContent", "gemini-2.5-flash:streamGenerateContent",
+               "gemini-2.5-flash:countTokens", "gemini-2.5-flash:computeTokens",
+               "text-embedding-005:predict", "text-embedding-005:embedContent",
+               "nope-model:generateContent"]
+    session = requests.Session()
+    for method in methods:
+        for body in bodies:
+            r = session.post(base + method, data=body, timeout=60,
+                             headers={"Authorization": f"Bearer {token}",
+                                      "Content-Type": "application/json"})
+            assert 400 <= r.status_code < 500, (method, body, r.status_code, r.text[:200])
+            assert r.json()["error"]["status"] in ("INVALID_ARGUMENT", "NOT_FOUND"), r.text

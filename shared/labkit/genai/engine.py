@@ -24,7 +24,7 @@ EMBEDDING = ("text-embedding-005", "text-embedding-004", "gemini-embedding-001",
              "text-multilingual-embedding-002")
 INPUT_TOKEN_LIMIT = 8192 - 512  # what fits our cache with room for an answer
 OUTPUT_TOKEN_LIMIT = 512
-DEFAULT_MAX_OUTPUT = 256
+DEFAULT_MAX_OUTPUT = 128  # Gemini's is far larger; the local model writes ~10 tokens/s
 
 
 @dataclass

@@ -75,9 +75,14 @@ def register(router: Router, services) -> None:
 # ---- requests -> plain values
 
 
-def _body(request: Request) -> dict:
+COUNT_KEYS = {"contents", "systemInstruction", "tools", "generationConfig", "model",
+              "instances"}  # CountTokensRequest
+COMPUTE_KEYS = {"contents", "model", "instances"}  # ComputeTokensRequest
+
+
+def _body(request: Request, keys: set[str] = REQUEST_KEYS) -> dict:
     body = request.json()
-    unknown = set(body) - REQUEST_KEYS
+    unknown = set(body) - keys
     if unknown:
         raise InvalidArgument(f"Invalid JSON payload received. Unknown name "
                               f"\"{sorted(unknown)[0]}\": Cannot find field.")
@@ -93,6 +98,18 @@ def _turns(body: dict) -> list[Turn]:
         if not isinstance(content, dict) or not content.get("parts"):
             raise InvalidArgument("Unable to submit request because it has an empty or "
                                   "invalid contents field (each Content needs parts).")
+        parts = content["parts"]
+        if not isinstance(parts, list) or not all(isinstance(p, dict) and p for p in parts):
+            raise InvalidArgument("contents[].parts must be a list of Part objects.")
+        for part in parts:
+            for key in ("text",):
+                if key in part and not isinstance(part[key], str):
+                    raise InvalidArgument(f"Invalid value at 'contents[].parts[].{key}': "
+                                          f"{json.dumps(part[key])[:60]}")
+            for key in ("functionCall", "functionResponse"):
+                if key in part and not (isinstance(part[key], dict)
+                                        and isinstance(part[key].get("name"), str)):
+                    raise InvalidArgument(f"contents[].parts[].{key} needs a name.")
         role = content.get("role", "user")
         if role not in ("user", "model", "function"):
             raise InvalidArgument(f"Please use a valid role: user, model. Got {role!r}.")
@@ -104,11 +121,18 @@ def _system(body: dict) -> str:
     system = body.get("systemInstruction")
     if not system:
         return ""
-    return "\n".join(p.get("text", "") for p in system.get("parts", []))
+    parts = system.get("parts") if isinstance(system, dict) else None
+    if not isinstance(parts, list) or not all(isinstance(p, dict) and isinstance(
+            p.get("text", ""), str) for p in parts):
+        raise InvalidArgument("system_instruction must be a Content with text parts.")
+    return "\n".join(p.get("text", "") for p in parts)
 
 
 def _config(body: dict, model: str) -> Config:
-    raw = body.get("generationConfig") or {}
+    raw = body.get("generationConfig")
+    raw = {} if raw is None else raw
+    if not isinstance(raw, dict):
+        raise InvalidArgument("generation_config must be an object.")
     unknown = set(raw) - CONFIG_KEYS
     if unknown:
         raise InvalidArgument(f"Invalid JSON payload received. Unknown name "
@@ -119,6 +143,8 @@ def _config(body: dict, model: str) -> Config:
         if raw.get(key) not in (None, False, [], ["TEXT"]):
             raise NotLocal(f"generationConfig.{key}")
     thinking = raw.get("thinkingConfig") or {}
+    if not isinstance(thinking, dict):
+        raise InvalidArgument("thinking_config must be an object.")
     if thinking.get("includeThoughts") or thinking.get("thinkingBudget") not in (None, 0, -1):
         raise NotLocal("Thinking (thinkingConfig with a budget or includeThoughts): the local "
                        "model does not think")
@@ -134,7 +160,7 @@ def _config(body: dict, model: str) -> Config:
     c.presence_penalty = _number(raw, "presencePenalty", 0.0, -2.0, 2.0)
     c.frequency_penalty = _number(raw, "frequencyPenalty", 0.0, -2.0, 2.0)
     if raw.get("seed") is not None:
-        c.seed = int(raw["seed"]) & 0xFFFFFFFF
+        c.seed = int(_number(raw, "seed", 0, -2**63, 2**63)) & 0xFFFFFFFF
     stops = raw.get("stopSequences") or []
     if not isinstance(stops, list) or len(stops) > 5 or \
             not all(isinstance(s, str) for s in stops):
@@ -166,7 +192,10 @@ def _number(raw: dict, key: str, default, low, high):
     value = raw[key]
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         raise InvalidArgument(f"Invalid value for generation_config.{key}: {value!r}")
-    value = float(value)
+    try:
+        value = float(value)
+    except ValueError:
+        raise InvalidArgument(f"Invalid value for generation_config.{key}: {value!r}") from None
     if not low <= value <= high:
         name = "".join("_" + ch.lower() if ch.isupper() else ch for ch in key)
         raise InvalidArgument(f"Unable to submit request because it has a {name} value of "
@@ -177,7 +206,12 @@ def _number(raw: dict, key: str, default, low, high):
 
 def _tools(body: dict) -> tuple[list[dict], str, list[str] | None]:
     declarations = []
-    for tool in body.get("tools") or []:
+    tools = body.get("tools") or []
+    if not isinstance(tools, list) or not all(isinstance(t, dict) for t in tools):
+        raise InvalidArgument("tools must be a list of Tool objects.")
+    for tool in tools:
+        if not isinstance(tool.get("functionDeclarations", []), list):
+            raise InvalidArgument("tools[].function_declarations must be a list.")
         for key in tool:
             if key != "functionDeclarations":
                 raise NotLocal(f"The {key} tool (search grounding, code execution, retrieval)")
@@ -191,7 +225,15 @@ def _tools(body: dict) -> tuple[list[dict], str, list[str] | None]:
                 constrained.check_schema(d["parameters"], f"function_declarations[{d['name']}]"
                                                           f".parameters")
             declarations.append(d)
-    config = (body.get("toolConfig") or {}).get("functionCallingConfig") or {}
+    tool_config = body.get("toolConfig")
+    tool_config = {} if tool_config is None else tool_config
+    if not isinstance(tool_config, dict):
+        raise InvalidArgument("tool_config must be an object.")
+    config = tool_config.get("functionCallingConfig")
+    config = {} if config is None else config
+    if not isinstance(config, dict) or not isinstance(config.get("allowedFunctionNames", []),
+                                                      list):
+        raise InvalidArgument("tool_config.function_calling_config must be an object.")
     mode = config.get("mode", "AUTO")
     if mode not in ("AUTO", "ANY", "NONE", "MODE_UNSPECIFIED", "VALIDATED"):
         raise InvalidArgument(f"Invalid value at 'tool_config.function_calling_config.mode': "
@@ -207,7 +249,10 @@ def _tools(body: dict) -> tuple[list[dict], str, list[str] | None]:
 
 
 def _safety(body: dict) -> None:
-    for setting in body.get("safetySettings") or []:
+    settings = body.get("safetySettings") or []
+    if not isinstance(settings, list) or not all(isinstance(s, dict) for s in settings):
+        raise InvalidArgument("safety_settings must be a list of SafetySetting objects.")
+    for setting in settings:
         if setting.get("threshold") not in SAFETY_OFF:
             raise NotLocal(f"Safety filtering (safety_settings with threshold "
                            f"{setting.get('threshold')}: the local model has no safety "
@@ -281,11 +326,15 @@ def _stream(engine: Engine, request: Request) -> Response:
 
 
 def _count(engine: Engine, request: Request) -> dict:
-    _generative(request)
-    body = _body(request)
+    model = _generative(request)
+    body = _body(request, COUNT_KEYS)
     turns = _turns(body)
     tools, _, _ = _tools(body)
-    total = engine.count(turns, _system(body), tools) if turns else 0
+    _config(body, model)
+    if not turns:
+        raise InvalidArgument("Unable to submit request because it has an empty contents "
+                              "field. Add a contents field and try again.")
+    total = engine.count(turns, _system(body), tools)
     chars = sum(len(p.get("text", "").replace(" ", "")) for t in turns for p in t.parts)
     return {"totalTokens": total, "totalBillableCharacters": chars,
             "promptTokensDetails": [{"modality": "TEXT", "tokenCount": total}]}
@@ -295,7 +344,7 @@ def _compute(engine: Engine, request: Request) -> dict:
     import base64
 
     _generative(request)
-    body = request.json()
+    body = _body(request, COMPUTE_KEYS)
     turns = _turns(body)
     if not turns:
         raise InvalidArgument("contents: at least one Content is required.")
@@ -332,6 +381,8 @@ def _predict(engine: Engine, request: Request) -> dict:
     if len(instances) > 250:
         raise InvalidArgument(f"{len(instances)} instances are more than the limit of 250.")
     params = body.get("parameters") or {}
+    if not isinstance(params, dict):
+        raise InvalidArgument("parameters must be an object.")
     texts = []
     for instance in instances:
         content = instance.get("content") if isinstance(instance, dict) else None
@@ -345,8 +396,7 @@ def _predict(engine: Engine, request: Request) -> dict:
         if title and task != "RETRIEVAL_DOCUMENT":
             raise InvalidArgument("title is only valid with task_type RETRIEVAL_DOCUMENT.")
         texts.append(f"{title}\n{content}" if title else content)
-    dims = params.get("outputDimensionality")
-    vectors = engine.embed(texts, None if dims is None else int(dims),
+    vectors = engine.embed(texts, _dimensionality(params.get("outputDimensionality")),
                            bool(params.get("autoTruncate", True)))
     return {"predictions": [{"embeddings": {"values": v["values"], "statistics": {
         "token_count": v["token_count"], "truncated": v["truncated"]}}} for v in vectors],
@@ -358,15 +408,27 @@ def _embed_content(engine: Engine, request: Request) -> dict:
     _embedding_model(request)
     body = request.json()
     content = body.get("content") or {}
-    text = "\n".join(p.get("text", "") for p in content.get("parts", []))
+    parts = content.get("parts") if isinstance(content, dict) else None
+    if not isinstance(parts, list) or not all(isinstance(p, dict) and isinstance(
+            p.get("text", ""), str) for p in parts):
+        raise InvalidArgument("content must be a Content with text parts.")
+    text = "\n".join(p.get("text", "") for p in parts)
     if not text:
         raise InvalidArgument("content: a text part is required.")
-    dims = body.get("outputDimensionality")
-    vector = engine.embed([text], None if dims is None else int(dims),
+    vector = engine.embed([text], _dimensionality(body.get("outputDimensionality")),
                           bool(body.get("autoTruncate", True)))[0]
     return {"embedding": {"values": vector["values"]},
             "usageMetadata": {"promptTokenCount": vector["token_count"]},
             "truncated": vector["truncated"]}
+
+
+def _dimensionality(value) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | str) or \
+            not str(value).lstrip("-").isdigit():
+        raise InvalidArgument(f"Invalid value for outputDimensionality: {value!r}")
+    return int(value)
 
 
 # ---- models
