@@ -36,15 +36,21 @@ def test_client_needs_no_arguments(client):
 
 
 def test_generate_counts_real_tokens_and_names_the_local_model(client):
-    r = client.models.generate_content(model=FLASH, contents="The capital of France is",
-                                       config=cfg(temperature=0))
+    story = "Tell me a long story about a dragon."
+    r = client.models.generate_content(model=FLASH, contents=story, config=cfg(temperature=0))
     assert r.text and r.candidates[0].finish_reason.name == "MAX_TOKENS"
     u = r.usage_metadata
     assert u.candidates_token_count == 4
     assert u.prompt_token_count == client.models.count_tokens(
-        model=FLASH, contents="The capital of France is").total_tokens
+        model=FLASH, contents=story).total_tokens
     assert u.total_token_count == u.prompt_token_count + 4
     assert "gemma-3-270m" in r.model_version
+
+
+def test_a_short_answer_ends_with_stop(client):
+    r = client.models.generate_content(model=FLASH, contents="What is the capital of France?",
+                                       config=cfg(temperature=0, max_output_tokens=12))
+    assert "Paris" in r.text and r.candidates[0].finish_reason.name == "STOP"
 
 
 def test_the_canonical_model_ids_answer(client):

@@ -24,6 +24,7 @@ EMBEDDING = ("text-embedding-005", "text-embedding-004", "gemini-embedding-001",
              "text-multilingual-embedding-002")
 INPUT_TOKEN_LIMIT = 8192 - 512  # what fits our cache with room for an answer
 OUTPUT_TOKEN_LIMIT = 512
+TRANSCRIPT_STOPS = ("\nQuestion", "\nAnswer:")  # the model starting the next turn
 DEFAULT_MAX_OUTPUT = 128  # Gemini's is far larger; the local model writes ~10 tokens/s
 
 
@@ -94,9 +95,10 @@ class Engine:
 
     def prompt_ids(self, turns: list[Turn], system: str = "", tools: list[dict] | None = None,
                    json_hint: dict | None = None) -> list[int]:
-        """Gemma's chat format: <bos><start_of_turn>user\\n...<end_of_turn>\\n..."""
+        """The conversation as a plain question-and-answer transcript: the local Gemma is a
+        pre-trained (not instruction-tuned) checkpoint, and it continues such a transcript
+        far better than Gemma's chat-turn format, which it was never trained to follow."""
         self.model  # noqa: B018 - loads the tokenizer
-        tok = self.tokenizer
         preamble = system
         if tools:
             preamble += ("\n\n" if preamble else "") + (
@@ -105,14 +107,11 @@ class Engine:
         if json_hint is not None:
             preamble += ("\n\n" if preamble else "") + "Answer with JSON of this schema: " + \
                 json.dumps(json_hint)
-        ids = [tok.BOS]
-        for n, turn in enumerate(turns):
-            text = _turn_text(turn)
-            if n == 0 and preamble:
-                text = preamble + "\n\n" + text
-            ids += [tok.START_OF_TURN] + tok.encode(f"{turn.role}\n{text}") + [tok.END_OF_TURN] \
-                + tok.encode("\n")
-        return ids + [tok.START_OF_TURN] + tok.encode("model\n")
+        lines = [preamble, ""] if preamble else []
+        for turn in turns:
+            lines.append(("Answer: " if turn.role == "model" else "Question: ")
+                         + _turn_text(turn))
+        return [self.tokenizer.BOS] + self.tokenizer.encode("\n".join(lines) + "\nAnswer:")
 
     def count(self, turns: list[Turn], system: str = "", tools=None) -> int:
         return len(self.prompt_ids(turns, system, tools)) if turns else 0
@@ -172,6 +171,7 @@ class Engine:
     def _text(self, decoder: Decoder, config: Config, budget: Budget, on_text):
         tok = self.tokenizer
         stops = {tok.EOS, tok.END_OF_TURN, tok.START_OF_TURN}
+        turn_ends = list(config.stop_sequences) + list(TRANSCRIPT_STOPS)
         out: list[int] = []
         text, sent = "", 0
         finish = "MAX_TOKENS"
@@ -183,13 +183,13 @@ class Engine:
             decoder.feed([token], generated=True)
             budget.used += 1
             out.append(token)
-            text = tok.decode(out)
-            cut = _stop_at(text, config.stop_sequences)
+            text = tok.decode(out).lstrip(" ")
+            cut = _stop_at(text, turn_ends)
             if cut is not None:
                 text, finish = text[:cut], "STOP"
                 break
             if on_text and len(out) % 4 == 0:
-                safe = len(text) - max((len(s) for s in config.stop_sequences), default=0)
+                safe = len(text) - max(len(s) for s in turn_ends)
                 if safe > sent:
                     on_text(text[sent:safe])
                     sent = safe
@@ -215,11 +215,10 @@ class Engine:
             last = turns[-1].parts
             if any("functionResponse" in p for p in last):
                 return None
-            if decoder.choose(['{"name": "', "The answer"]) == 1:
+            if decoder.choose([' {"name": "', " The answer"]) == 1:
                 return None
-        pick = names[decoder.choose([json.dumps(n) for n in names], prefix='{"name": ')]
-        constrained_input = '{"name": ' + json.dumps(pick) + ', "args": '
-        decoder.feed(self.tokenizer.encode(constrained_input))
+        pick = names[decoder.choose([json.dumps(n) for n in names], prefix=' {"name": ')]
+        decoder.feed(self.tokenizer.encode(' {"name": ' + json.dumps(pick) + ', "args": '))
         schema = declarations[pick].get("parameters")
         args = {}
         if schema and schema.get("properties"):
