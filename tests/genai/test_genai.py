@@ -151,6 +151,13 @@ def test_function_calling_round_trip(client):
             name="get_weather", response={"temperature": 21, "sky": "clear"})])],
         config=cfg(tools=tools, max_output_tokens=4, temperature=0))
     assert follow.text and not follow.function_calls
+    auto = client.models.generate_content(model=FLASH, contents="Tell me a joke.", config=cfg(
+        tools=tools, max_output_tokens=4, temperature=0))
+    assert not auto.function_calls and auto.text
+    called = client.models.generate_content(model=FLASH, contents="Is it raining in Rome?",
+                                            config=cfg(tools=tools, max_output_tokens=16,
+                                                       temperature=0))
+    assert called.function_calls[0].name == "get_weather"
 
 
 def test_stream_and_chat(client):

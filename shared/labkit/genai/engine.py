@@ -24,6 +24,7 @@ EMBEDDING = ("text-embedding-005", "text-embedding-004", "gemini-embedding-001",
              "text-multilingual-embedding-002")
 INPUT_TOKEN_LIMIT = 8192 - 512  # what fits our cache with room for an answer
 OUTPUT_TOKEN_LIMIT = 512
+CALL_THRESHOLD = 0.3  # cosine similarity of the question to a function's description
 TRANSCRIPT_STOPS = ("\nQuestion", "\nAnswer:")  # the model starting the next turn
 DEFAULT_MAX_OUTPUT = 128  # Gemini's is far larger; the local model writes ~10 tokens/s
 
@@ -183,7 +184,7 @@ class Engine:
             decoder.feed([token], generated=True)
             budget.used += 1
             out.append(token)
-            text = tok.decode(out).lstrip(" ")
+            text = tok.decode(out).lstrip()
             cut = _stop_at(text, turn_ends)
             if cut is not None:
                 text, finish = text[:cut], "STOP"
@@ -193,6 +194,8 @@ class Engine:
                 if safe > sent:
                     on_text(text[sent:safe])
                     sent = safe
+        if len(text.rstrip()) >= sent:
+            text = text.rstrip()
         if on_text and len(text) > sent:
             on_text(text[sent:])
         return [{"text": text}], finish
@@ -209,21 +212,30 @@ class Engine:
             return None
         declarations = {d["name"]: d for d in tools}
         names = [n for n in declarations if not allowed or n in allowed]
-        if mode != "ANY":
-            # AUTO: after a function's result the model answers in text; otherwise it
-            # chooses between answering and calling, by the likelihood of each opening.
-            last = turns[-1].parts
-            if any("functionResponse" in p for p in last):
-                return None
-            if decoder.choose([' {"name": "', " The answer"]) == 1:
-                return None
-        pick = names[decoder.choose([json.dumps(n) for n in names], prefix=' {"name": ')]
+        if mode != "ANY" and any("functionResponse" in p for p in turns[-1].parts):
+            return None  # AUTO after a function's result: the model answers in text
+        # Which function (and, in AUTO, whether to call one at all): a 270M pre-trained
+        # model cannot make that decision reliably, so the sentence-embedding model does,
+        # by how close the user's last message is to each declaration's name and
+        # description; the language model then writes the arguments.
+        question = _turn_text(turns[-1])
+        fit = self._relevance(question, [declarations[n] for n in names])
+        best = int(np.argmax(fit))
+        if mode != "ANY" and fit[best] < CALL_THRESHOLD:
+            return None
+        pick = names[best]
         decoder.feed(self.tokenizer.encode(' {"name": ' + json.dumps(pick) + ', "args": '))
         schema = declarations[pick].get("parameters")
         args = {}
         if schema and schema.get("properties"):
             args = constrained.generate_json(decoder, schema, self.vocab, budget)
         return {"name": pick, "args": args}
+
+    def _relevance(self, question: str, declarations: list[dict]) -> np.ndarray:
+        texts = [question] + [f"{d['name'].replace('_', ' ')}: {d.get('description', '')}"
+                              for d in declarations]
+        vectors = np.array([v["values"] for v in self.embed(texts, None, True)])
+        return vectors[1:] @ vectors[0]
 
     # ---- embeddings
 
