@@ -184,7 +184,7 @@ def test_batch_prediction_with_explanations(served, local_env):
         machine_type="n1-standard-2", sync=True)
     assert job.state == aiplatform.gapic.JobState.JOB_STATE_SUCCEEDED
     out = next(b for b in bucket.list_blobs(prefix=f"{prefix}/out")
-               if b.name.endswith("predictions_00001.jsonl"))
+               if b.name.rsplit("/", 1)[-1].startswith("prediction.results-"))
     rows = [json.loads(line) for line in out.download_as_text().splitlines()]
     assert len(rows) == 3
     for row in rows:

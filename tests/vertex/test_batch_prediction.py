@@ -19,7 +19,8 @@ def prefix(bucket):
 
 def _outputs(bucket, job, kind):
     folder = job.output_info.gcs_output_directory.split(f"gs://{bucket.name}/", 1)[1]
-    blob = bucket.blob(f"{folder}/{kind}_00001.jsonl")
+    name = {"predictions": "prediction.results", "errors": "prediction.errors_stats"}[kind]
+    blob = bucket.blob(f"{folder}/{name}-00000-of-00001")  # as Vertex names them
     return [json.loads(line) for line in blob.download_as_text().splitlines()]
 
 

@@ -147,6 +147,16 @@ def check(uri: str, kind: str, on: date | None = None) -> Image | None:
         when = (f"on {image.end_of_availability.isoformat()}" if image.end_of_availability
                 else f"({image.retired})")
         better = newest(kind, image.framework, on)
+        if better is None:
+            # Our copy of Google's list names nothing newer for this framework, so it is
+            # likely older than Google's: a loud warning instead of a refusal we cannot
+            # back with a version to use instead.
+            log.warning("The prebuilt %s container %s (%s) is past its end of availability "
+                        "%s in labkit's copy of Google's list (%s, read %s), which names no "
+                        "newer %s image: check Google's current list; on Vertex AI this "
+                        "image is refused.", kind, uri, _label(image), when,
+                        image.source["url"], image.source["read"], _NAMES[image.framework])
+            return image
         raise errors.invalid(
             f"The prebuilt {kind} container {uri!r} ({_label(image)}) is past its end of "
             f"availability {when} and can no longer be used"

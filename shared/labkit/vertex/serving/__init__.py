@@ -115,8 +115,36 @@ def load(model: dict, workspace: Workspace):
 
     uri = model.get("artifactUri", "")
     image = image_of(model)
-    return ModelServer(engine, folder, find_model_file(engine, folder, uri), uri,
-                       framework_version=image.version if image else None)
+    path = find_model_file(engine, folder, uri)
+    return ModelServer(engine, folder, path, uri,
+                       framework_version=_version_to_enforce(engine, path, image))
+
+
+def _version_to_enforce(engine: str, path: Path, image) -> str | None:
+    """The container's framework version, which the model server enforces (an artifact a
+    newer framework wrote is refused, as Vertex's server fails to load it), unless no listed
+    container is new enough for the artifact: our copy of Google's table may be older than
+    Google's, so then the deployment goes ahead with a warning that says what to check."""
+    if image is None or engine not in ("sklearn", "xgboost"):
+        return image.version if image else None
+    import logging
+
+    from labkit.vertex import containers
+    from labkit.vertex.serving import prebuilt
+
+    written = prebuilt.writer_versions(engine, path)
+    newest = containers.newest("prediction", image.framework)
+    if written and newest and prebuilt.minor(max(written, key=prebuilt.minor)) > \
+            prebuilt.minor(newest):
+        logging.getLogger("labkit.vertex").warning(
+            "%s was written by %s %s; the newest prebuilt %s prediction container in "
+            "labkit's copy of Google's list (%s) serves %s, which cannot load it. Deploying "
+            "anyway: check Google's current list; if it still ends at %s, this deployment "
+            "fails on Vertex AI ('Model server never became ready').", path.name,
+            image.framework, max(written, key=prebuilt.minor), image.framework,
+            containers.table()["sources"]["prediction-list"]["url"], newest, newest)
+        return None
+    return image.version
 
 
 class PredictFn:

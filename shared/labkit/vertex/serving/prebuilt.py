@@ -80,7 +80,12 @@ def xgboost_versions(path: Path) -> list[str]:
         [b".".join(m.groups()).decode() for m in _XGB_JSON.finditer(data)]
 
 
-def _minor(version: str) -> tuple[int, int]:
+def writer_versions(engine: str, path: Path) -> list[str]:
+    """The framework versions recorded in a scikit-learn or XGBoost model file."""
+    return sklearn_versions(path) if engine == "sklearn" else xgboost_versions(path)
+
+
+def minor(version: str) -> tuple[int, int]:
     parts = re.findall(r"\d+", version)[:2]
     return tuple(int(p) for p in parts + ["0"] * (2 - len(parts)))
 
@@ -96,14 +101,14 @@ def check_artifact(engine: str, path: Path, framework_version: str | None) -> No
     versions = reader(path)
     if not versions:
         return  # nothing recorded (a very old pickle): the framework decides when it loads
-    newest = max(versions, key=_minor)
-    if _minor(newest) > _minor(framework_version):
+    newest = max(versions, key=minor)
+    if minor(newest) > minor(framework_version):
         tag = f"{image}.{framework_version.replace('.', '-')}"
         raise IncompatibleArtifact(
             f"{path.name} was written by {label} {newest}, newer than {label} "
             f"{framework_version} in the prebuilt prediction container {tag}, which cannot "
             f"load it. Train with {label} {framework_version}, or serve with a prebuilt "
-            f"container for {label} {'.'.join(map(str, _minor(newest)))} if Google offers one.")
+            f"container for {label} {'.'.join(map(str, minor(newest)))} if Google offers one.")
 
 
 def present_model_files(engine: str, folder: Path) -> list[Path]:
