@@ -266,3 +266,21 @@ def test_malformed_requests_get_a_4xx(local_env):
                                       "Content-Type": "application/json"})
             assert 400 <= r.status_code < 500, (method, body, r.status_code, r.text[:200])
             assert r.json()["error"]["status"] in ("INVALID_ARGUMENT", "NOT_FOUND"), r.text
+
+
+def test_the_older_vertex_ai_sdk_reaches_the_same_models(local_env):
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # both modules are deprecated in favour of google-genai
+        from vertexai.generative_models import GenerationConfig, GenerativeModel
+        from vertexai.language_models import TextEmbeddingModel
+
+        model = GenerativeModel(FLASH)
+        r = model.generate_content("What is the capital of Japan?", generation_config=
+                                   GenerationConfig(max_output_tokens=6, temperature=0))
+        assert r.text and r.usage_metadata.prompt_token_count > 0
+        assert model.count_tokens("hello").total_tokens > 0
+        vectors = TextEmbeddingModel.from_pretrained("text-embedding-005").get_embeddings(
+            ["hello world"])
+        assert len(vectors[0].values) == 384 and vectors[0].statistics.token_count == 4

@@ -435,8 +435,15 @@ def _dimensionality(value) -> int | None:
 
 
 def _publisher_model(model: str) -> dict:
-    model_kind(model)
-    return {"name": f"publishers/google/models/{model}", "versionId": "default",
+    kind = model_kind(model)
+    extra = {}
+    if kind == "embedding":  # what vertexai.language_models.TextEmbeddingModel looks up
+        extra["predictSchemata"] = {"instanceSchemaUri": "gs://google-cloud-aiplatform/schema/"
+                                                         "predict/instance/text_embedding_"
+                                                         "1.0.0.yaml"}
+    return {"name": f"publishers/google/models/{model}", "versionId": "default", **extra,
+            "publisherModelTemplate": "projects/{user-project}/locations/{location}/"
+                                      f"publishers/google/models/{model}",
             "openSourceCategory": "PROPRIETARY", "launchStage": "GA",
             "displayName": model,
             "description": f"Answered locally by "
