@@ -6,7 +6,7 @@ nothing (the credentials file is written once by whoever starts the services).""
 from __future__ import annotations
 
 from labkit import genai
-from labkit.services import auth, resource_manager
+from labkit.services import auth, proxy
 from labkit.services.http import KEY_PREFIX
 from labkit.workspace import Workspace
 
@@ -23,8 +23,12 @@ def client_environment(workspace: Workspace, endpoint: str, project: str) -> dic
         "GOOGLE_APPLICATION_CREDENTIALS": str(auth.credentials_path(workspace)),
         "BIGQUERY_EMULATOR_HOST": endpoint,
         "STORAGE_EMULATOR_HOST": storage_endpoint(workspace, endpoint),
-        # PipelineJob.submit() asks Cloud Resource Manager (gRPC, no endpoint switch) who
-        # owns the pipeline-root bucket: these send that one host to a local stand-in.
-        **resource_manager.client_environment(workspace),
+        # Code with Google's hostnames built in: PipelineJob.submit() asks Cloud Resource
+        # Manager (gRPC) who owns the pipeline-root bucket, TensorFlow's gs:// file system
+        # calls Cloud Storage (libcurl). These send those hosts to local stand-ins.
+        **proxy.client_environment(workspace),
+        # TensorFlow's gs:// sign-in reads no external_account file: this is the token it
+        # sends (the local Cloud Storage accepts only this workspace's).
+        "GOOGLE_AUTH_TOKEN_FOR_TESTING": workspace.token,
         **genai.client_environment(endpoint, project, "us-central1"),  # google-genai
     }

@@ -21,10 +21,13 @@ from pathlib import Path
 
 from labkit.storage import mount_path
 from labkit.storage.paths import data_root
-from labkit.vertex.training import contract
+from labkit.vertex.training import contract, requirements
 from labkit.workspace import Workspace
 
 POLL_S = 0.05
+# On every replica's PYTHONPATH: its sitecustomize points the Vertex AI SDK at the local
+# services when the trainer imports it (see that module).
+REPLICA_SITE = str(Path(__file__).with_name("replica_site"))
 LOG_TAIL_CHARS = 1500
 
 
@@ -81,13 +84,18 @@ def run(workspace: Workspace, clients, job: dict, folder: Path, cancelled: threa
                 continue
             uris = (pool.get("pythonPackageSpec") or {}).get("packageUris") or []
             paths = contract.stage_packages(uris, folder / "packages", workspace)
+            problems = requirements.unmet(requirements.declared(paths))
+            if problems:
+                message = requirements.refusal(problems)
+                (folder / "logs" / f"workerpool{p}-0.log").write_text(message + "\n")
+                return Outcome("JOB_STATE_FAILED", message)
             argv = contract.program(pool) + list(extra_args or [])
             for index in range(int(pool.get("replicaCount") or 0)):
                 env = {**contract.base_environ(), **contract.client_env(clients, project),
                        **contract.replica_env(job, addresses, p, index, trial),
                        **(extra_env or {}), **contract.pool_env(pool)}
-                if paths:
-                    env["PYTHONPATH"] = os.pathsep.join(paths)
+                env["PYTHONPATH"] = os.pathsep.join(
+                    [REPLICA_SITE, *paths, *filter(None, [env.get("PYTHONPATH")])])
                 if not (pool.get("machineSpec") or {}).get("acceleratorType"):
                     env["CUDA_VISIBLE_DEVICES"] = ""  # a machine without GPUs sees none
                 work = folder / "work" / f"workerpool{p}-{index}"
