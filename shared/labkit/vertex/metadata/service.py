@@ -64,25 +64,27 @@ def register(router: Router, services) -> None:
         lambda r: tensorboards.delete(parent_of(r), r.params["tensorboard"]))
 
     experiment = TENSORBOARD + r"/experiments/(?P<experiment>[^/:]+)"
+    run = experiment + r"/runs/(?P<run>[^/:]+)"
+    series = run + r"/timeSeries/(?P<series>[^/:]+)"
     for kind, collection, one in (("experiments", TENSORBOARD, experiment),
-                                  ("runs", experiment, experiment + r"/runs/(?P<run>[^/:]+)")):
+                                  ("runs", experiment, run), ("timeSeries", run, series)):
         id_arg = TensorboardChildren.KINDS[kind][1]
         add("POST", collection + f"/{kind}",
-            lambda r, k=kind, a=id_arg: children.create(_path(r).rsplit("/", 1)[0], k, r.json(),
-                                                        r.arg(a)))
+            lambda r, k=kind, a=id_arg: children._public(children.create(
+                _path(r).rsplit("/", 1)[0], k, r.json(), r.arg(a))))
         add("GET", collection + f"/{kind}",
             lambda r, k=kind: children.list(_path(r).rsplit("/", 1)[0], k, query_of(r)))
-        add("GET", one, lambda r, k=kind: children.get(_path(r), k))
+        add("GET", one, lambda r, k=kind: children._public(children.get(_path(r), k)))
+        add("DELETE", one, lambda r, k=kind: children.delete(_path(r), k))
 
-    def time_series(r: Request) -> dict:
-        # get_experiment_df lists a run's time series; none are stored locally
-        # (log_time_series_metrics runs with LAB_BACKEND=gcp).
-        children.get(_path(r).rsplit("/", 1)[0], "runs")
-        return {"tensorboardTimeSeries": []}
-
-    add("GET", experiment + r"/runs/(?P<run>[^/:]+)/timeSeries", time_series)
+    add("POST", run + r":write", lambda r: children.write(_path(r), r.json()))
+    add("GET", series + r":read", lambda r: children.read(_path(r), query_of(r)))
+    add("POST", series + r":exportTensorboardTimeSeries",
+        lambda r: children.export(_path(r), r.json()))
+    add("GET", TENSORBOARD + r":batchRead",
+        lambda r: children.batch_read(_path(r), r.query.get("timeSeries", [])))
 
 
 def _path(r: Request) -> str:
-    """The resource name in the request path (without /v1/)."""
-    return r.path.split("/v1/", 1)[1].split(":", 1)[0]
+    """The resource name in the request path (without /v1/ or /v1beta1/)."""
+    return r.path.split("/", 2)[2].split(":", 1)[0]
