@@ -65,8 +65,19 @@ def test_proxy_refuses_other_hosts_and_foreign_tokens(local_env, tmp_path):
 
     proxy = urlsplit(os.environ["https_proxy"])
     with socket.create_connection((proxy.hostname, proxy.port), timeout=10) as s:
-        s.sendall(b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n")
-        assert s.recv(200).startswith(b"HTTP/1.1 403")
+        s.sendall(b"CONNECT bigquerystorage.googleapis.com:443 HTTP/1.1\r\n\r\n")
+        assert s.recv(400).startswith(b"HTTP/1.1 403")  # a Google API we do not stand in for
+    # any other host is tunnelled untouched (pip and friends keep working online)
+    echo = socket.create_server(("127.0.0.1", 0))
+    port = echo.getsockname()[1]
+    with socket.create_connection((proxy.hostname, proxy.port), timeout=10) as s:
+        s.sendall(f"CONNECT 127.0.0.1:{port} HTTP/1.1\r\n\r\n".encode())
+        assert s.recv(200).startswith(b"HTTP/1.1 200")
+        peer, _ = echo.accept()
+        s.sendall(b"ping")
+        assert peer.recv(4) == b"ping"
+        peer.close()
+    echo.close()
     # TensorFlow with another token than this workspace's is refused by the local routes
     script = tmp_path / "foreign.py"
     script.write_text(

@@ -5,7 +5,8 @@ PipelineJob.submit() calls, and TensorFlow's own gs:// file system (libcurl, cal
 https://storage.googleapis.com and https://www.googleapis.com/storage/v1/). Both honour a
 proxy (`grpc_proxy`; `https_proxy`) and a CA file (`GRPC_DEFAULT_SSL_ROOTS_FILE_PATH`;
 `CURL_CA_BUNDLE`). This proxy tunnels CONNECT requests for the hosts in ROUTES to local
-stand-ins that present a certificate from a workspace CA; every other host gets 403.
+stand-ins that present a certificate from a workspace CA; other Google API hosts get 403,
+and every other host is tunnelled untouched (a learner's `pip install` keeps working).
 """
 
 from __future__ import annotations
@@ -109,9 +110,10 @@ def _pipe(source: socket.socket, target: socket.socket) -> None:
 
 
 def _refuse(client: socket.socket, host: str) -> None:
-    message = (f"The labkit proxy routes only {', '.join(HOSTS)} (to the local services); "
-               f"{host or 'this request'} is not one of them. Offline, other hosts are not "
-               f"reachable; unset https_proxy for code that needs them.").encode()
+    message = (f"The labkit proxy stands in for {', '.join(HOSTS)} (the local services); "
+               f"{host or 'this request'} is a Google API the local services do not serve, "
+               f"so it is refused rather than sent to Google without credentials. It runs "
+               f"with LAB_BACKEND=gcp.").encode()
     client.sendall(b"HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain\r\n"
                    b"Content-Length: " + str(len(message)).encode() + b"\r\n\r\n" + message)
     client.close()
@@ -132,10 +134,24 @@ def serve(routes: dict) -> int:
                 return
             head += chunk
         parts = head.split(b"\r\n", 1)[0].decode("latin-1").split()
-        host = parts[1].rsplit(":", 1)[0] if len(parts) == 3 and parts[0] == "CONNECT" else ""
+        host, _, port = (parts[1].rpartition(":") if len(parts) == 3 and parts[0] == "CONNECT"
+                         else ("", "", ""))
         target = routes.get(host)
-        if target is None:
+        if target is None and (not host or host.endswith(".googleapis.com")
+                               or not port.isdigit()):
             _refuse(client, host)
+            return
+        if target is None:  # any other host: tunnelled untouched (`pip install` in a cell)
+            try:
+                upstream = socket.create_connection((host, int(port)), timeout=30)
+            except OSError:
+                client.sendall(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n")
+                client.close()
+                return
+            upstream.settimeout(None)
+            client.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+            threading.Thread(target=_pipe, args=(upstream, client), daemon=True).start()
+            _pipe(client, upstream)
             return
         if callable(target):
             client.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
