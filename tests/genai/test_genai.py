@@ -284,3 +284,28 @@ def test_the_older_vertex_ai_sdk_reaches_the_same_models(local_env):
         vectors = TextEmbeddingModel.from_pretrained("text-embedding-005").get_embeddings(
             ["hello world"])
         assert len(vectors[0].values) == 384 and vectors[0].statistics.token_count == 4
+
+
+def test_a_python_function_as_a_tool_gets_its_arguments(client):
+    """google-genai sends a Python function's signature as parameters_json_schema (JSON
+    Schema, snake_case key); automatic function calling then runs the function."""
+    seen = []
+
+    def get_order_status(order_id: int) -> dict:
+        """Look up the delivery status of an order by its number."""
+        seen.append(order_id)
+        return {"order_id": order_id, "status": "shipped"}
+
+    r = client.models.generate_content(
+        model=FLASH, contents="Where is my order 4512?",
+        config=cfg(tools=[get_order_status], max_output_tokens=8, temperature=0))
+    assert seen and isinstance(seen[0], int)
+    assert r.automatic_function_calling_history
+
+
+def test_answers_never_contain_markup_tokens(client):
+    texts = [client.models.generate_content(
+        model=FLASH, contents="Name a fruit.",
+        config=cfg(temperature=1.5, seed=seed, max_output_tokens=8)).text or ""
+        for seed in (42, 43, 44)]
+    assert not any("<start_of_image>" in t or "<unused" in t for t in texts), texts

@@ -17,7 +17,7 @@ import json
 
 import numpy as np
 
-from labkit.genai.errors import InvalidArgument
+from labkit.genai.errors import InvalidArgument, NotLocal
 from labkit.genai.generation import Budget, Decoder
 
 TYPES = {"STRING", "NUMBER", "INTEGER", "BOOLEAN", "ARRAY", "OBJECT"}
@@ -45,6 +45,37 @@ def normalised(schema):
         elif key == "anyOf" and isinstance(value, list):
             value = [normalised(v) for v in value]
         out[key] = value
+    return out
+
+
+def from_json_schema(schema):
+    """A JSON Schema (what google-genai derives from a Python function) as the OpenAPI
+    subset `parameters` uses: upper-case types, ["T", "null"] as nullable; annotations the
+    decoder has no use for (additionalProperties, $schema) dropped; $ref refused."""
+    if not isinstance(schema, dict):
+        raise InvalidArgument("parameters_json_schema: a schema must be an object.")
+    if "$ref" in schema or "$defs" in schema:
+        raise NotLocal("parameters_json_schema with $ref/$defs (nested models)")
+    out = {}
+    for key, value in schema.items():
+        if key in ("additionalProperties", "$schema"):
+            continue
+        if key == "type":
+            kinds = value if isinstance(value, list) else [value]
+            named = [k for k in kinds if k != "null"]
+            if len(named) != 1 or not isinstance(named[0], str):
+                raise InvalidArgument(f"parameters_json_schema: unsupported type {value!r}.")
+            out["type"] = named[0].upper()
+            if "null" in kinds:
+                out["nullable"] = True
+        elif key == "properties" and isinstance(value, dict):
+            out[key] = {name: from_json_schema(sub) for name, sub in value.items()}
+        elif key == "items":
+            out[key] = from_json_schema(value)
+        elif key == "anyOf" and isinstance(value, list):
+            out[key] = [from_json_schema(v) for v in value]
+        else:
+            out[key] = value
     return out
 
 

@@ -62,6 +62,7 @@ class Decoder:
             seen = np.fromiter(self.counts, dtype=np.int64)
             times = np.fromiter(self.counts.values(), dtype=np.float64)
             logits[seen] -= self.sampling.presence_penalty + self.sampling.frequency_penalty * times
+        logits[self.tokenizer.never_sampled()] = -np.inf
         if allowed is not None:
             logits = np.where(allowed, logits, -np.inf)
         s = self.sampling

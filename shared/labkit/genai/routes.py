@@ -218,8 +218,17 @@ def _tools(body: dict) -> tuple[list[dict], str, list[str] | None]:
         for d in tool.get("functionDeclarations") or []:
             if not isinstance(d, dict) or not d.get("name"):
                 raise InvalidArgument("tools[].function_declarations[].name: missing field.")
-            if d.get("parametersJsonSchema") is not None:
-                raise NotLocal("parametersJsonSchema (use parameters)")
+            # google-genai sends a Python function's signature as JSON Schema, under either
+            # spelling; it means the same as `parameters`
+            raw = d.get("parametersJsonSchema", d.get("parameters_json_schema"))
+            if raw is not None:
+                if d.get("parameters"):
+                    raise InvalidArgument("function_declarations: parameters and "
+                                          "parameters_json_schema are mutually exclusive.")
+                d = {k: v for k, v in d.items() if k not in (
+                    "parametersJsonSchema", "parameters_json_schema", "responseJsonSchema",
+                    "response_json_schema")}
+                d["parameters"] = constrained.from_json_schema(raw)
             if d.get("parameters"):
                 d = {**d, "parameters": constrained.normalised(d["parameters"])}
                 constrained.check_schema(d["parameters"], f"function_declarations[{d['name']}]"

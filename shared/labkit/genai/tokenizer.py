@@ -34,6 +34,18 @@ class GemmaTokenizer:
     def decode(self, ids: list[int]) -> str:
         return self._sp.decode([i for i in ids if self.types[i] in (1, 4, 6)])
 
+    def never_sampled(self) -> np.ndarray:
+        """Tokens an answer never contains: markup tokens (<start_of_image>, <unusedN>,
+        <mask>, ...) and unused ones; the end of turn and end of text stay, they end it."""
+        if getattr(self, "_never", None) is None:
+            markup = np.array([p.startswith("<") and p.endswith(">") and len(p) > 2
+                               for p in self.pieces])
+            never = ((self.types == 4) & markup) | (self.types == 5) | (self.types == 2)
+            never[[self.EOS, self.END_OF_TURN]] = False
+            never[[self.BOS, self.PAD]] = True
+            self._never = never
+        return self._never
+
     def piece(self, token: int) -> str:
         return self.pieces[token]
 
