@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from concurrent import futures
 
-from labkit.services.http import Router
 from labkit.workspace import Workspace
 
 # Local Cloud Storage reports projectNumber "0" for the buckets of the local project, so the
@@ -45,11 +44,3 @@ def serve(workspace: Workspace) -> int:
 
 
 _keep: list = []
-
-
-def register(router: Router, services) -> None:
-    """The services' wiring lists this module: it starts the proxy for Google's hard-coded
-    hostnames (labkit.services.proxy), which starts this stand-in and the others."""
-    from labkit.services import proxy
-
-    proxy.register(router, services)

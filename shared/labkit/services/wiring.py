@@ -26,7 +26,7 @@ from labkit.workspace import Workspace
 # Each module exposes register(router, services). Their URL prefixes do not overlap.
 ROOMS = [
     "labkit.services.auth",
-    "labkit.services.resource_manager",
+    "labkit.services.proxy",  # Google's hard-coded hostnames -> local stand-ins
     "labkit.bigquery.service",
     "labkit.storage.service",
     "labkit.vertex.service",
