@@ -108,6 +108,10 @@ with tf.io.gfile.GFile(f"{uri}/a.txt", "w") as f:
 assert bucket.blob(prefix + "/a.txt").download_as_text() == "from the kernel"
 bucket.blob(prefix + "/b.txt").upload_from_string("from storage")
 assert tf.io.gfile.GFile(f"{uri}/b.txt").read() == "from storage"
+# an object's own bytes come back as stored, even when they name the local endpoint
+bucket.blob(prefix + "/links.txt").upload_from_string(env.endpoint + "/storage/v1/b")
+assert tf.io.gfile.GFile(f"{uri}/links.txt").read() == env.endpoint + "/storage/v1/b"
+tf.io.gfile.remove(f"{uri}/links.txt")
 assert sorted(tf.io.gfile.listdir(uri)) == ["a.txt", "b.txt"]
 with tf.io.TFRecordWriter(f"{uri}/data.tfrecord") as writer:
     for i in range(3):

@@ -4,6 +4,7 @@ use, behind a lock; requests then take turns on it (one forward pass at a time).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 from dataclasses import dataclass, field
@@ -12,7 +13,7 @@ import numpy as np
 
 from labkit.genai import constrained
 from labkit.genai.errors import InvalidArgument, NotFound, NotLocal
-from labkit.genai.generation import Budget, Decoder, Sampling
+from labkit.genai.generation import Budget, Decoder
 
 LOCAL_VERSION = "gemma-3-270m-q4_k_m (local)"
 EMBEDDING_VERSION = "all-MiniLM-L6-v2 (local)"
@@ -142,8 +143,7 @@ class Engine:
         with model.lock, one_blas_thread():
             for index in range(config.candidate_count):
                 seed = None if config.seed is None else config.seed + index
-                sampling = Sampling(config.temperature, config.top_p, config.top_k, seed,
-                                    config.presence_penalty, config.frequency_penalty)
+                sampling = dataclasses.replace(config, seed=seed)
                 # room for the answer and for what a schema forces (keys, braces)
                 forced = len(json.dumps(config.response_schema or {})) + len(
                     json.dumps(tools or []))

@@ -5,21 +5,15 @@ constrained output and scoring of alternatives (enums, function names) by log-pr
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from labkit.genai.gemma import Gemma3
 from labkit.genai.tokenizer import GemmaTokenizer
 
-
-@dataclass
-class Sampling:
-    temperature: float = 1.0
-    top_p: float = 0.95
-    top_k: int = 64
-    seed: int | None = None
-    presence_penalty: float = 0.0
-    frequency_penalty: float = 0.0
+if TYPE_CHECKING:
+    from labkit.genai.engine import Config
 
 
 @dataclass
@@ -37,7 +31,7 @@ class Budget:
 class Decoder:
     model: Gemma3
     tokenizer: GemmaTokenizer
-    sampling: Sampling
+    sampling: Config  # labkit.genai.engine.Config: temperature, top_p/k, seed, penalties
     capacity: int
     rng: np.random.Generator = field(init=False)
     generated: list[int] = field(default_factory=list)  # what the model answered

@@ -21,7 +21,7 @@ import ssl
 from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
-from labkit.services.http import error_body
+from labkit.services.http import MAX_BODY_BYTES, error_body
 from labkit.workspace import Workspace
 
 JSON_API = ("/storage/v1/", "/upload/storage/v1/", "/download/storage/v1/")
@@ -105,7 +105,13 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _forward(self) -> None:
         path = Front.local_path(self.google_host, self.command, self.path)
-        body = self._body()
+        try:
+            body = self._body()
+        except ValueError as exc:
+            self.close_connection = True
+            return self._reply(400, {"Content-Type": "application/json", "Connection": "close"},
+                               json.dumps(error_body(400, "INVALID_ARGUMENT", str(exc),
+                                                     "invalid")).encode())
         if path is None:
             message = (f"{self.command} https://{self.google_host}{self.path.split('?')[0]} "
                        f"is not served by the local Cloud Storage; it runs with "
@@ -133,22 +139,32 @@ class _Handler(BaseHTTPRequestHandler):
                 if attempt == 2:
                     raise
         google = f"https://{self.google_host}".encode()
-        data = data.replace(self.front.base.encode(), google)
+        media = path.startswith("/download/") or "alt=media" in path
+        if not media:  # links in resources; an object's own bytes are never rewritten
+            data = data.replace(self.front.base.encode(), google)
         out = {k: v for k, v in response.getheaders() if k.lower() not in HOP_BY_HOP}
         if "Location" in out:
             out["Location"] = out["Location"].replace(self.front.base, google.decode())
         self._reply(response.status, out, data)
 
     def _body(self) -> bytes:
+        """The request body; malformed framing or one over the local limit raises
+        ValueError (answered 400 by _forward)."""
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-            chunks = []
+            chunks, total = [], 0
             while size := int(self.rfile.readline(1024).split(b";")[0].strip() or b"0", 16):
+                total += size
+                if size < 0 or total > MAX_BODY_BYTES:
+                    raise ValueError("invalid or oversized chunk")
                 chunks.append(self.rfile.read(size))
                 self.rfile.read(2)
             while self.rfile.readline(1024) not in (b"\r\n", b"\n", b""):
                 pass
             return b"".join(chunks)
-        return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        length = int(self.headers.get("Content-Length") or 0)
+        if not 0 <= length <= MAX_BODY_BYTES:
+            raise ValueError(f"invalid Content-Length {length}")
+        return self.rfile.read(length)
 
     def _reply(self, status: int, headers: dict, data: bytes) -> None:
         self.send_response_only(status)
