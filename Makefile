@@ -53,8 +53,10 @@ run: setup
 	$(PY) -m labkit.authoring run $(LAB)
 
 ## make grade NB=path/to/notebook.ipynb: run a learner's notebook, report its self-checks
+## make grade NB=folder/ (or NB='glob*.ipynb'): grade a class into build/class-report/
 grade: setup
-	$(PY) -m labkit.authoring grade $(NB) --json build/grade.json
+	$(PY) -m labkit.authoring grade "$(NB)" --json build/grade.json --out build/class-report \
+	  $(if $(JOBS),--jobs $(JOBS)) $(if $(TIMEOUT),--timeout $(TIMEOUT))
 
 ## make exercises / catalog / environment: regenerate what is derived from the solutions
 exercises: setup

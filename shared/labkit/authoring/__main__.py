@@ -1,4 +1,4 @@
-"""python -m labkit.authoring check|lint|exercises|catalog|environment|run LAB|grade NB"""
+"""python -m labkit.authoring check|lint|exercises|catalog|environment|run LAB|grade NB|FOLDER"""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from labkit.authoring import catalog, environment, exercises, lint, runner
+from labkit.authoring import catalog, classroom, environment, exercises, lint, runner
 from labkit.authoring.notebook import (
     EXERCISE,
     LABS,
@@ -65,9 +65,15 @@ def main() -> None:
         sub.add_parser(kind, help=f"regenerate {kind}")
     run_p = sub.add_parser("run", help="execute one lab headless into build/")
     run_p.add_argument("lab", help="00, 00_ml_foundations or a lab folder")
-    grade_p = sub.add_parser("grade", help="execute a notebook and report its self-checks")
-    grade_p.add_argument("notebook", type=Path)
-    grade_p.add_argument("--json", type=Path, help="also write the report as JSON here")
+    grade_p = sub.add_parser("grade", help="execute a notebook and report its self-checks; "
+                                           "a folder or a glob grades a class")
+    grade_p.add_argument("notebook", help="a notebook, a folder of them, or a glob")
+    grade_p.add_argument("--json", type=Path, help="one notebook: also write the report here")
+    grade_p.add_argument("--out", type=Path, default=REPO / "build" / "class-report",
+                         help="a class: the folder for the CSV, JSON and HTML reports")
+    grade_p.add_argument("--jobs", type=int, help="a class: notebooks at once (default: cores)")
+    grade_p.add_argument("--timeout", type=float, default=classroom.DEFAULT_TIMEOUT_S,
+                         help="a class: seconds one notebook may take")
     args = parser.parse_args()
     if args.command == "check":
         sys.exit(check())
@@ -76,9 +82,12 @@ def main() -> None:
     elif args.command == "run":
         sys.exit(runner.run(find_lab(args.lab)))
     elif args.command == "grade":
-        if not args.notebook.exists():
-            sys.exit(f"No notebook at {args.notebook}")
-        sys.exit(runner.grade(args.notebook, args.json))
+        if classroom.is_class(args.notebook):
+            sys.exit(classroom.grade_class(args.notebook, args.out, args.jobs, args.timeout))
+        notebook = Path(args.notebook)
+        if not notebook.exists():
+            sys.exit(f"No notebook at {notebook}")
+        sys.exit(runner.grade(notebook, args.json))
 
 
 if __name__ == "__main__":
