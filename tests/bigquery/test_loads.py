@@ -138,3 +138,26 @@ def test_extract_table_to_cloud_storage(client, dataset, local_env, fmt):
     else:
         frame = pd.read_json(io.BytesIO(data), lines=True)
     assert sorted(frame["x"].tolist()) == [1, 2, 3] and "n2" in frame["name"].tolist()
+
+
+def test_csv_autodetect_types_as_bigquery(client, dataset):
+    """BigQuery's autodetect rules (docs: "Using schema auto-detection", Date and time
+    values): YYYY-MM-DD is DATE, HH:MM:SS[.SSSSSS] TIME, and date-and-time values are
+    TIMESTAMP with or without a zone; zoneless ones are read as UTC."""
+    csv = (b"zoned,offset,plain,slashed,day,clock,flag,n,x,label\n"
+           b"2024-01-01 10:00:00 UTC,2024-01-01T10:00:00-05:00,2024-01-01 10:00:00,"
+           b"2024/01/01 10:00,2024-01-01,10:00:00,true,1,1.5,a\n"
+           b"2024-01-02 11:30:00 UTC,2024-01-02T10:00:00+00:00,2024-01-02 10:00:00.250000,"
+           b"2024/01/02 10:00,2024-01-02,10:00:00.5,false,2,2,b\n")
+    config = bigquery.LoadJobConfig(source_format="CSV", autodetect=True)
+    table_id = f"{client.project}.{dataset}.detected"
+    client.load_table_from_file(io.BytesIO(csv), table_id, job_config=config).result()
+    types = {f.name: f.field_type for f in client.get_table(table_id).schema}
+    assert types == {"zoned": "TIMESTAMP", "offset": "TIMESTAMP", "plain": "TIMESTAMP",
+                     "slashed": "TIMESTAMP", "day": "DATE", "clock": "TIME",
+                     "flag": "BOOLEAN", "n": "INTEGER", "x": "FLOAT", "label": "STRING"}
+    rows = sorted(client.list_rows(table_id), key=lambda r: r.n)
+    assert rows[0].zoned == pd.Timestamp("2024-01-01 10:00", tz="UTC")
+    assert rows[0].offset == pd.Timestamp("2024-01-01 15:00", tz="UTC")
+    assert rows[1].plain == pd.Timestamp("2024-01-02 10:00:00.25", tz="UTC")
+    assert rows[1].slashed == pd.Timestamp("2024-01-02 10:00", tz="UTC")

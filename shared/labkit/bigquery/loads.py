@@ -61,6 +61,23 @@ def _source_sql(path: Path, load: dict, fields: list[dict] | None,
                         "LAB_BACKEND=gcp.", "invalid")
 
 
+def _as_bigquery_detects(cur, source: str) -> str:
+    """Schema autodetect as BigQuery does it: a date-and-time value is a TIMESTAMP, with or
+    without a zone ("2018-08-19 12:11", "2018/08/19 12:11", "... -05:00", "... UTC"); a
+    zoneless one is read as UTC. DuckDB's sniffer types zoneless values (and some zoned ones
+    such as "UTC") as its naive TIMESTAMP, which would be a BigQuery DATETIME. DATE
+    (YYYY-MM-DD), TIME (HH:MM:SS[.SSSSSS]), BOOL, INT64 and FLOAT64 agree already.
+    (docs: "Using schema auto-detection", Date and time values,
+    https://cloud.google.com/bigquery/docs/schema-detect)"""
+    described = cur.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()
+    naive = [row[0] for row in described if str(row[1]).upper() == "TIMESTAMP"]
+    if not naive:
+        return source
+    casts = ", ".join(f"CAST({bqschema.quote(c)} AS TIMESTAMPTZ) AS {bqschema.quote(c)}"
+                      for c in naive)
+    return f"(SELECT * REPLACE ({casts}) FROM {source})"
+
+
 def run_load(wh: Warehouse, load: dict, path: Path) -> dict:
     """Runs one load into configuration.load.destinationTable; returns statistics.load."""
     dest = load.get("destinationTable") or {}
@@ -105,6 +122,8 @@ def run_load(wh: Warehouse, load: dict, path: Path) -> dict:
             if not exists and not fields and fmt != "PARQUET" and not load.get("autodetect"):
                 raise invalid("No schema specified on job or table.")
             source = _source_sql(path, load, fields, rejects if max_bad else None)
+            if load.get("autodetect") and not fields and fmt != "PARQUET":
+                source = _as_bigquery_detects(cur, source)
             if fields and fmt == "PARQUET":
                 casts = ", ".join(f"CAST({bqschema.quote(f['name'])} AS "
                                   f"{bqschema.duck_type(f)}) AS {bqschema.quote(f['name'])}"
