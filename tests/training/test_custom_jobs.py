@@ -16,7 +16,7 @@ from labkit.storage import local_path
 from labkit.workspace import Workspace
 
 TF_IMAGE = "us-docker.pkg.dev/vertex-ai/training/tf-cpu.2-17.py310:latest"
-SKLEARN_IMAGE = "us-docker.pkg.dev/vertex-ai/training/sklearn-cpu.1-0:latest"
+SKLEARN_IMAGE = "us-docker.pkg.dev/vertex-ai/training/sklearn-cpu.1-6:latest"
 
 
 def _base(job: aiplatform.CustomJob) -> str:

@@ -14,7 +14,7 @@ from google.api_core import exceptions
 from google.cloud import aiplatform, storage
 from sklearn.datasets import load_iris
 
-SKLEARN_TRAIN = "us-docker.pkg.dev/vertex-ai/training/sklearn-cpu.1-0:latest"
+SKLEARN_TRAIN = "us-docker.pkg.dev/vertex-ai/training/sklearn-cpu.1-6:latest"
 SKLEARN_SERVE = "us-docker.pkg.dev/vertex-ai/prediction/sklearn-cpu.1-6:latest"
 TF_TRAIN = SKLEARN_TRAIN  # this trainer needs no TensorFlow; no TF training image is available
 

@@ -113,3 +113,26 @@ def test_pickle_newer_than_every_listed_container_deploys_with_a_warning(bucket,
     endpoint.undeploy_all()
     endpoint.delete()
     model.delete()
+
+
+def test_retired_image_older_than_the_newest_listed_is_refused():
+    """tf-cpu.2-16 (training, end of availability 2026-06-28) is older than the newest
+    TensorFlow row of the list (2.17): it is certainly retired, so the job is refused even
+    though 2.17 itself is past its date in our copy."""
+    job = aiplatform.CustomJob(
+        display_name="retired-older",
+        worker_pool_specs=[{"machine_spec": {"machine_type": "n1-standard-4"},
+                            "replica_count": 1, "container_spec": {
+                                "image_uri": "us-docker.pkg.dev/vertex-ai/training/"
+                                             "tf-cpu.2-16.py310:latest",
+                                "command": ["python", "-c", "print(1)"]}}])
+    with pytest.raises(exceptions.BadRequest, match="end of availability on 2026-06-28"):
+        job.run()
+
+
+def test_retired_xgboost_image_names_the_supported_one(bucket, data):
+    """xgboost-cpu.1-7 (prediction) left availability on 2025-12-30 (Google's table, read
+    2026-12-02); the refusal names the newest available XGBoost image."""
+    with pytest.raises(exceptions.BadRequest, match="2025-12-30.*XGBoost 2.1"):
+        aiplatform.Model.upload(display_name="retired-xgb", artifact_uri=_pickle_uri(bucket, data),
+                                serving_container_image_uri=PREDICTION + "xgboost-cpu.1-7:latest")

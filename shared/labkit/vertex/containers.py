@@ -147,10 +147,10 @@ def check(uri: str, kind: str, on: date | None = None) -> Image | None:
         when = (f"on {image.end_of_availability.isoformat()}" if image.end_of_availability
                 else f"({image.retired})")
         better = newest(kind, image.framework, on)
-        if better is None:
-            # Our copy of Google's list names nothing newer for this framework, so it is
-            # likely older than Google's: a loud warning instead of a refusal we cannot
-            # back with a version to use instead.
+        if better is None and image.version == newest(kind, image.framework, date.min):
+            # The newest image our copy of Google's list names for this framework is past
+            # its end of availability, so the copy is likely older than Google's page: a
+            # loud warning instead of a refusal we cannot back with a version to use.
             log.warning("The prebuilt %s container %s (%s) is past its end of availability "
                         "%s in labkit's copy of Google's list (%s, read %s), which names no "
                         "newer %s image: check Google's current list; on Vertex AI this "
@@ -161,7 +161,7 @@ def check(uri: str, kind: str, on: date | None = None) -> Image | None:
             f"The prebuilt {kind} container {uri!r} ({_label(image)}) is past its end of "
             f"availability {when} and can no longer be used"
             + (f"; use a supported version such as {_NAMES[image.framework]} {better}"
-               if better else "")
+               if better else "; use a newer version")
             + f". Source: {image.source['url']} (read {image.source['read']}).")
     if image.past_patch(on):
         log.warning("The prebuilt %s container %s (%s) is past its end of patch and support "
