@@ -22,14 +22,18 @@ $(UV):
 	$(PYTHON) -m venv .tools
 	.tools/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 
-$(VENV)/.ready: uv.lock pyproject.toml | $(UV)
+$(VENV)/.ready: uv.lock pyproject.toml jupyter/overrides.json | $(UV)
 	$(UV) sync --locked --python $(PYTHON) --compile-bytecode
 	$(PY) -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "PMLE Labs (Python 3.11)" >/dev/null
+	# JupyterLab's settings for this environment: no news prompt or update check (they
+	# call the internet), no extension manager, Markdown opens rendered (the catalog)
+	mkdir -p $(VENV)/share/jupyter/lab/settings
+	cp jupyter/overrides.json $(VENV)/share/jupyter/lab/settings/overrides.json
 	touch $@
 
 ## make lab: JupyterLab on the labs, local backend
 lab: setup
-	$(VENV)/bin/jupyter lab --notebook-dir=labs --ServerApp.ip=127.0.0.1 $(ALLOW_ROOT)
+	$(VENV)/bin/jupyter lab --notebook-dir=labs --ServerApp.ip=127.0.0.1 $(ALLOW_ROOT) labs/README.md
 
 ## make test: lint, unit and service tests, notebook checks, every lab executed, bench smoke
 test: setup
