@@ -71,6 +71,10 @@ def register(router: Router, services) -> None:
                wrap(lambda r: {"publisherModels": [_publisher_model(m)
                                                    for m in GENERATIVE + EMBEDDING]}))
 
+    from labkit.genai.evaluation import routes as evaluation
+
+    evaluation.register(router, engine)  # the judge is the model already loaded here
+
 
 # ---- requests -> plain values
 
