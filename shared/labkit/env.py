@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,21 +48,35 @@ class Env:
 
 
 _started: dict[str, Env] = {}
+_checked_apis: set[str] = set()  # what gcp preflight has passed in this kernel
 
 
-def start(backend: str | None = None) -> Env:
+def start(backend: str | None = None, *, apis: Sequence[str] | None = None) -> Env:
     """Starts (or joins) the chosen backend and returns where labs should work.
 
     backend: "local" (default) or "gcp"; LAB_BACKEND sets it when not given.
+    apis: the Google APIs the lab calls (default: BigQuery, Cloud Storage and Vertex AI);
+    on gcp start() checks they are enabled, and asks for a bucket (in the region) and
+    credentials only when the lab calls something. `apis=[]`: a lab that calls no service.
     Calling it again returns the same Env (and restarts the local services if they stopped).
     """
+    from labkit import preflight
+
     backend = (backend or os.environ.get("LAB_BACKEND") or "local").strip().lower()
     if backend not in BACKENDS:
         raise ConfigError(f"LAB_BACKEND={backend!r} is not a backend; use one of {BACKENDS}.")
+    try:
+        apis = preflight.check_names(preflight.KNOWN_APIS if apis is None else apis)
+    except preflight.PreflightError as exc:
+        raise ConfigError(str(exc)) from None
     known = _started.get(backend)
-    if known and (backend == "gcp" or _still_serving(known)):
+    if known and (_still_serving(known) if backend == "local" else _checked_apis >= set(apis)):
         return known
-    env = _start_local() if backend == "local" else _start_gcp()
+    if backend == "local":
+        env = _start_local()
+    else:
+        env = _start_gcp(apis)
+        _checked_apis.update(apis)
     _started[backend] = env
     return env
 
@@ -128,11 +143,18 @@ def _first(*names: str) -> str | None:
     return next((os.environ[n] for n in names if os.environ.get(n)), None)
 
 
-def _start_gcp() -> Env:
+def _start_gcp(apis: tuple[str, ...]) -> Env:
+    """Reads project, region and bucket; with `apis` to call, checks credentials, that the
+    APIs are enabled and that the bucket is in the region (labkit.preflight)."""
+    from labkit import preflight
+
     project = _first("GOOGLE_CLOUD_PROJECT", "CLOUDSDK_CORE_PROJECT") or _gcloud("project")
     region = _first("LAB_REGION", "GOOGLE_CLOUD_REGION", "CLOUDSDK_COMPUTE_REGION") or _gcloud(
         "compute/region")
-    bucket = _first("LAB_BUCKET")
+    bucket = (_first("LAB_BUCKET") or "").removeprefix("gs://").rstrip("/")
+    workspace = Workspace.from_env().root
+    if not apis:  # nothing on Google Cloud to call: no project, bucket or credentials needed
+        return Env("gcp", project or "", region or DEFAULT_REGION, bucket, workspace)
     missing = []
     if not project:
         missing.append("the project: export GOOGLE_CLOUD_PROJECT=your-project-id "
@@ -140,21 +162,30 @@ def _start_gcp() -> Env:
     if not region:
         missing.append("the region: export LAB_REGION=us-central1 "
                        "(or gcloud config set compute/region us-central1)")
-    if not bucket:
+    if not bucket and preflight.BUCKET_APIS & set(apis):
         missing.append("a Cloud Storage bucket the labs may write to: export LAB_BUCKET=name "
                        "(create it with: gcloud storage buckets create gs://name "
                        "--location=REGION)")
     if missing:
         raise ConfigError("LAB_BACKEND=gcp needs\n  - " + "\n  - ".join(missing))
-    bucket = bucket.removeprefix("gs://").rstrip("/")
 
     import google.auth
     from google.auth.exceptions import DefaultCredentialsError
 
     try:
-        google.auth.default()
+        credentials, _ = google.auth.default(
+            scopes=["https://www.googleapis.com/auth/cloud-platform"])
     except DefaultCredentialsError as exc:
         raise ConfigError("LAB_BACKEND=gcp needs Application Default Credentials: run "
                           "`gcloud auth application-default login` (on Vertex AI Workbench "
                           "they are already set).") from exc
-    return Env("gcp", project, region, bucket, Workspace.from_env().root)
+    try:
+        preflight.check_apis(project, apis, credentials)
+        if bucket:
+            from google.cloud import storage
+
+            client = storage.Client(project=project, credentials=credentials)
+            preflight.check_bucket(client, bucket, region)
+    except preflight.PreflightError as exc:
+        raise ConfigError(str(exc)) from None
+    return Env("gcp", project, region, bucket, workspace)

@@ -100,6 +100,7 @@ def bare_gcp_env(monkeypatch, tmp_path):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("PATH", str(tmp_path))  # no gcloud
     monkeypatch.setattr(env_module, "_started", {})
+    monkeypatch.setattr(env_module, "_checked_apis", set())
 
 
 def test_gcp_backend_says_exactly_what_to_set(bare_gcp_env):
