@@ -27,7 +27,11 @@ class Registry:
 
     # ---- lookup
     def _record(self, model_id: str, name: str) -> dict:
-        record = self.store.get("models", model_id) if model_id.isdigit() else None
+        # generated ids are numbers; an upload's modelId (and BigQuery ML's
+        # vertex_ai_model_id) may be up to 63 of [a-z0-9_-], not starting with - (REST
+        # reference, UploadModelRequest.model_id)
+        known = model_id.isdigit() or re.fullmatch(r"[a-z_][a-z0-9_-]{0,62}", model_id)
+        record = self.store.get("models", model_id) if known else None
         if record is None:
             raise errors.not_found("Model", name)
         return record
