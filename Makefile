@@ -60,7 +60,7 @@ run: setup
 ## make grade NB=folder/ (or NB='glob*.ipynb'): grade a class into build/class-report/
 grade: setup
 	$(PY) -m labkit.authoring grade "$(NB)" --json build/grade.json --out build/class-report \
-	  $(if $(JOBS),--jobs $(JOBS)) $(if $(TIMEOUT),--timeout $(TIMEOUT))
+	  $(if $(JOBS),--jobs $(JOBS)) $(if $(TIMEOUT),--timeout $(TIMEOUT)) $(if $(QUIZ),--quiz)
 
 ## make exercises / catalog / environment: regenerate what is derived from the solutions
 exercises: setup

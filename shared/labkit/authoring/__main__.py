@@ -74,6 +74,8 @@ def main() -> None:
     grade_p.add_argument("--jobs", type=int, help="a class: notebooks at once (default: cores)")
     grade_p.add_argument("--timeout", type=float, default=classroom.DEFAULT_TIMEOUT_S,
                          help="a class: seconds one notebook may take")
+    grade_p.add_argument("--quiz", action="store_true",
+                         help="count the exam practice answers as checks too")
     args = parser.parse_args()
     if args.command == "check":
         sys.exit(check())
@@ -83,11 +85,12 @@ def main() -> None:
         sys.exit(runner.run(find_lab(args.lab)))
     elif args.command == "grade":
         if classroom.is_class(args.notebook):
-            sys.exit(classroom.grade_class(args.notebook, args.out, args.jobs, args.timeout))
+            sys.exit(classroom.grade_class(args.notebook, args.out, args.jobs, args.timeout,
+                                           args.quiz))
         notebook = Path(args.notebook)
         if not notebook.exists():
             sys.exit(f"No notebook at {notebook}")
-        sys.exit(runner.grade(notebook, args.json))
+        sys.exit(runner.grade(notebook, args.json, args.quiz))
 
 
 if __name__ == "__main__":

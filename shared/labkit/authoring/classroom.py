@@ -88,7 +88,7 @@ def is_class(target: str) -> bool:
 
 
 def grade_class(target: str, out: Path, jobs: int | None = None,
-                timeout_s: float = DEFAULT_TIMEOUT_S) -> int:
+                timeout_s: float = DEFAULT_TIMEOUT_S, quiz: bool = False) -> int:
     """Grades every submission; 0 unless some notebook could not be executed at all."""
     paths = submissions(target)
     if not paths:
@@ -101,7 +101,8 @@ def grade_class(target: str, out: Path, jobs: int | None = None,
           f"{timeout_s:.0f} s each at most")
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         results = list(pool.map(
-            lambda path: _grade_one(learners[path], path, originals[path], timeout_s), paths))
+            lambda path: _grade_one(learners[path], path, originals[path], timeout_s, quiz),
+            paths))
     out.mkdir(parents=True, exist_ok=True)
     write_reports(results, out)
     for r in results:
@@ -119,7 +120,8 @@ def _learner_names(paths: list[Path]) -> dict[Path, str]:
             for p in paths}
 
 
-def _grade_one(learner: str, path: Path, content: bytes, timeout_s: float) -> Result:
+def _grade_one(learner: str, path: Path, content: bytes, timeout_s: float,
+               quiz: bool) -> Result:
     from labkit.services import daemon
     from labkit.workspace import Workspace
 
@@ -131,7 +133,8 @@ def _grade_one(learner: str, path: Path, content: bytes, timeout_s: float) -> Re
     report = private / "report.json"  # outside the folder the notebook runs in
     env = {**os.environ, "LAB_WORKSPACE": str(workspace), "LAB_BACKEND": "local"}
     started = time.monotonic()
-    command = [sys.executable, "-m", "labkit.authoring", "grade", str(copy), "--json", str(report)]
+    command = [sys.executable, "-m", "labkit.authoring", "grade", str(copy), "--json", str(report),
+               *(["--quiz"] if quiz else [])]
     process = subprocess.Popen(command, cwd=work, env=env, stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, text=True, start_new_session=True)
     try:

@@ -12,6 +12,7 @@ SOLUTION = "solution.ipynb"
 EXERCISE = "exercise.ipynb"
 START_CALL = "labkit.start("
 SELF_CHECK_PREFIX = "# Self-check"
+PRACTICE_PREFIX = "# Exam practice"  # labkit.quiz cells: graded only when asked
 
 
 def lab_dirs(labs: Path = LABS) -> list[Path]:
@@ -48,6 +49,10 @@ def code_cells(nb) -> list:
 
 def is_self_check(cell) -> bool:
     return cell.cell_type == "code" and cell.source.lstrip().startswith(SELF_CHECK_PREFIX)
+
+
+def is_practice(cell) -> bool:
+    return cell.cell_type == "code" and cell.source.lstrip().startswith(PRACTICE_PREFIX)
 
 
 def self_check_label(cell) -> str:

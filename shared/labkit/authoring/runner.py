@@ -12,7 +12,14 @@ from pathlib import Path
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
-from labkit.authoring.notebook import REPO, is_self_check, read, self_check_label, write
+from labkit.authoring.notebook import (
+    REPO,
+    is_practice,
+    is_self_check,
+    read,
+    self_check_label,
+    write,
+)
 
 CELL_TIMEOUT_S = 900
 
@@ -57,18 +64,27 @@ def _error_of(cell) -> str | None:
     return None
 
 
-def grade(path: Path, json_out: Path | None = None) -> int:
-    """Runs a learner's notebook and reports every self-check; non-zero if any failed."""
+def grade(path: Path, json_out: Path | None = None, quiz: bool = False) -> int:
+    """Runs a learner's notebook and reports every self-check; non-zero if any failed.
+    With `quiz`, the exam practice cells count too (a wrong or missing answer fails)."""
+    from labkit.quiz import GRADED_ENV
+
     nb = read(path)
+    if quiz:
+        os.environ[GRADED_ENV] = "1"  # the kernel inherits it: labkit.quiz.check raises
     execute(nb, path.parent, allow_errors=True)
+
+    def counted(cell) -> bool:
+        return is_self_check(cell) or (quiz and is_practice(cell))
+
     results = []
     for index, cell in enumerate(nb.cells):
-        if is_self_check(cell):
+        if counted(cell):
             error = _error_of(cell)
             results.append(CheckResult(index, self_check_label(cell), error is None,
                                        error or "passed"))
     broken = [i for i, c in enumerate(nb.cells)
-              if c.cell_type == "code" and not is_self_check(c) and _error_of(c)]
+              if c.cell_type == "code" and not counted(c) and _error_of(c)]
     passed = sum(r.passed for r in results)
     print(f"Grading {path}")
     for r in results:
