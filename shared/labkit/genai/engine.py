@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from labkit.genai import constrained
+from labkit.genai import constrained, safety
 from labkit.genai.errors import InvalidArgument, NotFound, NotLocal
 from labkit.genai.generation import Budget, Decoder
 
@@ -49,6 +49,7 @@ class Config:
     frequency_penalty: float = 0.0
     response_mime_type: str = "text/plain"
     response_schema: dict | None = None
+    safety_settings: dict = field(default_factory=dict)  # category -> safety.Setting
 
 
 def model_kind(model: str) -> str:
@@ -66,6 +67,8 @@ class Engine:
         self._load_lock = threading.Lock()
         self._model = None
         self._embedder = None
+        self.safety = safety.Classifier(
+            lambda texts: [v["values"] for v in self.embed(texts, None, True)])
 
     # ---- loading (once, on first use)
 
@@ -128,7 +131,9 @@ class Engine:
                  tools: list[dict] | None = None, tool_mode: str = "AUTO",
                  allowed_functions: list[str] | None = None,
                  on_text=None) -> dict:
-        """Returns {candidates: [{parts, finish_reason, tokens}], prompt_tokens}."""
+        """Returns {candidates: [{parts, finish_reason, tokens, safety_ratings}],
+        prompt_tokens}, or no candidates and prompt_feedback when the safety settings
+        block the prompt."""
         if not turns:
             raise InvalidArgument("Unable to submit request because it has an empty contents "
                                   "field. Add a contents field and try again.")
@@ -139,6 +144,10 @@ class Engine:
         if len(ids) > INPUT_TOKEN_LIMIT:
             raise InvalidArgument(f"The input token count ({len(ids)}) exceeds the maximum "
                                   f"number of tokens allowed ({INPUT_TOKEN_LIMIT}).")
+        feedback = safety.screen_prompt(self.safety, _turn_text(turns[-1]),
+                                        config.safety_settings)
+        if feedback:
+            return {"candidates": [], "prompt_tokens": len(ids), "prompt_feedback": feedback}
         candidates = []
         with model.lock, one_blas_thread():
             for index in range(config.candidate_count):
@@ -167,12 +176,16 @@ class Engine:
                                                on_text if index == 0 else None)
                 candidates.append({"parts": parts, "finish_reason": finish,
                                    "tokens": len(decoder.generated), "index": index})
+        safety.screen_answers(self.safety, candidates, config.safety_settings)
         return {"candidates": candidates, "prompt_tokens": len(ids)}
 
     def _text(self, decoder: Decoder, config: Config, budget: Budget, on_text):
+        """Free text until a stop token, a stop sequence, the model starting the next
+        transcript turn, or the budget. on_text(piece) gets the answer as it grows, each
+        piece as soon as it cannot turn out to be the start of a stop sequence."""
         tok = self.tokenizer
         stops = {tok.EOS, tok.END_OF_TURN, tok.START_OF_TURN}
-        turn_ends = list(config.stop_sequences) + list(TRANSCRIPT_STOPS)
+        sequences = [s for s in config.stop_sequences if s]
         out: list[int] = []
         text, sent = "", 0
         finish = "MAX_TOKENS"
@@ -185,17 +198,19 @@ class Engine:
             budget.used += 1
             out.append(token)
             text = tok.decode(out).lstrip()
-            cut = _stop_at(text, turn_ends)
+            cut = _stop_at(text, sequences)
             if cut is not None:
                 text, finish = text[:cut], "STOP"
                 break
-            if on_text and len(out) % 4 == 0:
-                safe = len(text) - max(len(s) for s in turn_ends)
+            if on_text:
+                safe = len(text) - _pending(text, sequences)
+                if text[:safe].endswith("\ufffd"):  # half a UTF-8 character so far
+                    safe -= 1
+                safe = len(text[:safe].rstrip())  # a trailing space may yet be trimmed
                 if safe > sent:
                     on_text(text[sent:safe])
                     sent = safe
-        if len(text.rstrip()) >= sent:
-            text = text.rstrip()
+        text = text.rstrip()  # never sent: the stream holds trailing space back
         if on_text and len(text) > sent:
             on_text(text[sent:])
         return [{"text": text}], finish
@@ -295,6 +310,22 @@ def _turn_text(turn: Turn) -> str:
     return "\n".join(pieces)
 
 
-def _stop_at(text: str, stops: list[str]) -> int | None:
-    hits = [text.find(s) for s in stops if s and s in text]
+def _stop_at(text: str, sequences: list[str]) -> int | None:
+    """Where the answer ends: at the first stop sequence, or where the model starts the
+    next transcript turn. The answer follows "Answer:" on the prompt's last line, so a
+    turn marker counts at its very start too (an answer that opens with "Question:")."""
+    hits = [text.find(s) for s in sequences if s in text]
+    turn = "\n" + text
+    hits += [max(0, turn.find(s) - 1) for s in TRANSCRIPT_STOPS if s in turn]
     return min(hits) if hits else None
+
+
+def _pending(text: str, sequences: list[str]) -> int:
+    """How many characters at the end of text could still grow into a stop sequence or a
+    turn marker (held back from a stream until they cannot)."""
+    turn = "\n" + text
+    for k in range(min(len(turn), max(map(len, [*sequences, *TRANSCRIPT_STOPS]))), 0, -1):
+        if any(s.startswith(text[-k:]) for s in sequences if k <= len(text)) or \
+                any(s.startswith(turn[-k:]) for s in TRANSCRIPT_STOPS):
+            return min(k, len(text))
+    return 0

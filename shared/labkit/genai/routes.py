@@ -10,11 +10,13 @@ the canonical /v1/projects/P/locations/L/publishers/google/models/M:generateCont
 from __future__ import annotations
 
 import json
+import queue
+import threading
 import time
 import uuid
 from datetime import UTC, datetime
 
-from labkit.genai import constrained
+from labkit.genai import constrained, safety
 from labkit.genai.engine import (
     EMBEDDING,
     EMBEDDING_VERSION,
@@ -28,7 +30,7 @@ from labkit.genai.engine import (
     model_kind,
 )
 from labkit.genai.errors import GenAIError, InvalidArgument, NotLocal
-from labkit.services.http import Request, Response, Router
+from labkit.services.http import Request, Router, StreamedResponse
 from labkit.vertex.errors import VertexError
 
 PREFIX = r"(?:/aiplatform\.googleapis\.com)?/v1(?:beta1)?"
@@ -43,7 +45,6 @@ CONFIG_KEYS = {"temperature", "topP", "topK", "candidateCount", "maxOutputTokens
                "enableAffectiveDialog", "imageConfig"}
 REQUEST_KEYS = {"contents", "systemInstruction", "generationConfig", "tools", "toolConfig",
                 "safetySettings", "labels", "cachedContent", "model"}
-SAFETY_OFF = {"BLOCK_NONE", "OFF", "HARM_BLOCK_THRESHOLD_UNSPECIFIED"}
 
 
 def register(router: Router, services) -> None:
@@ -185,6 +186,7 @@ def _config(body: dict, model: str) -> Config:
     if mime == "text/x.enum":
         if not schema or "enum" not in schema:
             raise InvalidArgument("`text/x.enum` needs a response_schema with an enum.")
+    c.safety_settings = _safety(body)
     c.response_mime_type = mime
     c.response_schema = schema
     return c
@@ -201,8 +203,11 @@ def _number(raw: dict, key: str, default, low, high):
     except ValueError:
         raise InvalidArgument(f"Invalid value for generation_config.{key}: {value!r}") from None
     if not low <= value <= high:
-        name = "".join("_" + ch.lower() if ch.isupper() else ch for ch in key)
-        raise InvalidArgument(f"Unable to submit request because it has a {name} value of "
+        # Vertex's wording, field name in camelCase as sent: "Unable to submit request
+        # because it has a topK value of 64 but the supported range is from 1 (inclusive)
+        # to 41 (exclusive). Update the value and try again." (quoted in
+        # https://discuss.ai.google.dev/t/inconsistant-top-k-limit-in-gemini-api-and-vertex-ai/66121)
+        raise InvalidArgument(f"Unable to submit request because it has a {key} value of "
                               f"{raw[key]} but the supported range is from {low} (inclusive) "
                               f"to {high} (inclusive). Update the value and try again.")
     return value
@@ -261,15 +266,9 @@ def _tools(body: dict) -> tuple[list[dict], str, list[str] | None]:
         allowed
 
 
-def _safety(body: dict) -> None:
-    settings = body.get("safetySettings") or []
-    if not isinstance(settings, list) or not all(isinstance(s, dict) for s in settings):
-        raise InvalidArgument("safety_settings must be a list of SafetySetting objects.")
-    for setting in settings:
-        if setting.get("threshold") not in SAFETY_OFF:
-            raise NotLocal(f"Safety filtering (safety_settings with threshold "
-                           f"{setting.get('threshold')}: the local model has no safety "
-                           f"classifier yet, so only BLOCK_NONE/OFF are accepted)")
+def _safety(body: dict) -> dict:
+    """category -> safety.Setting; the local classifier rates prompts and answers."""
+    return safety.parse_settings(body.get("safetySettings"))
 
 
 def _generative(request: Request) -> str:
@@ -279,7 +278,8 @@ def _generative(request: Request) -> str:
     return model
 
 
-def _run(engine: Engine, request: Request, on_text=None):
+def _parsed(request: Request) -> tuple[str, tuple]:
+    """The model and engine.generate's arguments; every malformed field is a 400 here."""
     model = _generative(request)
     body = _body(request)
     if body.get("cachedContent"):
@@ -288,8 +288,12 @@ def _run(engine: Engine, request: Request, on_text=None):
     turns = _turns(body)
     config = _config(body, model)
     tools, mode, allowed = _tools(body)
-    result = engine.generate(turns, config, _system(body), tools, mode, allowed, on_text)
-    return model, result
+    return model, (turns, config, _system(body), tools, mode, allowed)
+
+
+def _run(engine: Engine, request: Request):
+    model, args = _parsed(request)
+    return model, engine.generate(*args)
 
 
 def _usage(prompt: int, candidates: int) -> dict:
@@ -303,13 +307,19 @@ def _usage(prompt: int, candidates: int) -> dict:
 
 
 def _response(model: str, result: dict) -> dict:
-    candidates = [{"content": {"role": "model", "parts": c["parts"]},
-                   "finishReason": c["finish_reason"], "index": c["index"]}
-                  for c in result["candidates"]]
+    candidates = []
+    for c in result["candidates"]:
+        candidate = {"content": {"role": "model", "parts": c["parts"]}} if c["parts"] else {}
+        candidates.append({**candidate, "finishReason": c["finish_reason"], "index": c["index"],
+                           "safetyRatings": c["safety_ratings"]})  # blocked: no content
     total = sum(c["tokens"] for c in result["candidates"])
-    return {"candidates": candidates, "usageMetadata": _usage(result["prompt_tokens"], total),
-            "modelVersion": LOCAL_VERSION, "createTime": _now(),
-            "responseId": uuid.uuid4().hex[:22]}
+    out = {"candidates": candidates, "usageMetadata": _usage(result["prompt_tokens"], total),
+           "modelVersion": LOCAL_VERSION, "createTime": _now(),
+           "responseId": uuid.uuid4().hex[:22]}
+    if "prompt_feedback" in result:  # a blocked prompt: Vertex answers no candidates
+        del out["candidates"]
+        out["promptFeedback"] = result["prompt_feedback"]
+    return out
 
 
 def _generate(engine: Engine, request: Request) -> dict:
@@ -317,25 +327,79 @@ def _generate(engine: Engine, request: Request) -> dict:
     return _response(model, result)
 
 
-def _stream(engine: Engine, request: Request) -> Response:
-    """Server-sent events, one per few tokens, as Vertex streams them (alt=sse). The local
-    HTTP layer sends a response whole, so the events arrive together at the end."""
-    chunks: list[str] = []
-    model, result = _run(engine, request, on_text=chunks.append)
-    final = _response(model, result)
-    events = []
-    first = result["candidates"][0]
-    if "text" in first["parts"][0] and len(result["candidates"]) == 1 and chunks:
-        for text in chunks[:-1]:
-            events.append({"candidates": [{"content": {"role": "model", "parts": [
-                {"text": text}]}}], "modelVersion": LOCAL_VERSION, "createTime": final[
-                "createTime"], "responseId": final["responseId"]})
-        final["candidates"][0]["content"]["parts"] = [{"text": chunks[-1]}]
-    events.append(final)
-    if request.arg("alt") == "sse":
-        payload = "".join(f"data: {json.dumps(e)}\r\n\r\n" for e in events)
-        return Response(200, payload.encode(), {"Content-Type": "text/event-stream"})
-    return Response(200, json.dumps(events).encode(), {"Content-Type": "application/json"})
+def _stream(engine: Engine, request: Request) -> StreamedResponse:
+    """Vertex's streamGenerateContent: server-sent events with alt=sse (what google-genai
+    asks for), else one JSON array sent as it grows. Text goes out as the model writes
+    it, one event per piece the engine lets go of; the last event carries finishReason
+    and usageMetadata (and any other candidates, whole). A request that is refused before
+    its first event is an ordinary JSON error; a failure after it is an error event, which
+    google-genai raises as an APIError."""
+    model, args = _parsed(request)  # malformed requests fail here, before any byte
+    sse = request.arg("alt") == "sse"
+
+    def frames():
+        for i, event in enumerate(_events(engine, model, args)):
+            data = json.dumps(event)
+            yield (f"data: {data}\r\n\r\n" if sse else ("[" if i == 0 else ",\r\n") + data
+                   ).encode()
+        if not sse:
+            yield b"]"
+
+    return StreamedResponse(frames(), {"Content-Type": "text/event-stream" if sse
+                                       else "application/json; charset=UTF-8"})
+
+
+class _Cancelled(Exception):
+    """The client went away: the generation stops at its next piece of text."""
+
+
+def _events(engine: Engine, model: str, args: tuple):
+    """The stream's events, while engine.generate runs in a worker thread (it reports
+    text through a callback; the events are a generator the HTTP layer pulls from)."""
+    pieces: queue.Queue = queue.Queue()
+    gone = threading.Event()
+
+    def on_text(text: str) -> None:
+        if gone.is_set():
+            raise _Cancelled
+        pieces.put(("text", text))
+
+    def work() -> None:
+        try:
+            pieces.put(("done", engine.generate(*args, on_text=on_text)))
+        except BaseException as exc:  # noqa: BLE001 - handed to the stream
+            pieces.put(("error", exc))
+
+    threading.Thread(target=work, name="genai-stream", daemon=True).start()
+    created, response_id, sent, started = _now(), uuid.uuid4().hex[:22], [], False
+    try:
+        while True:
+            kind, value = pieces.get()
+            if kind == "text":
+                sent.append(value)
+                started = True
+                yield {"candidates": [{"content": {"role": "model", "parts": [{"text": value}]},
+                                       "index": 0}],
+                       "modelVersion": LOCAL_VERSION, "createTime": created,
+                       "responseId": response_id}
+                continue
+            if kind == "error":
+                if not isinstance(value, GenAIError):
+                    raise value  # a bug: the HTTP layer's policy (501, or a cut stream)
+                if not started:
+                    raise VertexError(value.status, value.message) from None
+                yield VertexError(value.status, value.message).body
+                return
+            final = _response(model, value)
+            final.update(createTime=created, responseId=response_id)
+            if sent:  # the first candidate's text went out already: send the rest
+                text = "".join(sent)
+                first = final["candidates"][0]["content"]["parts"][0]
+                first["text"] = first["text"][len(text):]
+            yield final
+            return
+    finally:
+        gone.set()
 
 
 def _count(engine: Engine, request: Request) -> dict:

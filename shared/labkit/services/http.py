@@ -24,7 +24,7 @@ import re
 import socket
 import sys
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, quote, unquote, urlsplit
@@ -115,6 +115,28 @@ class Response:
         if isinstance(self.body, str):
             return self.body.encode(), self.headers.get("Content-Type", "text/plain; charset=utf-8")
         return json.dumps(self.body).encode(), "application/json; charset=UTF-8"
+
+
+class StreamedResponse(Response):
+    """A response sent as its chunks come (server-sent events), with HTTP/1.1 chunked
+    encoding. The first chunk is taken before anything is sent, so an error up to then is
+    still an ordinary JSON error; a failure after it can only cut the stream short (the
+    connection closes without the last chunk, which clients report as a broken stream).
+    A client that hangs up closes the iterator, so a generator can stop its work."""
+
+    def __init__(self, chunks: Iterable[bytes], headers: dict[str, str] | None = None,
+                 status: int = 200):
+        super().__init__(status, None, headers or {})
+        self.chunks = iter(chunks)
+        self.first: bytes | None = None
+
+    def prime(self) -> None:
+        self.first = next(self.chunks, b"")
+
+    def close(self) -> None:
+        close = getattr(self.chunks, "close", None)
+        if close:
+            close()
 
 
 Handler = Callable[[Request], "Response | dict | list | None"]
@@ -216,6 +238,8 @@ class _Handler(BaseHTTPRequestHandler):
         )
         try:
             response = self._handle(request)
+            if isinstance(response, StreamedResponse):
+                response.prime()
         except _Disconnected:
             self.close_connection = True
             return
@@ -231,7 +255,10 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             response.headers["Connection"] = "close"
         try:
-            self._send(response)
+            if isinstance(response, StreamedResponse) and response.first is not None:
+                self._send_stream(response)
+            else:
+                self._send(response)
         except OSError:  # the client hung up; nothing more to do
             self.close_connection = True
 
@@ -352,10 +379,37 @@ class _Handler(BaseHTTPRequestHandler):
             payload = b""
         headers = {"Content-Type": content_type, **response.headers,
                    "Content-Length": str(len(payload))}
+        self.wfile.write(self._head(response.status, headers) + payload)
+        self.wfile.flush()
+
+    def _send_stream(self, response: StreamedResponse) -> None:
+        headers = {"Content-Type": "application/octet-stream", **response.headers,
+                   "Transfer-Encoding": "chunked"}
+        try:
+            self.wfile.write(self._head(response.status, headers))
+            chunk = response.first
+            while True:
+                if chunk:  # an empty chunk would end the stream
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                    self.wfile.flush()
+                try:
+                    chunk = next(response.chunks)
+                except StopIteration:
+                    break
+                except Exception:  # noqa: BLE001 - too late for an error answer: cut it short
+                    traceback.print_exc(file=sys.stderr)
+                    self.close_connection = True
+                    return
+            self.wfile.write(b"0\r\n\r\n")
+            self.wfile.flush()
+        finally:
+            response.close()
+
+    def _head(self, status: int, headers: dict[str, str]) -> bytes:
         # Headers are Latin-1 on the wire; a value that is not (a stored contentType in
         # Chinese, say) is sent percent-encoded rather than dropping the connection.
-        lines = [f"{self.protocol_version} {response.status} "
-                 f"{self.responses.get(response.status, ('',))[0]}\r\n".encode("latin-1")]
+        lines = [f"{self.protocol_version} {status} "
+                 f"{self.responses.get(status, ('',))[0]}\r\n".encode("latin-1")]
         for name, value in headers.items():
             value = str(value).replace("\r", " ").replace("\n", " ")
             try:
@@ -364,9 +418,8 @@ class _Handler(BaseHTTPRequestHandler):
                 encoded = quote(value, safe=" /;=,+-_.*:@()").encode("latin-1")
             lines.append(f"{name}: ".encode("latin-1") + encoded + b"\r\n")
         lines.append(b"\r\n")
-        if response.headers.get("Connection") == "close":
+        if headers.get("Connection") == "close":
             self.close_connection = True
-        self.wfile.write(b"".join(lines) + payload)
-        self.wfile.flush()
+        return b"".join(lines)
 
     _body_pending = False
