@@ -18,6 +18,8 @@ from labkit.workspace import Workspace
 BACKENDS = ("local", "gcp")
 LOCAL_PROJECT = "pmle-labs-local"  # labkit.services.daemon.LOCAL_PROJECT says the same
 DEFAULT_REGION = "us-central1"
+# Set by the local services in the pipeline tasks and training replicas they start.
+JOB_OF_SERVICES = "LAB_JOB_OF_SERVICES"
 
 # Quiet TensorFlow's C++ start-up lines before any lab imports it (they drown the
 # learner's output and break strict notebook output comparison).
@@ -93,7 +95,10 @@ def _start_local() -> Env:
 
     workspace = Workspace.from_env()
     project = os.environ.get("LAB_LOCAL_PROJECT", LOCAL_PROJECT)
-    port = daemon.ensure_running(workspace, project)
+    # A pipeline task or training replica joins the services that started it as they are:
+    # replacing them for newer code (an edited labkit module) would stop its own run.
+    port = daemon.running_port(workspace) if os.environ.get(JOB_OF_SERVICES) else None
+    port = port or daemon.ensure_running(workspace, project)
     endpoint = f"http://127.0.0.1:{port}"
     os.environ.update(client_environment(workspace, endpoint, project))
     bucket = f"{project[:48]}-labs-{workspace.tag}"  # unique per workspace: see Workspace.tag
