@@ -96,7 +96,7 @@ def test_search_with_timestamp_split_weights_text_and_rmsle():
 def test_splits():
     roles = splits.random_roles(10, (0.6, 0.2, 0.2), seed=0)
     assert sorted(roles.tolist()) == ["TEST"] * 2 + ["TRAIN"] * 6 + ["VALIDATE"] * 2
-    roles = splits.predefined_roles(pd.Series([" Train", "validation", "TEST", "x"]))
+    roles = splits.predefined_roles(pd.Series(["training", "validation", "test", "TRAIN"]))
     assert roles[:3].tolist() == ["TRAIN", "VALIDATE", "TEST"] and pd.isna(roles[3])
     with pytest.raises(InvalidInput, match="RFC 3339"):
         splits.timestamp_roles(pd.Series(["2024-01-01", "soon"]), (0.5, 0.5, 0.0))

@@ -1,6 +1,14 @@
 """Which rows train, validate and test: the roles TRAIN / VALIDATE / TEST per row, by
 random fractions, by a split column's values, or by a timestamp column (oldest rows
-train). A row whose role is none of these (missing, NaN) is left out of the search."""
+train). A row whose role is none of these (missing, NaN) is left out of the search.
+
+A predefined split column holds exactly `training`, `validation` or `test`; Vertex ignores
+a row with any other value ("The value of the key ... must be one of {training, validation,
+test} ... If for a piece of data the key is not present or has an invalid value, that piece
+is ignored by the pipeline": PredefinedSplit in the Vertex AI API reference, and the SDK's
+predefined_split_column_name docstring in googleapis/python-aiplatform training_jobs.py:
+https://cloud.google.com/dotnet/docs/reference/Google.Cloud.AIPlatform.V1/latest/Google.Cloud.AIPlatform.V1.PredefinedSplit).
+"""
 
 from __future__ import annotations
 
@@ -10,8 +18,7 @@ import pandas as pd
 from labkit.automl.errors import InvalidInput
 from labkit.automl.features import as_timestamp
 
-ROLES = {"train": "TRAIN", "training": "TRAIN", "validate": "VALIDATE",
-         "validation": "VALIDATE", "test": "TEST"}
+PREDEFINED_VALUES = {"training": "TRAIN", "validation": "VALIDATE", "test": "TEST"}
 
 
 def _by_order(order: np.ndarray, fractions: tuple[float, float, float]) -> np.ndarray:
@@ -31,8 +38,9 @@ def random_roles(n: int, fractions: tuple[float, float, float], seed: int) -> np
 
 
 def predefined_roles(values: pd.Series) -> np.ndarray:
-    """A split column's TRAIN / VALIDATE / TEST (any case); other values are left out."""
-    return values.astype(str).str.strip().str.lower().map(ROLES).to_numpy(dtype=object)
+    """A split column's roles; values other than training / validation / test (TRAIN,
+    Training, ' test') are left out, as Vertex leaves them out."""
+    return values.map(PREDEFINED_VALUES).to_numpy(dtype=object)
 
 
 def timestamp_roles(values: pd.Series, fractions: tuple[float, float, float]) -> np.ndarray:

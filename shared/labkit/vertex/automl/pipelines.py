@@ -168,7 +168,17 @@ def _roles(frame, job: dict):
     if split["key"] not in frame.columns:
         raise errors.invalid(f"Split column {split['key']!r} is not in the dataset.")
     if split["kind"] == "predefined":
-        return splits.predefined_roles(frame[split["key"]])
+        roles = splits.predefined_roles(frame[split["key"]])
+        empty = [value for value, role in splits.PREDEFINED_VALUES.items()
+                 if role != "TEST" and not (roles == role).any()]
+        if empty:
+            found = ", ".join(repr(v) for v in frame[split["key"]].dropna().unique()[:5])
+            raise errors.invalid(
+                f"No row of the predefined split column {split['key']!r} holds "
+                f"{' or '.join(repr(v) for v in empty)}. Vertex AI reads exactly 'training', "
+                f"'validation' and 'test' there and ignores rows with other values "
+                f"(this column holds {found}).")
+        return roles
     return splits.timestamp_roles(frame[split["key"]], split["fractions"])
 
 

@@ -5,7 +5,7 @@ splits its rows and exports them before training: with gcsDestination, CSV files
 <outputUriPrefix>/dataset-<id>-tables-<timestamp>/ (training-*, validation-*, test-*), and
 sets AIP_DATA_FORMAT=csv and AIP_TRAINING_DATA_URI, AIP_VALIDATION_DATA_URI,
 AIP_TEST_DATA_URI to their wildcard URIs. Splits: fractionSplit (default 0.8 / 0.1 / 0.1,
-random) and predefinedSplit (a column of TRAIN / VALIDATE / TEST), with the AutoML engine's
+random) and predefinedSplit (a column of training / validation / test), with the AutoML engine's
 own split functions. Exporting to BigQuery (bigqueryDestination) runs with LAB_BACKEND=gcp.
 """
 
