@@ -68,7 +68,7 @@ def start(backend: str | None = None, *, apis: Sequence[str] | None = None) -> E
     if backend not in BACKENDS:
         raise ConfigError(f"LAB_BACKEND={backend!r} is not a backend; use one of {BACKENDS}.")
     try:
-        apis = preflight.check_names(preflight.KNOWN_APIS if apis is None else apis)
+        apis = preflight.check_names(preflight.DEFAULT_APIS if apis is None else apis)
     except preflight.PreflightError as exc:
         raise ConfigError(str(exc)) from None
     known = _started.get(backend)

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import warnings
 
-# The Google APIs a lab may declare in labkit.start(apis=[...]).
-KNOWN_APIS = ("bigquery.googleapis.com", "storage.googleapis.com", "aiplatform.googleapis.com")
+# What labkit.start() checks when a lab names no APIs, and what a lab may name.
+DEFAULT_APIS = ("bigquery.googleapis.com", "storage.googleapis.com", "aiplatform.googleapis.com")
+KNOWN_APIS = DEFAULT_APIS + ("cloudresourcemanager.googleapis.com",)  # PipelineJob.submit()
 BUCKET_APIS = {"storage.googleapis.com", "aiplatform.googleapis.com"}  # these need LAB_BUCKET
 
 

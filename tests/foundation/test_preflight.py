@@ -17,7 +17,7 @@ from labkit import preflight
 
 from .test_start import bare_gcp_env  # noqa: F401 - the fixture
 
-BQ, GCS, VERTEX = preflight.KNOWN_APIS
+BQ, GCS, VERTEX = preflight.DEFAULT_APIS
 
 
 def test_a_lab_that_calls_no_service_needs_no_project_bucket_or_credentials(
