@@ -36,6 +36,7 @@ ROOMS = [
     "labkit.vertex.training.service",
     "labkit.vertex.monitoring.service",
     "labkit.genai.routes",
+    "labkit.genai.tuning.routes",
 ]
 
 
