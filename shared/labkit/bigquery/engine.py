@@ -75,9 +75,10 @@ class _Context:
 
 
 class Engine:
-    def __init__(self, warehouse: Warehouse, models_root: Path):
+    def __init__(self, warehouse: Warehouse, models_root: Path, ml_services: dict | None = None):
         self.wh = warehouse
         self.models_root = models_root
+        self.ml_services = ml_services or {}  # MLEngine's storage_path and registry
         self._ml = None
         self._ml_error: str | None = None
         self._ml_lock = threading.Lock()
@@ -450,7 +451,8 @@ class Engine:
             if self._ml is None and self._ml_error is None:
                 try:
                     from labkit.bigquery.ml import MLEngine
-                    self._ml = MLEngine(self.models_root, self._ml_run_query)
+                    self._ml = MLEngine(self.models_root, self._ml_run_query,
+                                        **self.ml_services)
                 except Exception as exc:  # noqa: BLE001 - any import failure means "absent"
                     self._ml_error = f"{type(exc).__name__}: {exc}"
         if self._ml is None and required:
@@ -494,6 +496,8 @@ class Engine:
             self._local.ctx = None
 
     def _ml_result(self, outcome, ctx: _Context) -> Result:
+        if outcome.statement_type == "EXPORT_MODEL":
+            return Result("EXPORT_MODEL")
         if outcome.statement_type != "SELECT":
             ref = outcome.model_ref or {}
             target = {"projectId": ref.get("projectId"), "datasetId": ref.get("datasetId"),

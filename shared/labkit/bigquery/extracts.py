@@ -1,5 +1,6 @@
 """Extract jobs: a table written to Cloud Storage (the local Cloud Storage's files) as CSV,
-newline-delimited JSON or Parquet, with DuckDB's COPY."""
+newline-delimited JSON or Parquet, with DuckDB's COPY; a model (sourceModel) exported as
+EXPORT MODEL does (labkit.bigquery.ml.export)."""
 
 from __future__ import annotations
 
@@ -21,9 +22,6 @@ def run_extract(wh: Warehouse, extract: dict, workspace) -> dict:
     source = extract.get("sourceTable") or {}
     project, dataset, table = source.get("projectId"), source.get("datasetId"), \
         source.get("tableId")
-    if extract.get("sourceModel"):
-        raise BigQueryError("EXPORT MODEL / model extract jobs are not supported by the local "
-                            "BigQuery. It runs with LAB_BACKEND=gcp.", "invalid")
     if not (project and dataset and table):
         raise invalid("Extract configuration must specify sourceTable")
     if not wh.dataset_exists(project, dataset) or wh.table_kind(project, dataset, table) is None:
@@ -56,3 +54,30 @@ def run_extract(wh: Warehouse, extract: dict, workspace) -> dict:
     finally:
         tmp.unlink(missing_ok=True)
     return {"destinationUriFileCounts": ["1"], "inputBytes": str(path.stat().st_size)}
+
+
+def run_model_extract(ml, extract: dict) -> dict:
+    """configuration.extract with sourceModel: destinationFormat ML_TF_SAVED_MODEL or
+    ML_XGBOOST_BOOSTER (default: the model type's own), one gs:// folder, and
+    modelExtractOptions.trialId (REST reference, JobConfigurationExtract)."""
+    from labkit.bigquery.ml import MLError
+    from labkit.bigquery.ml.statements import ModelRef
+
+    source = extract.get("sourceModel") or {}
+    parts = [source.get(k) for k in ("projectId", "datasetId", "modelId")]
+    if not all(isinstance(p, str) and p for p in parts):
+        raise invalid("sourceModel must name projectId, datasetId and modelId")
+    uris = extract.get("destinationUris") or []
+    if len(uris) != 1 or not isinstance(uris[0], str):
+        raise invalid("A model extract takes exactly one destination URI")
+    trial = (extract.get("modelExtractOptions") or {}).get("trialId")
+    try:
+        trial = int(trial) if trial is not None else None
+    except (TypeError, ValueError):
+        raise invalid(f"Invalid modelExtractOptions.trialId: {trial!r}") from None
+    try:
+        ml.export(ModelRef(*parts), uris[0], extract.get("destinationFormat"), trial)
+    except MLError as exc:
+        raise BigQueryError(exc.message, exc.reason if exc.reason != "invalidQuery"
+                            else "invalid") from None
+    return {"destinationUriFileCounts": ["1"]}

@@ -47,13 +47,16 @@ def _listing(items: list, request: Request) -> tuple[list, str | None]:
 
 
 class BigQueryService:
-    def __init__(self, workspace: Workspace):
+    def __init__(self, workspace: Workspace, registry=None):
         self.workspace = workspace
         root = workspace.path("bigquery", "x").parent
         self.root = root
         self.wh = Warehouse(root / "warehouse.duckdb")
         public_data.ensure(self.wh)
-        self.engine = Engine(self.wh, root / "models")
+        from labkit.storage import local_path  # EXPORT MODEL writes to the local storage
+
+        self.engine = Engine(self.wh, root / "models", {
+            "storage_path": lambda uri: local_path(uri, workspace), "registry": registry})
         self.resources = Resources(self.engine)
         self.jobs = jobstore.JobStore(root / "jobs", self.wh)
         self.uploads: dict[str, dict] = {}
@@ -311,7 +314,11 @@ class BigQueryService:
         created = now_ms()
         error, stats = None, None
         try:
-            stats = extracts.run_extract(self.wh, config["extract"], self.workspace)
+            if (config["extract"] or {}).get("sourceModel"):
+                stats = extracts.run_model_extract(self.engine.ml_engine(required=True),
+                                                   config["extract"])
+            else:
+                stats = extracts.run_extract(self.wh, config["extract"], self.workspace)
         except BigQueryError as exc:
             error = exc
         except Exception as exc:  # noqa: BLE001 - see internal_error
@@ -612,5 +619,5 @@ def _content_range(value: str, length: int) -> tuple[int, int | None]:
 
 
 def register(router: Router, services) -> None:
-    BigQueryService(services.workspace).register(router)
+    BigQueryService(services.workspace, services.registry).register(router)
 

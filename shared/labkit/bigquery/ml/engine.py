@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from labkit.bigquery.ml import functions
+from labkit.bigquery.ml import export, functions
 from labkit.bigquery.ml import resource as resources
 from labkit.bigquery.ml.errors import MLError
 from labkit.bigquery.ml.options import resolve_options
@@ -25,16 +25,20 @@ from labkit.bigquery.ml.statements import (
     find_calls,
     is_create,
     is_drop,
+    is_export,
     parse_create,
     parse_drop,
+    parse_export,
 )
 from labkit.bigquery.ml.store import ModelStore
 from labkit.bigquery.ml.training import train
+from labkit.bigquery.ml.vertex_registry import VertexRegistration
+from labkit.bigquery.ml.vertex_registry import check_options as check_registry_options
 
 
 @dataclass
 class MLResult:
-    statement_type: str            # "CREATE_MODEL", "DROP_MODEL" or "SELECT"
+    statement_type: str            # "CREATE_MODEL", "DROP_MODEL", "EXPORT_MODEL" or "SELECT"
     table: pa.Table | None         # rows, when the statement is exactly one ML function call
     model_ref: dict | None         # {"projectId", "datasetId", "modelId"} for DDL
     rewritten_sql: str | None = None
@@ -45,23 +49,40 @@ _SINGLE = re.compile(r"^\s*SELECT\s+\*\s+FROM\s+(?P<rel>__bqml_\w+)\s*;?\s*$", r
 
 
 class MLEngine:
-    def __init__(self, root: Path, run_query: Callable[[str], pa.Table]):
+    """`storage_path(uri)`: the local file behind a gs:// URI (exports write there);
+    `registry`: the Vertex AI Model Registry (model_registry='vertex_ai'). Without them
+    (unit tests of the SQL engine alone) those statements fail loudly."""
+
+    def __init__(self, root: Path, run_query: Callable[[str], pa.Table],
+                 storage_path: Callable[[str], Path] | None = None, registry=None):
         self.store = ModelStore(root)
         self.run_query = run_query
+        self.storage_path = storage_path
+        self.vertex = VertexRegistration(registry, Path(root).parent / "vertex_models") \
+            if registry is not None else None
         self._creating: set[tuple] = set()
         self._lock = threading.Lock()
 
     def handles(self, sql: str) -> bool:
-        return is_create(sql) or is_drop(sql) or bool(ML_CALL.search(mask(sql)))
+        return is_create(sql) or is_drop(sql) or is_export(sql) or \
+            bool(ML_CALL.search(mask(sql)))
 
     def execute(self, sql: str, project: str, dataset: str | None) -> MLResult:
         if is_create(sql):
             return self._create(sql, project, dataset)
         if is_drop(sql):
             stmt = parse_drop(sql, project, dataset)
-            if not self.store.delete(stmt.ref) and not stmt.if_exists:
-                raise MLError(f"Not found: Model {stmt.ref}", "notFound")
+            self._drop(stmt.ref, stmt.if_exists)
             return MLResult("DROP_MODEL", None, stmt.ref.as_dict())
+        if is_export(sql):
+            stmt = parse_export(sql, project, dataset)
+            unknown = set(stmt.options) - {"uri", "trial_id"}
+            if unknown:
+                raise MLError(f"Unknown option for EXPORT MODEL: {sorted(unknown)[0]}")
+            if not isinstance(stmt.options.get("uri"), str):
+                raise MLError("EXPORT MODEL needs OPTIONS(URI = 'gs://bucket/folder')")
+            self.export(stmt.ref, stmt.options["uri"], None, stmt.options.get("trial_id"))
+            return MLResult("EXPORT_MODEL", None, stmt.ref.as_dict())
         calls = find_calls(sql, project, dataset)
         if not calls:
             raise MLError("Expected an ML statement")
@@ -83,6 +104,7 @@ class MLEngine:
     def _create(self, sql: str, project: str, dataset: str | None) -> MLResult:
         stmt = parse_create(sql, project, dataset)
         options = resolve_options(stmt.options)
+        check_registry_options(options)
         key = (stmt.ref.project, stmt.ref.dataset, stmt.ref.model)
         with self._lock:
             exists = self.store.exists(stmt.ref)
@@ -96,14 +118,48 @@ class MLEngine:
             self._creating.add(key)
         try:
             self._check_dataset(stmt.ref)
+            if options.get("model_registry") and self.vertex is None:
+                raise MLError("model_registry='vertex_ai' needs the local Vertex AI Model "
+                              "Registry, which this BigQuery was started without")
             started = time.time()
             model = train(stmt, options, self.run_query)
-            self.store.save(stmt.ref, model, resources.build(stmt.ref, model, started,
-                                                             time.time()))
+            resource = resources.build(stmt.ref, model, started, time.time())
+            if options.get("model_registry"):
+                resource["trainingRuns"][-1].update(
+                    self.vertex.register(stmt.ref, model, resource))
+                resource["etag"] = resources.etag(resource)
+            self.store.save(stmt.ref, model, resource)
         finally:
             with self._lock:
                 self._creating.discard(key)
         return MLResult("CREATE_MODEL", None, stmt.ref.as_dict())
+
+    def _drop(self, ref: ModelRef, if_exists: bool = False) -> None:
+        try:
+            resource = self.store.resource(ref)
+        except KeyError:
+            if if_exists:
+                return
+            raise MLError(f"Not found: Model {ref}", "notFound") from None
+        if self.vertex is not None:
+            self.vertex.unregister(ref, resource)
+        self.store.delete(ref)
+
+    def export(self, ref: ModelRef, uri: str, fmt: str | None = None,
+               trial_id: int | None = None) -> str:
+        """EXPORT MODEL / a model extract job: the model written under gs:// `uri`."""
+        model = self.store.load(ref)
+        if trial_id is not None:
+            raise MLError("trial_id applies only to models trained with hyperparameter "
+                          "tuning (num_trials)")
+        if not uri.startswith("gs://") or "*" in uri:
+            raise MLError(f"Invalid export URI {uri!r}: give a Cloud Storage folder, "
+                          "gs://bucket/folder", "invalid")
+        if self.storage_path is None:
+            raise MLError("Exporting models needs the local Cloud Storage")
+        export.format_of(model, fmt)     # refuse before touching the bucket
+        folder = self.storage_path(uri.rstrip("/") + "/")
+        return export.export(model, folder, fmt)
 
     def _check_dataset(self, ref: ModelRef) -> None:
         """CREATE MODEL into a missing dataset fails as in BigQuery ("Not found: Dataset")."""
@@ -136,8 +192,10 @@ class MLEngine:
         return updated
 
     def delete_model(self, project: str, dataset: str, model_id: str) -> None:
-        if not self.store.delete(ModelRef(project, dataset, model_id)):
-            raise KeyError(f"{project}:{dataset}.{model_id}")
+        ref = ModelRef(project, dataset, model_id)
+        if not self.store.exists(ref):
+            raise KeyError(str(ref))
+        self._drop(ref)
 
     def drop_dataset(self, project: str, dataset: str) -> None:
         self.store.drop_dataset(project, dataset)

@@ -168,7 +168,8 @@ def resolve_options(raw: dict) -> dict:
 
 _ENUMS = {"data_split_method", "learn_rate_strategy", "optimize_strategy", "kmeans_init_method",
           "distance_type", "optimizer", "activation_fn", "tree_method", "booster_type",
-          "data_frequency", "holiday_region", "feedback_type", "category_encoding_method"}
+          "data_frequency", "holiday_region", "feedback_type", "category_encoding_method",
+          "model_registry"}
 
 # option -> (trainingOptions field, kind) for the REST resource
 REST_NAMES = {
@@ -208,6 +209,8 @@ REST_NAMES = {
     "feedback_type": ("feedbackType", "str"),
     "budget_hours": ("budgetHours", "float"),
     "optimization_objective": ("optimizationObjective", "str"),
+    "model_registry": ("modelRegistry", "str"),
+    "vertex_ai_model_version_aliases": ("vertexAiModelVersionAliases", "list"),
 }
 
 

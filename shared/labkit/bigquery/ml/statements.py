@@ -15,6 +15,7 @@ NAME = rf"{_PART}(?:\s*\.\s*{_PART})*"
 _CREATE = re.compile(rf"^\s*CREATE\s+(?P<replace>OR\s+REPLACE\s+)?(?:TEMP\w*\s+)?MODEL\s+"
                      rf"(?P<ine>IF\s+NOT\s+EXISTS\s+)?(?P<name>{NAME})", re.I)
 _DROP = re.compile(rf"^\s*DROP\s+MODEL\s+(?P<ie>IF\s+EXISTS\s+)?(?P<name>{NAME})\s*;?\s*$", re.I)
+_EXPORT = re.compile(rf"^\s*EXPORT\s+MODEL\s+(?P<name>{NAME})(?P<rest>.*?)\s*;?\s*$", re.I | re.S)
 ML_CALL = re.compile(r"\bML\s*\.\s*(?P<fn>[A-Za-z_]+)\s*\(\s*MODEL\b", re.I)
 
 
@@ -60,6 +61,12 @@ class DropModel:
 
 
 @dataclass
+class ExportModel:
+    ref: ModelRef
+    options: dict
+
+
+@dataclass
 class MLCall:
     fn: str
     ref: ModelRef
@@ -76,6 +83,32 @@ def is_create(sql: str) -> bool:
 
 def is_drop(sql: str) -> bool:
     return bool(_DROP.match(mask(sql)))
+
+
+def is_export(sql: str) -> bool:
+    return bool(_EXPORT.match(mask(sql)))
+
+
+def parse_export(sql: str, project: str, dataset: str | None) -> ExportModel:
+    """EXPORT MODEL name [OPTIONS(URI = 'gs://...' [, TRIAL_ID = n])]
+    (docs: https://cloud.google.com/bigquery/docs/reference/standard-sql/
+    bigqueryml-syntax-export-model)."""
+    masked = mask(sql)
+    match = _EXPORT.match(masked)
+    ref = resolve(sql[match.start("name"):match.end("name")], project, dataset)
+    rest = masked[match.start("rest"):match.end("rest")].strip()
+    options: dict = {}
+    if re.match(r"WITH\s+CONNECTION\b", rest, re.I):
+        raise not_local("EXPORT MODEL ... WITH CONNECTION")
+    if rest:
+        if not re.match(r"OPTIONS\s*\(", rest, re.I):
+            raise MLError(f"Syntax error: expected OPTIONS after EXPORT MODEL {ref.model}")
+        open_at = masked.index("(", match.start("rest"))
+        close = close_paren(masked, open_at)
+        if masked[close + 1:].strip() not in ("", ";"):
+            raise MLError("Syntax error: unexpected text after EXPORT MODEL OPTIONS(...)")
+        options = parse_options(sql[open_at + 1:close])
+    return ExportModel(ref, options)
 
 
 def parse_options(body: str) -> dict:

@@ -1,0 +1,173 @@
+"""CREATE MODEL ... OPTIONS(model_registry = 'vertex_ai'): the trained model registered in
+the local Vertex AI Model Registry (labkit.vertex.registry.Registry, handed over by the
+services wiring), one model version per training.
+
+docs: "Manage BigQuery ML models in Vertex AI"
+(https://cloud.google.com/bigquery/docs/managing-models-vertex), the CREATE MODEL options
+MODEL_REGISTRY, VERTEX_AI_MODEL_ID and VERTEX_AI_MODEL_VERSION_ALIASES, and "Update a
+BigQuery ML model" (https://cloud.google.com/bigquery/docs/update_vertex):
+- VERTEX_AI_MODEL_ID names the Vertex model; a new ID registers version 1, an existing one
+  gets a new version (so CREATE OR REPLACE registers each retraining as a version);
+- VERTEX_AI_MODEL_VERSION_ALIASES are set on the new version, taken from other versions;
+- the registered model is deployable to an endpoint without exporting it: Vertex serves
+  it itself. Locally the model is exported (labkit.bigquery.ml.export) into the BigQuery
+  model store and served by the matching prebuilt container (TensorFlow or XGBoost),
+  with the instance format of an exported model. ARIMA_PLUS models (and the model types
+  the local BigQuery cannot export) are registered but cannot be deployed, as on Vertex
+  for ARIMA_PLUS;
+- a model version that came from BigQuery ML has modelSourceInfo.sourceType BQML; DROP
+  MODEL removes the versions it registered (models registered from BigQuery ML are deleted
+  from BigQuery ML, not from the registry).
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+from labkit.bigquery.ml import export
+from labkit.bigquery.ml.errors import MLError
+from labkit.bigquery.ml.model import TrainedModel
+from labkit.bigquery.ml.statements import ModelRef
+
+# UploadModelRequest.model_id: up to 63 characters of [a-z0-9_-], not starting with a
+# digit or hyphen (Vertex AI REST reference, projects.locations.models.upload).
+MODEL_ID = re.compile(r"[a-z_][a-z0-9_-]{0,62}")
+# BigQuery dataset location -> the Vertex AI region its models are registered in
+MULTI_REGIONS = {"US": "us-central1", "EU": "europe-west4"}
+
+
+def check_options(options: dict) -> None:
+    registry = options.get("model_registry")
+    if registry is not None and str(registry).lower() != "vertex_ai":
+        raise MLError(f"Invalid value for option model_registry: {registry}. The supported "
+                      "value is 'vertex_ai'.")
+    for key in ("vertex_ai_model_id", "vertex_ai_model_version_aliases"):
+        if options.get(key) is not None and registry is None:
+            raise MLError(f"Option {key} can only be set together with "
+                          "model_registry='vertex_ai'.")
+    model_id = options.get("vertex_ai_model_id")
+    if model_id is not None and not (isinstance(model_id, str) and MODEL_ID.fullmatch(model_id)):
+        raise MLError(f"Invalid value for option vertex_ai_model_id: {model_id!r}. It may be "
+                      "up to 63 characters of lower case letters, digits, hyphens and "
+                      "underscores, not starting with a digit or hyphen.")
+    aliases = options.get("vertex_ai_model_version_aliases")
+    if aliases is not None and not (isinstance(aliases, list)
+                                    and all(isinstance(a, str) for a in aliases)):
+        raise MLError("Option vertex_ai_model_version_aliases must be an ARRAY<STRING>.")
+
+
+def region_of(location: str) -> str:
+    return MULTI_REGIONS.get(location.upper(), location.lower())
+
+
+def vertex_model_id(ref: ModelRef, options: dict) -> str:
+    model_id = options.get("vertex_ai_model_id") or ref.model
+    if not MODEL_ID.fullmatch(model_id):
+        raise MLError(f"The model name {ref.model} is not a valid Vertex AI model ID; set "
+                      "vertex_ai_model_id (lower case letters, digits, hyphens, underscores).")
+    return model_id
+
+
+def _image(fmt: str) -> str:
+    from labkit.vertex import containers
+
+    framework = export.CONTAINER_FRAMEWORK[fmt]
+    version = containers.newest("prediction", framework)
+    if version is None:
+        raise MLError(f"No prebuilt {framework} prediction container is listed to serve the "
+                      "registered model")
+    return (f"us-docker.pkg.dev/vertex-ai/prediction/{framework}-cpu."
+            f"{version.replace('.', '-')}:latest")
+
+
+class VertexRegistration:
+    """Registers BigQuery ML models in the Vertex Model Registry and removes them."""
+
+    def __init__(self, registry, root: Path):
+        self.registry = registry
+        self.root = Path(root)        # exported artifacts of registered versions
+
+    def register(self, ref: ModelRef, model: TrainedModel, resource: dict) -> dict:
+        """Registers a new version; returns {"vertexAiModelId", "vertexAiModelVersion"}."""
+        from labkit.vertex import errors as vertex_errors
+
+        options = model.options
+        model_id = vertex_model_id(ref, options)
+        parent = f"projects/{ref.project}/locations/{region_of(resource.get('location', 'US'))}"
+        spec = {"displayName": ref.model,
+                "versionAliases": list(options.get("vertex_ai_model_version_aliases") or []),
+                "labels": dict(resource.get("labels") or {})}
+        if resource.get("description"):
+            spec["description"] = resource["description"]
+        folder = None
+        try:
+            fmt = export.format_of(model)
+        except MLError:
+            fmt = None                      # registered, not deployable
+        store = self.registry.store
+        with store.lock:
+            existing = store.get("models", model_id)
+            if fmt is not None:
+                version = str(existing["nextVersion"]) if existing else "1"
+                folder = self.root / ref.project / model_id / version
+                if folder.exists():
+                    shutil.rmtree(folder)
+                export.export(model, folder)
+                spec.update(artifactUri=str(folder), containerSpec={"imageUri": _image(fmt)})
+            body = {"model": spec}
+            if existing:
+                body["parentModel"] = f"{parent}/models/{model_id}"
+                # the retrained model is what BigQuery ML now serves: make it the default
+                spec["versionAliases"] = ["default"] + spec["versionAliases"]
+            else:
+                body["modelId"] = model_id
+            try:
+                answer = self.registry.upload(parent, body)["response"]
+            except vertex_errors.VertexError as exc:
+                if folder is not None:
+                    shutil.rmtree(folder, ignore_errors=True)
+                raise MLError(f"Registering the model in the Vertex AI Model Registry failed: "
+                              f"{exc.message}") from None
+            record = store.get("models", model_id)
+            for entry in record["versions"]:
+                if entry["versionId"] == answer["modelVersionId"]:
+                    entry["modelSourceInfo"] = {"sourceType": "BQML"}
+            # which BigQuery model each version came from (the record, not the API resource)
+            record.setdefault("bigqueryModels", {})[answer["modelVersionId"]] = str(ref)
+            store.put("models", model_id, record)
+        return {"vertexAiModelId": model_id, "vertexAiModelVersion": answer["modelVersionId"]}
+
+    def unregister(self, ref: ModelRef, resource: dict) -> None:
+        """DROP MODEL: the registry versions this BigQuery model registered go too."""
+        runs = resource.get("trainingRuns") or []
+        model_id = next((r.get("vertexAiModelId") for r in runs if r.get("vertexAiModelId")),
+                        None)
+        if not model_id:
+            return
+        store = self.registry.store
+        with store.lock:
+            record = store.get("models", model_id)
+            if record is None:
+                return
+            sources = record.get("bigqueryModels") or {}
+            mine = [v for v in record["versions"] if sources.get(v["versionId"]) == str(ref)]
+            for version in mine:
+                if version.get("deployedModels"):
+                    raise MLError(f"The model {ref} is registered in the Vertex AI Model "
+                                  f"Registry as {model_id}@{version['versionId']}, which is "
+                                  "deployed to an endpoint; undeploy it first.")
+            record["versions"] = [v for v in record["versions"] if v not in mine]
+            for version in mine:
+                sources.pop(version["versionId"], None)
+            if record["versions"]:
+                if not any("default" in v.get("versionAliases", []) for v in record["versions"]):
+                    record["versions"][-1]["versionAliases"] = \
+                        ["default"] + record["versions"][-1].get("versionAliases", [])
+                store.put("models", model_id, record)
+            else:
+                store.delete("models", model_id)
+        for version in mine:
+            shutil.rmtree(self.root / ref.project / model_id / version["versionId"],
+                          ignore_errors=True)
