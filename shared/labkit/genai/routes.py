@@ -16,7 +16,7 @@ import time
 import uuid
 from datetime import UTC, datetime
 
-from labkit.genai import constrained, safety
+from labkit.genai import constrained, model_garden, safety
 from labkit.genai.engine import (
     EMBEDDING,
     EMBEDDING_VERSION,
@@ -32,6 +32,7 @@ from labkit.genai.engine import (
 from labkit.genai.errors import GenAIError, InvalidArgument, NotLocal
 from labkit.services.http import Request, Router, StreamedResponse
 from labkit.vertex.errors import VertexError
+from labkit.vertex.routes import PARENT, parent_of
 
 PREFIX = r"(?:/aiplatform\.googleapis\.com)?/v1(?:beta1)?"
 MODEL = (PREFIX + r"/projects/(?P<project>[^/]+)/locations/(?P<location>[^/]+)"
@@ -66,8 +67,12 @@ def register(router: Router, services) -> None:
     router.add("POST", MODEL + r":computeTokens", wrap(lambda r: _compute(engine, r)))
     router.add("POST", MODEL + r":predict", wrap(lambda r: _predict(engine, r)))
     router.add("POST", MODEL + r":embedContent", wrap(lambda r: _embed_content(engine, r)))
+    garden = model_garden.ModelGarden(services.vertex_store, services.registry)
+    router.add("POST", PARENT + r":deploy", lambda r: garden.deploy(parent_of(r), r.json()))
+    router.add("GET", PREFIX + r"/publishers/(?:\*|%2A)/models",  # parent="publishers/*"
+               lambda r: model_garden.list_models(r.query))
     router.add("GET", PREFIX + r"/(?:projects/[^/]+/locations/[^/]+/)?publishers/google/models"
-               r"/(?P<model>[^/:]+)", wrap(lambda r: _get_model(r.params["model"])))
+               r"/(?P<model>[^/:]+)", wrap(lambda r: _get_model(r)))
     router.add("GET", PREFIX + r"/(?:projects/[^/]+/locations/[^/]+/)?publishers/google/models",
                wrap(lambda r: {"publisherModels": [_publisher_model(m)
                                                    for m in GENERATIVE + EMBEDDING]}))
@@ -392,7 +397,9 @@ def _events(engine: Engine, model: str, args: tuple):
                 return
             final = _response(model, value)
             final.update(createTime=created, responseId=response_id)
-            if sent:  # the first candidate's text went out already: send the rest
+            # the first candidate's text went out already: send the rest (none when the
+            # safety settings blocked the answer: it ends with finishReason SAFETY)
+            if sent and "content" in final["candidates"][0]:
                 text = "".join(sent)
                 first = final["candidates"][0]["content"]["parts"][0]
                 first["text"] = first["text"][len(text):]
@@ -529,7 +536,13 @@ def _publisher_model(model: str) -> dict:
                            f"{OUTPUT_TOKEN_LIMIT}."}
 
 
-def _get_model(model: str) -> dict:
+def _get_model(request: Request) -> dict:
+    model = request.params["model"]
+    hugging_face = request.arg("isHuggingFaceModel") == "true"
+    if hugging_face or "@" in model or model == model_garden.FAMILY:  # an open model
+        model_garden.resolve(f"google/{model}" if hugging_face else f"google/models/{model}",
+                             hugging_face)
+        return model_garden.publisher_model()
     return _publisher_model(model)
 
 

@@ -12,6 +12,8 @@ A model's containerSpec decides the engine, as on Vertex AI:
   PREDICTOR_CLASS (and optionally HANDLER_MODULE / HANDLER_CLASS), as the image that
   LocalModel.build_cpr_model builds sets them. Locally that package's own model server
   (CprModelServer) runs the predictor from the model's artifact folder (`cpr`);
+- Model Garden's vLLM serving image (us-docker.pkg.dev/vertex-ai/vertex-vision-model-garden-
+  dockers/pytorch-vllm-serve) is answered by the local Gemma (labkit.genai.model_garden);
 - any other image is a custom container: it needs Docker and Vertex AI, so it fails with
   an error that says it runs with LAB_BACKEND=gcp.
 
@@ -46,9 +48,12 @@ def image_of(model: dict):
 
 def framework_of(model: dict) -> str:
     """'sklearn', 'xgboost', 'tensorflow' or 'cpr'; raises for what runs only on Vertex."""
+    from labkit.genai import model_garden
     from labkit.vertex import errors
 
     image_uri = (model.get("containerSpec") or {}).get("imageUri", "")
+    if model_garden.serves(model):  # Model Garden's vLLM container: the local Gemma
+        return "model-garden"
     image = image_of(model)
     if any(key in container_env(model) for key in CPR_KEYS):
         return "cpr"
@@ -85,7 +90,7 @@ def check_upload(model: dict, workspace: Workspace) -> None:
         engine = framework_of(model)
     except errors.VertexError:
         return
-    if engine == "cpr":
+    if engine in ("cpr", "model-garden"):
         return
     find_model_file(engine, artifact_dir(model, workspace), model.get("artifactUri", ""))
 
@@ -106,6 +111,10 @@ def load(model: dict, workspace: Workspace):
     """A loaded predictor: .predict(instances, parameters) -> list, .close(); a model server
     process (prebuilt containers and custom prediction routines alike)."""
     engine = framework_of(model)
+    if engine == "model-garden":
+        from labkit.genai.model_garden import VllmServer
+
+        return VllmServer(model)  # in this process: the weights are memory-mapped, shared
     folder = artifact_dir(model, workspace)
     if engine == "cpr":
         from labkit.vertex.serving.cpr import CprServer
