@@ -223,17 +223,6 @@ def test_vertex_errors(client, call, status, words):
     assert info.value.code == status and words in info.value.message
 
 
-def test_non_default_safety_settings_fail_loudly(client):
-    from google.genai import errors, types
-
-    setting = types.SafetySetting(category="HARM_CATEGORY_HARASSMENT",
-                                  threshold="BLOCK_LOW_AND_ABOVE")
-    with pytest.raises(errors.APIError) as info:
-        client.models.generate_content(model=FLASH, contents="x",
-                                       config=cfg(safety_settings=[setting]))
-    assert info.value.code == 501 and "LAB_BACKEND=gcp" in info.value.message
-
-
 def test_malformed_requests_get_a_4xx(local_env):
     import requests
 
