@@ -218,3 +218,29 @@ def test_messages_format_is_accepted_and_an_unknown_job_is_404(client, local_env
     with pytest.raises(errors.ClientError) as gone:
         client.tunings.get(name=missing)
     assert gone.value.code == 404
+
+
+def test_the_tensorflow_graph_is_the_numpy_decoder_and_merging_keeps_it():
+    """The trained graph and the served decoder must be one model: with random (non-zero)
+    adapters, the TensorFlow forward pass equals the NumPy decoder with them merged."""
+    import numpy as np
+
+    from labkit.genai.gemma import Gemma3
+    from labkit.genai.tokenizer import GemmaTokenizer
+    from labkit.genai.tuning import lora
+
+    gemma = Gemma3()
+    seq = lora.sequence(GemmaTokenizer(gemma.vocab), tuning_data.SYSTEM,
+                        [("user", HELD_OUT[0][0]), ("model", HELD_OUT[0][1])])
+    model = lora.LoraModel(gemma, rank=2, seed=1)
+    rng = np.random.default_rng(0)
+    for _, b in model.adapters.values():
+        b.assign(rng.normal(0, 0.05, b.shape).astype(np.float32))
+    tokens, _ = lora.batch_arrays([seq])
+    ours = (model.hidden(tokens)[0] @ model.tf.transpose(model.embed)).numpy()
+    tuned = lora.merged(gemma, model.arrays(), {"rank": 2, "alpha": lora.ALPHA,
+                                                "adapted": list(lora.ADAPTED)})
+    served = tuned.forward(seq.tokens, tuned.new_cache(len(seq.tokens)), all_logits=True)
+    base = gemma.forward(seq.tokens, gemma.new_cache(len(seq.tokens)), all_logits=True)
+    assert np.abs(served - base).max() > 1.0  # the adapters change the model...
+    assert np.abs(ours - served).max() < 1e-2  # ...and both paths agree
