@@ -2,9 +2,11 @@
 
 
 from google_cloud_pipeline_components.types.artifact_types import UnmanagedContainerModel
+from google_cloud_pipeline_components.v1.automl.training_job import AutoMLTabularTrainingJobRunOp
 from google_cloud_pipeline_components.v1.batch_predict_job import ModelBatchPredictOp
 from google_cloud_pipeline_components.v1.bigquery import BigqueryQueryJobOp
 from google_cloud_pipeline_components.v1.custom_job import CustomTrainingJobOp
+from google_cloud_pipeline_components.v1.dataset import TabularDatasetCreateOp
 from google_cloud_pipeline_components.v1.endpoint import EndpointCreateOp, ModelDeployOp
 from google_cloud_pipeline_components.v1.model import ModelUploadOp
 from kfp import dsl
@@ -112,7 +114,7 @@ def custom_training(project: str, package: str, output: str):
             "machine_spec": {"machine_type": "n1-standard-4"}, "replica_count": 1,
             "python_package_spec": {
                 "executor_image_uri":
-                    "us-docker.pkg.dev/vertex-ai/training/sklearn-cpu.1-0:latest",
+                    "us-docker.pkg.dev/vertex-ai/training/sklearn-cpu.1-6:latest",
                 "package_uris": [package], "python_module": "trainer.task"}}])
 
 
@@ -126,3 +128,21 @@ def nap(seconds: float):
 @dsl.pipeline(name="slow")
 def slow(seconds: float = 60.0):
     nap(seconds=seconds)
+
+
+@dsl.pipeline(name="automl-tabular")
+def automl_tabular(project: str, table: str, target: str, location: str = "us-central1"):
+    """The dataset and AutoML ops run by GCPC's remote_runner launcher (Google's own code)."""
+    dataset = TabularDatasetCreateOp(display_name="test-gcpc-census", bq_source=table,
+                                     location=location)
+    AutoMLTabularTrainingJobRunOp(
+        project=project, location=location, display_name="test-gcpc-automl",
+        optimization_prediction_type="classification", dataset=dataset.outputs["dataset"],
+        target_column=target, budget_milli_node_hours=1000,
+        model_display_name="test-gcpc-automl-model")
+
+
+@dsl.pipeline(name="scored")
+def scored(n: int = 3) -> Metrics:
+    """A pipeline whose output is a Metrics artifact: the metric.* columns of get_pipeline_df."""
+    return measure(data=make(n=n).outputs["data"]).outputs["metrics"]

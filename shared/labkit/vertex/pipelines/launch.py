@@ -7,6 +7,7 @@ labkit.start() points a notebook's clients at them.
 
     python -m labkit.vertex.pipelines.launch python COMPONENT_FILE ARGS...   # kfp executor
     python -m labkit.vertex.pipelines.launch google LAUNCHER_MODULE EXECUTOR_INPUT_FILE
+    python -m labkit.vertex.pipelines.launch google ...remote_runner --cls_name C ARGS...
 
 The runner starts tasks through `child` in a fork server that has imported the KFP executor
 and the Google clients once (a fresh interpreter per task spends about a second importing).
@@ -43,10 +44,14 @@ def main(argv: list[str]) -> None:
         runpy.run_module("kfp.dsl.executor_main", run_name="__main__")
     elif kind == "google":
         import labkit
-        from labkit.vertex.pipelines import google_ops
+        from labkit.vertex.pipelines import google_ops, spec
 
         labkit.start("local")
-        google_ops.run(target, rest[0])
+        if target == spec.REMOTE_RUNNER:  # Google's launcher itself, on the local services
+            sys.argv = [target, *rest]
+            runpy.run_module(target, run_name="__main__", alter_sys=True)
+        else:
+            google_ops.run(target, rest[0])
     else:
         raise SystemExit(f"unknown task kind {kind!r}")
 

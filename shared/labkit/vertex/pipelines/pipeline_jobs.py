@@ -76,11 +76,18 @@ class PipelineJobs:
             raise errors.invalid(f"Invalid PipelineJob id {job_id!r}: it must match "
                                  f"{JOB_ID.pattern}.")
         with self.store.lock:
-            if self.store.get("pipelineJobs", job_id) is not None:
-                raise errors.VertexError("ALREADY_EXISTS",
-                                         f"PipelineJob {parent}/pipelineJobs/{job_id} already "
-                                         f"exists.")
             store_name = f"{parent}/metadataStores/default"
+            # Job ids are unique per project and location, and stay taken after a delete (the
+            # run's ML Metadata context outlives the job). The SDK's default id has one-second
+            # resolution: a second run in the same second is refused as Vertex refuses it
+            # ("AlreadyExists: Pipeline job with the specified ID already exists."), never
+            # with a bare metadata "Context ... already exists".
+            if self.store.get("pipelineJobs", job_id) is not None or \
+                    self.metadata.find("contexts", f"{store_name}/contexts/{job_id}"):
+                raise errors.VertexError("ALREADY_EXISTS",
+                                         f"Pipeline job with the specified ID already exists: "
+                                         f"{parent}/pipelineJobs/{job_id}. Give the run its "
+                                         f"own job_id.")
             pipeline_ctx = self.metadata.find("contexts", f"{store_name}/contexts/{name}") or \
                 self.metadata.create("contexts", store_name, {
                     "displayName": name, "schemaTitle": "system.Pipeline"}, name)

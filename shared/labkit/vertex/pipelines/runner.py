@@ -69,9 +69,10 @@ class Run:
         self.logs.mkdir(parents=True, exist_ok=True)
 
     # ---- bookkeeping
-    def _detail(self, name: str, parent_id: str | None, schema: str, inputs: dict) -> dict:
+    def _detail(self, name: str, parent_id: str | None, schema: str, inputs: dict,
+                execution_name: str | None = None) -> dict:
         execution = self.metadata.create("executions", self.store_name, {
-            "displayName": name, "schemaTitle": schema, "state": "RUNNING",
+            "displayName": execution_name or name, "schemaTitle": schema, "state": "RUNNING",
             "metadata": {f"input:{k}": v for k, v in inputs.items()}}, None)
         self.metadata.add_to_context(self.context, [], [execution["name"]])
         detail = {"taskId": new_id(), "taskName": name, "createTime": now(),
@@ -126,9 +127,15 @@ class Run:
                 key, definition.get("defaultValue"))
             if value is not None:
                 params[key] = specs.parameter_value(value, definition.get("parameterType"))
-        detail = self._detail(self.spec["pipelineInfo"]["name"], None, "system.Run", params)
+        # The run's execution is named after the job and is in its pipeline's context too:
+        # get_pipeline_df(pipeline=...) lists system.Run executions in_context(<the
+        # pipeline's context>), one row per run named by the execution.
+        detail = self._detail(self.spec["pipelineInfo"]["name"], None, "system.Run", params,
+                              execution_name=self.job_id)
+        self.metadata.add_to_context(self.job["jobDetail"]["pipelineContext"]["name"], [],
+                                     [detail["execution"]["name"]])
         try:
-            self.run_dag(root, params, {}, detail["taskId"])
+            out_params, out_artifacts = self.run_dag(root, params, {}, detail["taskId"])
         except Cancelled:
             self._finish(detail, "CANCELLED", "CANCELLED")
             raise
@@ -136,7 +143,10 @@ class Run:
             self._finish(detail, "FAILED", "FAILED")
             raise TaskFailed(self.failed[0], "The DAG failed because some tasks failed. The "
                              f"failed tasks are: [{', '.join(self.failed)}].")
-        self._finish(detail, "SUCCEEDED", "COMPLETE")
+        # The pipeline's outputs (a Metrics artifact, say) are the run's: the metric.* columns
+        # of get_pipeline_df.
+        self._record_artifacts(detail, "OUTPUT", out_artifacts, create=False)
+        self._finish(detail, "SUCCEEDED", "COMPLETE", out_params)
 
     def run_dag(self, component: dict, params: dict, artifacts: dict, parent_id: str) -> tuple:
         tasks = component["dag"]["tasks"]
@@ -201,9 +211,7 @@ class Run:
             values[key] = value
         # Constants may embed other inputs ("{{$.inputs.parameters['x']}}" inside a list) and
         # the run's own placeholders.
-        known = {"{{$.pipeline_job_name}}": self.job["name"],
-                 "{{$.pipeline_job_uuid}}": self.job_id, "{{$.pipeline_root}}": self.root_uri,
-                 "{{$.pipeline_persistent_resource_id}}": ""}  # no persistent resource locally
+        known = self._run_placeholders()
         for key, source in task.get("inputs", {}).get("parameters", {}).items():
             if "runtimeValue" in source and key in values:
                 values[key] = _substitute(values[key], values, known)
@@ -218,6 +226,19 @@ class Run:
                 arts[key] = found
         return values, arts
 
+    def _run_placeholders(self) -> dict:
+        """The run's own placeholders, which Vertex resolves in constants and defaults (GCPC
+        components default `project` to {{$.pipeline_google_cloud_project_id}})."""
+        return {"{{$.pipeline_job_name}}": self.job["name"],
+                "{{$.pipeline_job_uuid}}": self.job_id, "{{$.pipeline_root}}": self.root_uri,
+                "{{$.pipeline_google_cloud_project_id}}": self.project,
+                "{{$.pipeline_google_cloud_location}}": self.location,
+                "{{$.pipeline_service_account}}": self.job.get("serviceAccount") or "",
+                "{{$.pipeline_network}}": self.job.get("network") or "",
+                "{{$.pipeline_encryption_key_name}}":
+                    (self.job.get("encryptionSpec") or {}).get("kmsKeyName", ""),
+                "{{$.pipeline_persistent_resource_id}}": ""}  # no persistent resource locally
+
     def run_task(self, name: str, task: dict, params: dict, artifacts: dict, results: dict,
                  parent_id: str) -> dict:
         component = self.components[task["componentRef"]["name"]]
@@ -225,7 +246,8 @@ class Run:
         definitions = component.get("inputDefinitions", {}).get("parameters", {})
         for key, definition in definitions.items():
             if key not in values and "defaultValue" in definition:
-                values[key] = definition["defaultValue"]
+                values[key] = _substitute(definition["defaultValue"], values,
+                                          self._run_placeholders())
             if key in values:
                 values[key] = specs.parameter_value(values[key], definition.get("parameterType"))
         display = task.get("taskInfo", {}).get("name", name)
@@ -347,16 +369,22 @@ class Run:
         joined = " ".join(command)
         log = self.logs / f"{display}.log"
         with tempfile.TemporaryDirectory(prefix="labkit-task-") as tmp:
+            def resolved(arguments: list) -> list[str]:
+                return placeholder_utils.replace_placeholders(
+                    full_command=list(arguments), executor_input_dict=executor_input,
+                    pipeline_resource_name=self.job["name"], task_resource_name=display,
+                    pipeline_root=self.root_uri, unique_pipeline_id=self.job_id)
+
             if specs.LIGHTWEIGHT in joined:
                 source = os.path.join(tmp, "ephemeral_component.py")
                 with open(source, "w") as f:
                     f.write(container["command"][-1])
-                args = placeholder_utils.replace_placeholders(
-                    full_command=list(container.get("args", [])),
-                    executor_input_dict=executor_input,
-                    pipeline_resource_name=self.job["name"], task_resource_name=display,
-                    pipeline_root=self.root_uri, unique_pipeline_id=self.job_id)
-                argv = ["python", source, *args]
+                argv = ["python", source, *resolved(container.get("args", []))]
+            elif specs.REMOTE_RUNNER in command:
+                # GCPC's own launcher (dataset and AutoML training ops): it drives the Vertex
+                # AI SDK, which launch.py points at the local Vertex AI.
+                after = command[command.index(specs.REMOTE_RUNNER) + 1:]
+                argv = ["google", specs.REMOTE_RUNNER, *resolved(after)]
             else:
                 module = next((c for c in command if c.startswith(specs.GOOGLE_LAUNCHER)), None)
                 if module not in google_ops.SUPPORTED:
@@ -425,6 +453,7 @@ class Run:
 
 _server: list = []
 PRELOAD = ["labkit.vertex.pipelines.launch", "labkit.vertex.pipelines.google_ops",
+           "google_cloud_pipeline_components.container.v1.aiplatform.remote_runner",
            "kfp.dsl.executor_main", "kfp.dsl", "google.cloud.aiplatform", "google.cloud.bigquery",
            "pandas", "sklearn.base"]
 
@@ -443,6 +472,7 @@ def task_environment(workspace: Workspace, clients: dict, project: str, location
     return {"LAB_WORKSPACE": str(workspace.root), "LAB_BACKEND": "local",
             "LAB_LOCAL_PROJECT": project, "CLOUD_ML_PROJECT_ID": project,
             "CLOUD_ML_REGION": location, "PYTHONUNBUFFERED": "1", "TF_CPP_MIN_LOG_LEVEL": "3",
+            "LAB_JOB_OF_SERVICES": "1",  # labkit.env.JOB_OF_SERVICES: never restart them
             **clients}
 
 

@@ -10,6 +10,8 @@ from labkit.vertex import errors
 NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,127}")
 LIGHTWEIGHT = "kfp.dsl.executor_main"
 GOOGLE_LAUNCHER = "google_cloud_pipeline_components.container."
+# The launcher of GCPC ops that call one Vertex AI SDK method (dataset and AutoML ops).
+REMOTE_RUNNER = GOOGLE_LAUNCHER + "v1.aiplatform.remote_runner"
 
 
 def validate(spec: object, parameter_values: dict) -> dict:

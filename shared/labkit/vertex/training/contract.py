@@ -146,7 +146,10 @@ def replica_env(job: dict, addresses: dict[str, list[str]], pool: int, index: in
 def client_env(clients, project: str) -> dict[str, str]:
     """Local Google client settings, standing in for the job's service account
     (`clients(project)`: labkit.services.wiring.Services.client_environment)."""
-    return {"TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONUNBUFFERED": "1", **clients(project)}
+    # LAB_JOB_OF_SERVICES (labkit.env.JOB_OF_SERVICES): labkit.start() in the replica joins
+    # these services and never replaces them.
+    return {"TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONUNBUFFERED": "1", "LAB_JOB_OF_SERVICES": "1",
+            **clients(project)}
 
 
 def base_environ() -> dict[str, str]:
