@@ -5,13 +5,15 @@ CustomContainerTrainingJob with a prebuilt image, cancel."""
 from __future__ import annotations
 
 import io
+import re
 import tarfile
 import time
 import uuid
 
+import pandas as pd
 import pytest
 from google.api_core import exceptions
-from google.cloud import aiplatform, storage
+from google.cloud import aiplatform, bigquery, storage
 from sklearn.datasets import load_iris
 
 SKLEARN_TRAIN = "us-docker.pkg.dev/vertex-ai/training/sklearn-cpu.1-6:latest"
@@ -139,10 +141,63 @@ def test_managed_dataset_reaches_the_trainer_as_split_files(trainers, local_env,
                        ("AIP_VALIDATION_DATA_URI", "validation"), ("AIP_TEST_DATA_URI", "test")):
         uri = env[key]
         assert uri.startswith(f"{base}/dataset-{dataset.name}-tables-") and uri.endswith(
-            f"/{split}-*")
+            f"/{split}-*.csv")  # Vertex: "gcs_destination/dataset-.../training-*.csv"
+        assert re.search(r"-tables-\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z/", uri)
         blobs = list(storage.Client().list_blobs(local_env.bucket, prefix=uri[5:].split(
-            "/", 1)[1][:-1]))
+            "/", 1)[1][:-len("*.csv")]))
         assert len(blobs) == 1
         counts[split] = len(blobs[0].download_as_text().splitlines()) - 1  # minus the header
     assert counts == {"training": 140, "validation": 40, "test": 20}
     dataset.delete()
+
+
+def test_managed_dataset_exported_to_bigquery(trainers, local_env, read_json):
+    """bigquery_destination: Vertex creates dataset_<id>_tables_<timestamp> in the project with
+    tables training/validation/test and gives the trainer bq:// URIs (AIP_DATA_FORMAT=bigquery)."""
+    client = bigquery.Client()
+    source = f"rows_{uuid.uuid4().hex[:8]}"
+    client.create_dataset(source)
+    rows = pd.DataFrame({"id": range(100), "label": [i % 3 for i in range(100)],
+                         "value": [i * 0.5 for i in range(100)]})
+    client.load_table_from_dataframe(rows, f"{local_env.project}.{source}.rows").result()
+    dataset = aiplatform.TabularDataset.create(
+        display_name="bq-rows", bq_source=f"bq://{local_env.project}.{source}.rows")
+    job = aiplatform.CustomTrainingJob(display_name="with-bq-dataset",
+                                       script_path=str(trainers / "bq_splits.py"),
+                                       container_uri=SKLEARN_TRAIN)
+    base = f"gs://{local_env.bucket}/runs/bq-dataset-{uuid.uuid4().hex[:6]}"
+    job.run(dataset=dataset, base_output_dir=base, bigquery_destination=f"bq://{local_env.project}",
+            training_fraction_split=0.6, validation_fraction_split=0.2, test_fraction_split=0.2)
+    found = read_json(f"{base}/model/splits.json")
+    assert found["format"] == "bigquery"
+    assert {k: found[k]["rows"] for k in ("training", "validation", "test")} == \
+        {"training": 60, "validation": 20, "test": 20}
+    uri = found["training"]["uri"]
+    m = re.fullmatch(rf"bq://{local_env.project}\.(dataset_{dataset.name}_tables_"
+                     r"\d{4}_\d\d_\d\dT\d\d_\d\d_\d\d_\d{3}Z)\.training", uri)
+    assert m, uri
+    assert found["test"]["uri"] == f"bq://{local_env.project}.{m[1]}.test"
+    assert found["training"]["columns"] == ["id", "label", "value"]
+    exported = {t.table_id for t in client.list_tables(m[1])}
+    assert exported == {"training", "validation", "test"}
+    # Vertex takes a project only, and a dataset with a BigQuery source only
+    again = aiplatform.CustomTrainingJob(display_name="bq-dataset-table",
+                                         script_path=str(trainers / "bq_splits.py"),
+                                         container_uri=SKLEARN_TRAIN)
+    with pytest.raises(exceptions.BadRequest, match="bq://<project>"):
+        again.run(dataset=dataset, base_output_dir=base,
+                  bigquery_destination=f"bq://{local_env.project}.{source}")
+    files = storage.Client().bucket(local_env.bucket).blob(f"datasets/{uuid.uuid4().hex[:6]}.csv")
+    files.upload_from_string("id,label\n1,0\n2,1\n")
+    csv_dataset = aiplatform.TabularDataset.create(
+        display_name="csv-rows", gcs_source=f"gs://{local_env.bucket}/{files.name}")
+    other = aiplatform.CustomTrainingJob(display_name="csv-to-bq",
+                                         script_path=str(trainers / "bq_splits.py"),
+                                         container_uri=SKLEARN_TRAIN)
+    with pytest.raises(exceptions.BadRequest, match="BigQuery source"):
+        other.run(dataset=csv_dataset, base_output_dir=base,
+                  bigquery_destination=f"bq://{local_env.project}")
+    for d in (dataset, csv_dataset):
+        d.delete()
+    client.delete_dataset(m[1], delete_contents=True)
+    client.delete_dataset(source, delete_contents=True)
