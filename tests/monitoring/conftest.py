@@ -66,7 +66,8 @@ def served(local_env, training):
             {"sampled_shapley_attribution": {"path_count": 10}}),
         # from_json: proto-plus cannot build input_baselines (repeated Value) from keywords
         explanation_metadata=aiplatform.explain.ExplanationMetadata.from_json(json.dumps({
-            "inputs": {"features": {"indexFeatureMapping": ["age", "colour"],
+            "inputs": {"features": {"encoding": "BAG_OF_FEATURES",
+                                    "indexFeatureMapping": ["age", "colour"],
                                     "inputBaselines": [[40.0, "blue"]]}},
             "outputs": {"score": {}}})))
     endpoint = aiplatform.Endpoint.create(display_name=f"mon-{uuid.uuid4().hex[:6]}")

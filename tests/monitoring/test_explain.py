@@ -21,7 +21,8 @@ def interacting(rows):
 
 def shapley_spec(paths=10, names=("a", "b", "c"), baseline=(0.0, 0.0, 0.0)):
     return {"parameters": {"sampledShapleyAttribution": {"pathCount": paths}},
-            "metadata": {"inputs": {"x": {"indexFeatureMapping": list(names),
+            "metadata": {"inputs": {"x": {"encoding": "BAG_OF_FEATURES",
+                                          "indexFeatureMapping": list(names),
                                           "inputBaselines": [list(baseline)]}},
                          "outputs": {"score": {}}}}
 
@@ -36,6 +37,23 @@ def test_sampled_shapley_on_a_linear_model_is_exact():
     got = [attribution["featureAttributions"][n] for n in "abc"]
     assert got == pytest.approx(list(expected))
     assert attribution["approximationError"] == pytest.approx(0.0, abs=1e-9)
+
+
+def test_identity_encoding_gives_one_array_attribution_per_input():
+    """Without an encoding (IDENTITY, Vertex's default) the list is one feature: its
+    attribution is an array under the input's name (Attribution.featureAttributions);
+    enum-encoding=int sends BAG_OF_FEATURES as 2."""
+    x = [1.0, 3.0, -2.0]
+    identity = shapley_spec()
+    del identity["metadata"]["inputs"]["x"]["encoding"]
+    [result] = explain.attribute(identity, [x], linear([x]), linear, seed=0)
+    grouped = result["attributions"][0]["featureAttributions"]
+    assert list(grouped) == ["x"]
+    assert grouped["x"] == pytest.approx(list(WEIGHTS * np.array(x)))
+    numbered = shapley_spec()
+    numbered["metadata"]["inputs"]["x"]["encoding"] = 2
+    [result] = explain.attribute(numbered, [x], linear([x]), linear, seed=0)
+    assert set(result["attributions"][0]["featureAttributions"]) == {"a", "b", "c"}
 
 
 def test_sampled_shapley_sums_to_prediction_minus_baseline_within_error():
@@ -79,7 +97,8 @@ def test_dict_instances_with_strings_and_class_scores():
 
 def test_integrated_gradients_by_finite_differences():
     spec = {"parameters": {"integratedGradientsAttribution": {"stepCount": 50}},
-            "metadata": {"inputs": {"x": {"indexFeatureMapping": ["a", "b", "c"]}}}}
+            "metadata": {"inputs": {"x": {"encoding": "BAG_OF_FEATURES",
+                                          "indexFeatureMapping": ["a", "b", "c"]}}}}
     x = [0.5, 1.5, -1.0]
     [result] = explain.attribute(spec, [x], interacting([x]), interacting)
     a = result["attributions"][0]
@@ -106,7 +125,8 @@ def test_integrated_gradients_with_gradient_tape_on_a_savedmodel(tmp_path):
              "containerSpec": {"imageUri": "us-docker.pkg.dev/vertex-ai/prediction/"
                                            "tf2-cpu.2-15:latest"}}
     spec = {"parameters": {"integratedGradientsAttribution": {"stepCount": 50}},
-            "metadata": {"inputs": {"x": {"indexFeatureMapping": ["up", "down"]}},
+            "metadata": {"inputs": {"x": {"encoding": "BAG_OF_FEATURES",
+                                          "indexFeatureMapping": ["up", "down"]}},
                          "outputs": {"score": {"outputTensorName": "score"}}}}
     from labkit.vertex import serving
     from labkit.vertex.serving.process import ModelServer

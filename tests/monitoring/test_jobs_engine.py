@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import time
 
 import numpy as np
 import pytest
@@ -57,13 +58,14 @@ def traffic(jobs, n, age_mean, colours, seed):
 
 
 def test_skew_and_drift_with_thresholds_and_alerts(workspace):
-    jobs = MonitoringJobs(ResourceStore(workspace), workspace)
+    jobs = MonitoringJobs(ResourceStore(workspace), workspace, startup_s=0)
     job = jobs.create(PARENT, job_body(
         trainingPredictionSkewDetectionConfig={"skewThresholds": {"age": {"value": 0.3},
                                                                   "colour": {"value": 0.9}}},
         predictionDriftDetectionConfig={}))
     job_id = job["name"].rsplit("/", 1)[-1]
-    assert job["state"] == "JOB_STATE_RUNNING"
+    assert job["state"] == "JOB_STATE_PENDING"  # as Vertex answers a create
+    assert jobs.get(PARENT, job_id)["state"] == "JOB_STATE_RUNNING"  # startup_s=0
     assert job["bigqueryTables"][0]["bigqueryTablePath"] == (
         "bq://p.model_deployment_monitoring_123.serving_predict")
 
@@ -76,7 +78,7 @@ def test_skew_and_drift_with_thresholds_and_alerts(workspace):
     assert not [r for r in first["results"] if r["objective"] == "RAW_FEATURE_DRIFT"]
 
     # a restart of the services: state, windows and the drift baseline come from the files
-    jobs = MonitoringJobs(ResourceStore(workspace), workspace)
+    jobs = MonitoringJobs(ResourceStore(workspace), workspace, startup_s=0)
     traffic(jobs, 300, 70, ["red"], seed=2)
     second = jobs.analyze(job_id)
     assert second["count"] == 300  # analysed traffic was pruned from the record
@@ -111,7 +113,7 @@ def test_skew_and_drift_with_thresholds_and_alerts(workspace):
 
 
 def test_paused_jobs_record_nothing_and_sampling_thins_traffic(workspace):
-    jobs = MonitoringJobs(ResourceStore(workspace), workspace)
+    jobs = MonitoringJobs(ResourceStore(workspace), workspace, startup_s=0)
     body = job_body(trainingPredictionSkewDetectionConfig={})
     body["loggingSamplingStrategy"] = {"randomSampleConfig": {"sampleRate": 0.25}}
     job_id = jobs.create(PARENT, body)["name"].rsplit("/", 1)[-1]
@@ -124,7 +126,7 @@ def test_paused_jobs_record_nothing_and_sampling_thins_traffic(workspace):
 
 
 def test_bad_requests_get_vertex_errors_and_store_nothing(workspace):
-    jobs = MonitoringJobs(ResourceStore(workspace), workspace)
+    jobs = MonitoringJobs(ResourceStore(workspace), workspace, startup_s=0)
     bad = job_body()
     bad["modelDeploymentMonitoringObjectiveConfigs"][0]["deployedModelId"] = "999"
     with pytest.raises(errors.VertexError, match="not deployed"):
@@ -156,7 +158,7 @@ def test_after_predict_never_raises_and_names_logging_tables(workspace, capsys):
 def test_the_instance_schema_names_and_types_array_features(workspace):
     local_path("gs://monitoring-data/schema.yaml", workspace).write_text(
         "type: object\nproperties:\n  age:\n    type: number\n  colour:\n    type: string\n")
-    jobs = MonitoringJobs(ResourceStore(workspace), workspace)
+    jobs = MonitoringJobs(ResourceStore(workspace), workspace, startup_s=0)
     body = job_body(trainingPredictionSkewDetectionConfig={})
     body["analysisInstanceSchemaUri"] = "gs://monitoring-data/schema.yaml"
     job_id = jobs.create(PARENT, body)["name"].rsplit("/", 1)[-1]
@@ -168,3 +170,16 @@ def test_the_instance_schema_names_and_types_array_features(workspace):
     found = {r["feature"]: r for r in run["results"]}
     assert found["age"]["stats"]["type"] == "numeric"
     assert not found["age"]["anomaly"] and not found["colour"]["anomaly"]
+
+
+def test_a_new_job_is_pending_and_drops_traffic_until_running(workspace):
+    """Vertex starts a monitoring job PENDING; requests before it is RUNNING are not logged."""
+    jobs = MonitoringJobs(ResourceStore(workspace), workspace, startup_s=0.5)
+    job = jobs.create(PARENT, job_body(predictionDriftDetectionConfig={}))
+    job_id = job["name"].rsplit("/", 1)[-1]
+    assert job["state"] == "JOB_STATE_PENDING"
+    traffic(jobs, 20, 40, ["red"], seed=3)  # dropped
+    time.sleep(0.6)
+    assert jobs.get(PARENT, job_id)["state"] == "JOB_STATE_RUNNING"
+    traffic(jobs, 7, 40, ["red"], seed=4)
+    assert jobs.analyze(job_id)["count"] == 7

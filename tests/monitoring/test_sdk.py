@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import json
+import time
 import uuid
 
 import joblib
@@ -27,13 +28,23 @@ def create_job(served, training, **kwargs):
             data_source=table, target_field="label", skew_thresholds={"age": 0.25}),
         # no drift thresholds: every feature is watched at the default 0.3
         drift_detection_config=model_monitoring.DriftDetectionConfig(drift_thresholds={}))
-    return aiplatform.ModelDeploymentMonitoringJob.create(
+    job = aiplatform.ModelDeploymentMonitoringJob.create(
         display_name="census-monitoring", endpoint=endpoint, objective_configs=objective,
         logging_sampling_strategy=model_monitoring.RandomSampleConfig(sample_rate=1.0),
         schedule_config=model_monitoring.ScheduleConfig(monitor_interval=1),
         alert_config=model_monitoring.EmailAlertConfig(user_emails=["ml-team@example.com"],
                                                        enable_logging=True),
         analysis_instance_schema_uri=schema_uri, **kwargs)
+    return wait_running(job)
+
+
+def wait_running(job, timeout_s: float = 60):
+    """A new job is PENDING until Vertex has set it up; traffic counts once it is RUNNING."""
+    deadline = time.monotonic() + timeout_s
+    while job.state.name == "JOB_STATE_PENDING":  # .state fetches the job
+        assert time.monotonic() < deadline, "the monitoring job stayed PENDING"
+        time.sleep(0.5)
+    return job
 
 
 def test_job_lifecycle_through_the_sdk(served, training):
@@ -213,3 +224,36 @@ def test_batch_explanations_need_an_explanation_spec(local_env):
                 generate_explanation=True, machine_type="n1-standard-2", sync=True)
     finally:
         model.delete()
+
+
+@pytest.mark.wired
+def test_new_job_is_pending_and_logs_no_traffic_until_running(served, training):
+    """Last in this file: it adds requests to the endpoint's request log table."""
+    endpoint, _, _, schema_uri = served
+    objective = model_monitoring.ObjectiveConfig(
+        drift_detection_config=model_monitoring.DriftDetectionConfig(drift_thresholds={}))
+    job = aiplatform.ModelDeploymentMonitoringJob.create(
+        display_name="pending", endpoint=endpoint, objective_configs=objective,
+        logging_sampling_strategy=model_monitoring.RandomSampleConfig(sample_rate=1.0),
+        schedule_config=model_monitoring.ScheduleConfig(monitor_interval=1),
+        alert_config=model_monitoring.EmailAlertConfig(user_emails=["ml-team@example.com"]),
+        analysis_instance_schema_uri=schema_uri)
+    table = job.gca_resource.bigquery_tables[0].bigquery_table_path.removeprefix("bq://")
+
+    def logged() -> int:
+        try:
+            return int(bigquery.Client().query(
+                f"SELECT COUNT(*) AS n FROM `{table}`").to_dataframe().n[0])
+        except exceptions.NotFound:
+            return 0
+
+    try:
+        assert job.state.name == "JOB_STATE_PENDING"
+        before = logged()
+        endpoint.predict(instances=[[41.0, "red"]] * 5)  # sent while PENDING: not logged
+        wait_running(job)
+        endpoint.predict(instances=[[41.0, "red"]] * 3)
+        mh.wait_for_analysis(job)  # flushes the request log
+        assert logged() == before + 1
+    finally:
+        job.delete()

@@ -42,6 +42,7 @@ RUNS = "modelDeploymentMonitoringRuns"
 SKEW, DRIFT = "RAW_FEATURE_SKEW", "RAW_FEATURE_DRIFT"
 OBJECTIVES = {1: SKEW, 2: DRIFT, 3: "FEATURE_ATTRIBUTION_SKEW", 4: "FEATURE_ATTRIBUTION_DRIFT"}
 MIN_INTERVAL_S = 3600
+STARTUP_S = 3.0  # seconds a new job is PENDING (minutes on Vertex AI)
 TICK_S = 30.0
 PATCHABLE = {"displayName", "modelDeploymentMonitoringScheduleConfig",
              "modelMonitoringAlertConfig", "loggingSamplingStrategy", "labels", "logTtl",
@@ -66,9 +67,12 @@ def _seconds(duration: str | None, default: float) -> float:
 
 
 class MonitoringJobs:
-    def __init__(self, store: ResourceStore, workspace: Workspace, bigquery=None):
+    def __init__(self, store: ResourceStore, workspace: Workspace, bigquery=None,
+                 startup_s: float = STARTUP_S):
         """bigquery: labkit.vertex.bq.LocalBigQuery for request-response logging and
-        BigQuery training data (None: neither, for engine tests)."""
+        BigQuery training data (None: neither, for engine tests). startup_s: how long a new
+        job stays PENDING before it is RUNNING and logs traffic."""
+        self.startup_s = startup_s
         self.workspace = workspace
         self.store = store
         self.bigquery = bigquery
@@ -87,13 +91,26 @@ class MonitoringJobs:
         if job is None or not job["name"].startswith(parent + "/"):
             raise errors.not_found("ModelDeploymentMonitoringJob",
                                    f"{parent}/{COLLECTION}/{job_id}")
+        return self._started(job)
+
+    def _started(self, job: dict) -> dict:
+        """A new job is PENDING while Vertex sets up its logging, then RUNNING; traffic
+        sent before that is not logged (Vertex AI: the job's state, JobState)."""
+        if job["state"] == "JOB_STATE_PENDING" and time.time() >= job.get("_runningAt", 0.0):
+            with self.store.lock:
+                job["state"] = "JOB_STATE_RUNNING"
+                job["_windowStart"] = job["_runningAt"]
+                job["updateTime"] = _stamp(job["_runningAt"])
+                self.store.put(COLLECTION, job["name"].rsplit("/", 1)[-1], job)
+                self.by_endpoint[job["endpoint"]] = job
         return job
 
     def get(self, parent: str, job_id: str) -> dict:
         return self._get(parent, job_id)
 
     def list(self, parent: str, query: dict) -> dict:
-        found = [j for j in self.store.all(COLLECTION) if j["name"].startswith(parent + "/")]
+        found = [self._started(j) for j in self.store.all(COLLECTION)
+                 if j["name"].startswith(parent + "/")]
         return page(found, COLLECTION, query.get("pageSize"), query.get("pageToken"))
 
     def create(self, parent: str, body: dict) -> dict:
@@ -135,7 +152,7 @@ class MonitoringJobs:
             job = {k: v for k, v in body.items() if k != "name"}
             job.update({
                 "name": f"{parent}/{COLLECTION}/{job_id}", "endpoint": stored["name"],
-                "state": "JOB_STATE_RUNNING", "scheduleState": "PENDING",
+                "state": "JOB_STATE_PENDING", "scheduleState": "PENDING",
                 "modelDeploymentMonitoringScheduleConfig": {
                     **schedule, "monitorInterval": f"{int(interval)}s"},
                 "bigqueryTables": [{
@@ -144,7 +161,7 @@ class MonitoringJobs:
                                          f"{endpoint_id}.serving_predict"}],
                 "createTime": _stamp(stamp), "updateTime": _stamp(stamp),
                 "nextScheduleTime": _stamp(stamp + interval),
-                "_windowStart": stamp,
+                "_windowStart": stamp + self.startup_s, "_runningAt": stamp + self.startup_s,
             })
             self.store.put(COLLECTION, job_id, job)
             self.by_endpoint[stored["name"]] = job
@@ -204,7 +221,7 @@ class MonitoringJobs:
     def record(self, endpoint_name: str, deployed_model_id: str, instances: list,
                predictions: list) -> None:
         job = self.by_endpoint.get(endpoint_name)
-        if job is None or job["state"] != "JOB_STATE_RUNNING":
+        if job is None or self._started(job)["state"] != "JOB_STATE_RUNNING":
             return
         rate = (job.get("loggingSamplingStrategy") or {}).get("randomSampleConfig", {}).get(
             "sampleRate", 1.0)
@@ -223,7 +240,8 @@ class MonitoringJobs:
 
     def due(self) -> list[str]:
         t = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-        return [j["name"].rsplit("/", 1)[-1] for j in self.store.all(COLLECTION)
+        jobs = [self._started(j) for j in self.store.all(COLLECTION)]
+        return [j["name"].rsplit("/", 1)[-1] for j in jobs
                 if j["state"] == "JOB_STATE_RUNNING" and j.get("nextScheduleTime", t) <= t]
 
     def analyze(self, job_id: str) -> dict:

@@ -21,7 +21,12 @@ Features: dict instances are explained per key (explanationSpec.metadata.inputs 
 them; their inputBaselines[0] is the baseline); list instances per position, named by the
 one input's indexFeatureMapping (its inputBaselines[0] is the baseline list). Without a
 baseline, numbers start from 0 and strings from "" (Vertex's default is zero baselines).
-featureAttributions maps feature name -> attribution.
+featureAttributions maps feature name -> attribution. For a list instance it depends on the
+input's encoding, as on Vertex (ExplanationMetadata.InputMetadata.Encoding, "Defaults to
+IDENTITY", and Attribution.featureAttributions: "If the feature is an array of scalar values,
+the attribution value is an array"): BAG_OF_FEATURES (each index a feature, named by
+indexFeatureMapping) gives one attribution per feature name; IDENTITY, the default, treats
+the list as one feature and gives {input name: [one attribution per position]}.
 The explained output: a number as is; a list of scores: the highest (outputIndex [k],
 outputDisplayName from the output's indexDisplayNameMapping); an object: the output named
 by explanationSpec.metadata.outputs.
@@ -35,11 +40,16 @@ import numpy as np
 
 from labkit.vertex import errors
 
+# InputMetadata.Encoding values (names, or numbers with enum-encoding=int) that map each
+# index of a list to a named feature
+BAGS = {"BAG_OF_FEATURES", "BAG_OF_FEATURES_SPARSE", "INDICATOR", "2", "3", "4"}
+
 
 class Layout:
     """How features sit in an instance and what the baseline instance is."""
 
     def __init__(self, spec: dict, instance):
+        self.group = None  # the input name when a list instance is one IDENTITY feature
         meta = spec.get("metadata") or {}
         inputs = meta.get("inputs") or {}
         self.is_dict = isinstance(instance, dict)
@@ -56,6 +66,9 @@ class Layout:
         else:
             mapped = next((m.get("indexFeatureMapping") for m in inputs.values()
                            if m.get("indexFeatureMapping")), None)
+            one = next(iter(inputs.items())) if len(inputs) == 1 else None
+            if one and str((one[1] or {}).get("encoding", "IDENTITY")) not in BAGS:
+                self.group = one[0]  # IDENTITY: the whole list is one feature
             self.names = list(mapped) if mapped else (
                 list(inputs) if len(inputs) == len(instance) else
                 [f"feature_{i}" for i in range(len(instance))])
@@ -200,8 +213,9 @@ def _shapley(spec, instances, predictions, predict_fn, paths, seed) -> list[dict
 def _explanation(layout, attributions, base, instance_value, error, out) -> dict:
     return {"attributions": [{
         "baselineOutputValue": base, "instanceOutputValue": instance_value,
-        "featureAttributions": {n: float(a) for n, a in zip(layout.names, attributions,
-                                                              strict=True)},
+        "featureAttributions": {layout.group: [float(a) for a in attributions]}
+        if layout.group else {n: float(a) for n, a in zip(layout.names, attributions,
+                                                            strict=True)},
         "approximationError": float(error), **out.fields()}]}
 
 
