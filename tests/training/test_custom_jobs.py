@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from importlib import metadata
 
 import numpy as np
 import pytest
@@ -81,6 +82,14 @@ def test_failing_trainer_fails_the_job_with_its_error_and_log(trainers):
     log = message.split("check the log: ", 1)[1].split("\n", 1)[0]
     assert os.path.isfile(log) and "ValueError" in open(log).read()
     assert log in str(info.value)
+    # job start says which framework the image declares and which one runs here
+    first = open(log).readline()
+    installed = metadata.version("scikit-learn")
+    if installed.startswith("1.6."):
+        assert "scikit-learn" not in first
+    else:
+        assert first.startswith("labkit: the trainer runs on this lab environment's packages")
+        assert f"scikit-learn 1.6 in the image, {installed} here" in first
 
 
 def test_cancel_kills_the_replicas(trainers):

@@ -88,3 +88,47 @@ def refusal(problems: list[str]) -> str:
             "environment's packages; Vertex AI would pip-install them in the container):\n  "
             + "\n  ".join(problems) + "\nAsk for the installed versions (or drop the pins), or "
             "run with LAB_BACKEND=gcp.")
+
+
+# The distributions that provide each prebuilt image's framework (labkit.vertex.containers).
+FRAMEWORK_PACKAGES = {"sklearn": ("scikit-learn",), "xgboost": ("xgboost",),
+                      "tf": ("tensorflow", "tensorflow-cpu"),
+                      "tf2": ("tensorflow", "tensorflow-cpu"), "pytorch": ("torch",)}
+
+
+def _installed(names: tuple[str, ...]) -> tuple[str, str | None]:
+    for name in names:
+        try:
+            return name, metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return names[0], None
+
+
+def image_difference(uri: str | None) -> str | None:
+    """A note for the job log when a prebuilt training image's framework (or Python) differs
+    from what runs here: the trainer runs on the lab environment's packages, not the image's."""
+    import platform
+
+    from labkit.vertex import containers, errors
+
+    try:
+        image = containers.lookup(uri or "")
+    except errors.VertexError:  # refused when the job was created
+        return None
+    if image is None or image.kind != "training" or image.framework not in FRAMEWORK_PACKAGES:
+        return None
+    package, installed = _installed(FRAMEWORK_PACKAGES[image.framework])
+    python = ".".join(platform.python_version_tuple()[:2])
+    differences = []
+    if installed is None:
+        differences.append(f"{package} {image.version} is not installed here")
+    elif ".".join(installed.split(".")[:2]) != image.version:
+        differences.append(f"{package} {image.version} in the image, {installed} here")
+    if image.python and image.python != python:
+        differences.append(f"Python {image.python} in the image, {python} here")
+    if not differences:
+        return None
+    return (f"labkit: the trainer runs on this lab environment's packages, not those of the "
+            f"image {uri}: {'; '.join(differences)}. Code or saved models that depend on the "
+            f"image's versions may behave differently on Vertex AI.\n")

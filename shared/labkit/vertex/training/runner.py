@@ -90,6 +90,9 @@ def run(workspace: Workspace, clients, job: dict, folder: Path, cancelled: threa
                 (folder / "logs" / f"workerpool{p}-0.log").write_text(message + "\n")
                 return Outcome("JOB_STATE_FAILED", message)
             argv = contract.program(pool) + list(extra_args or [])
+            image = ((pool.get("pythonPackageSpec") or {}).get("executorImageUri")
+                     or (pool.get("containerSpec") or {}).get("imageUri"))
+            difference = requirements.image_difference(image)
             for index in range(int(pool.get("replicaCount") or 0)):
                 env = {**contract.base_environ(), **contract.client_env(clients, project),
                        **contract.replica_env(job, addresses, p, index, trial),
@@ -102,9 +105,10 @@ def run(workspace: Workspace, clients, job: dict, folder: Path, cancelled: threa
                 work.mkdir(parents=True, exist_ok=True)
                 log_path = folder / "logs" / f"workerpool{p}-{index}.log"
                 with open(log_path, "w") as log:
-                    if note:
-                        log.write(note)
-                        log.flush()
+                    for line in (note, difference):  # said at job start, in the job log
+                        if line:
+                            log.write(line)
+                    log.flush()
                     proc = subprocess.Popen(argv, cwd=work, env=env, stdout=log,
                                             stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                             start_new_session=True)
