@@ -101,6 +101,17 @@ def test_the_job_reports_its_data_and_succeeds(tuned):
     assert job.tuned_model.model.endswith("@1")
 
 
+def test_metrics_are_in_the_jobs_experiment(tuned):
+    from google.cloud import aiplatform
+
+    _, job = tuned
+    frame = aiplatform.get_experiment_df(job.experiment.rsplit("/", 1)[-1])
+    row = frame.iloc[0]
+    assert row["param.adapter_size"] == 4 and row["param.base_model"] == FLASH
+    assert row["metric./eval_total_loss"] < row["metric./eval_total_loss_before_tuning"] / 2
+    assert 0 < row["metric./train_total_loss"]
+
+
 def test_the_tuned_model_beats_the_base_on_held_out_tickets(client, tuned):
     _, job = tuned
     base, after = exact_match(client, FLASH), exact_match(client, job.tuned_model.endpoint)

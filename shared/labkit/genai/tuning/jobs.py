@@ -59,9 +59,10 @@ POLL_S = 0.2
 
 
 class TuningJobs(JobCollection):
-    def __init__(self, store, registry, objects, workspace, engine):
+    def __init__(self, store, registry, metadata, objects, workspace, engine):
         self.store = store
         self.registry = registry
+        self.metadata = metadata  # labkit.vertex.metadata.engine.Metadata: the experiment
         self.objects = objects  # labkit.storage.engine.Store: where datasets are read
         self.workspace = workspace
         self.engine = engine  # the base labkit.genai.engine.Engine (its tokenizer counts)
@@ -228,7 +229,8 @@ class TuningJobs(JobCollection):
             outcome, message = self._train(job_id, folder, log)
             if outcome == "SUCCEEDED":
                 tuned = self._publish(job_id, folder)
-                table.finish(job_id, "SUCCEEDED", tunedModel=tuned)
+                table.finish(job_id, "SUCCEEDED", tunedModel=tuned,
+                             experiment=self._experiment(job_id, folder))
             else:
                 table.finish(job_id, outcome, message)
         except (GenAIError, lora.AdapterError) as exc:
@@ -309,6 +311,44 @@ class TuningJobs(JobCollection):
             "checkpointId": "1", "epoch": str(progress.get("epoch", 0)),
             "step": str(progress.get("step", 0)), "endpoint": endpoint}]}
 
+    def _experiment(self, job_id: str, folder: Path) -> str:
+        """The job's Vertex AI Experiment (TuningJob.experiment), with one run holding the
+        hyperparameters and the final metrics under Vertex's names for tuning metrics
+        (/train_total_loss, /eval_total_loss, /..._fraction_of_correct_next_step_preds),
+        so aiplatform.get_experiment_df() shows them; every step's losses stay in the job
+        folder's progress.json."""
+        from labkit.vertex.metadata.engine import store_name
+
+        job = self.store.get("tuningJobs", job_id)
+        progress = read_progress(folder) or {}
+        store = store_name(job["name"].rsplit("/tuningJobs/", 1)[0])
+        experiment_id = f"tuning-experiment-{job_id}"
+        metrics = {}
+        if progress.get("train"):
+            last = progress["train"][-1]
+            metrics.update({"/train_total_loss": last["loss"],
+                            "/train_fraction_of_correct_next_step_preds":
+                                last["fractionOfCorrectNextStepPreds"]})
+        if len(progress.get("eval") or []) > 1:
+            base, last = progress["eval"][0], progress["eval"][-1]
+            metrics.update({"/eval_total_loss": last["loss"],
+                            "/eval_fraction_of_correct_next_step_preds":
+                                last["fractionOfCorrectNextStepPreds"],
+                            "/eval_total_loss_before_tuning": base["loss"]})
+        hyper = job["supervisedTuningSpec"]["hyperParameters"]
+        params = {"base_model": job["baseModel"], "epoch_count": int(hyper["epochCount"]),
+                  "adapter_size": _adapter_rank(hyper["adapterSize"]),
+                  "learning_rate_multiplier": hyper["learningRateMultiplier"]}
+        experiment = self.metadata.create("contexts", store, {
+            "displayName": experiment_id, "schemaTitle": "system.Experiment",
+            "metadata": {"experiment_deleted": False}}, experiment_id)
+        run = self.metadata.create("contexts", store, {
+            "displayName": "tuning", "schemaTitle": "system.ExperimentRun",
+            "metadata": {"_params": params, "_metrics": metrics, "_state": "COMPLETE"}},
+            f"{experiment_id}-tuning")
+        self.metadata.add_children(experiment["name"], [run["name"]])
+        return experiment["name"]
+
     # ---- tuned models, for serving
 
     def adapters_for(self, parent: str, *, endpoint_id: str | None = None,
@@ -360,6 +400,10 @@ def _plain(example: datasets.Example) -> dict:
 
 def _adapter_name(rank: int) -> str:
     return next(name for name, value in ADAPTER_ENUM.items() if value == rank)
+
+
+def _adapter_rank(name: str) -> int:
+    return ADAPTER_ENUM[name]
 
 
 def _snake(key: str) -> str:
