@@ -44,7 +44,7 @@ ADAPTER_NUMBERS = {1: 1, 6: 2, 2: 4, 3: 8, 4: 16, 5: 32}
 # Local choices where Vertex picks by itself (it sizes epochs and the adapter to the data):
 DEFAULT_ADAPTER = 4
 DEFAULT_EPOCHS = 3
-MAX_EPOCHS = 100
+MAX_EPOCHS = 100  # a local cap: Google's pages we found give no upper bound, only "positive"
 BATCH_SIZE = 4
 SPEC_KEYS = {"trainingDatasetUri", "validationDatasetUri", "hyperParameters", "tuningMode",
              "exportLastCheckpointOnly", "evaluationConfig"}
