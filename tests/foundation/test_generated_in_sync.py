@@ -40,3 +40,16 @@ def test_every_lab_passes_the_lint():
 
     problems = {lab.name: [str(p) for p in lint_file(lab / SOLUTION)] for lab in lab_dirs()}
     assert all(not p for p in problems.values()), problems
+
+
+def test_the_catalog_shows_each_labs_wall_time_on_google_cloud():
+    from .notebooks import INTRO, good_lab
+
+    nb = good_lab()
+    nb.cells[0].source = INTRO + "\n**Wall time on Google Cloud:** about 2 hours (one AutoML job)"
+    assert metadata.parse(nb).cloud_time == "about 2 hours (one AutoML job)"
+    assert metadata.parse(good_lab()).cloud_time is None
+    text = catalog.render()
+    for lab in lab_dirs():
+        meta = metadata.parse(read(lab / SOLUTION))
+        assert (meta.cloud_time or "not stated yet") in text

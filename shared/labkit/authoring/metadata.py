@@ -6,6 +6,7 @@ so the catalog and the notebook can never disagree):
     1. objective ...
     **Exam guide sections:** 3.1, 3.2
     **Estimated time:** 45 minutes
+    **Wall time on Google Cloud:** about 3 hours (jobs that run on Google's machines)
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ OBJECTIVES_HEADING = re.compile(r"^##\s+What you will learn\s*$", re.M | re.I)
 OBJECTIVE = re.compile(r"^\s*(?P<n>\d+)\.\s+(?P<text>.+)$")
 SECTIONS = re.compile(r"\*\*Exam guide sections?:\*\*\s*(?P<sections>[^\n]+)", re.I)
 MINUTES = re.compile(r"\*\*Estimated time:\*\*\s*(?P<minutes>\d+)\s*min", re.I)
+CLOUD_TIME = re.compile(r"\*\*Wall time on Google Cloud:\*\*\s*(?P<text>[^\n]+)", re.I)
 SECTION_ID = re.compile(r"\b[1-6]\.[1-3]\b")
 
 
@@ -27,6 +29,7 @@ class LabMeta:
     objectives: list[str] = field(default_factory=list)
     exam_sections: list[str] = field(default_factory=list)
     minutes: int | None = None
+    cloud_time: str | None = None  # free text: jobs on Google Cloud take far longer than locally
 
 
 def parse(nb) -> LabMeta:
@@ -44,4 +47,6 @@ def parse(nb) -> LabMeta:
         meta.exam_sections = SECTION_ID.findall(m["sections"])
     if m := MINUTES.search(markdown):
         meta.minutes = int(m["minutes"])
+    if m := CLOUD_TIME.search(markdown):
+        meta.cloud_time = m["text"].strip()
     return meta
