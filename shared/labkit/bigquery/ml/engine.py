@@ -90,7 +90,10 @@ class MLEngine:
         pieces, last = [], 0
         tag = uuid.uuid4().hex[:8]
         for i, call in enumerate(calls):
-            result = functions.run(call, self.store.load(call.ref), self.run_query)
+            model = self.store.load(call.ref)
+            if "trial_id" in call.settings:
+                model = model.for_trial(call.settings.pop("trial_id"))
+            result = functions.run(call, model, self.run_query)
             name = f"__bqml_{tag}_{i}"
             relations[name] = result
             pieces += [sql[last:call.start], name]
@@ -150,8 +153,7 @@ class MLEngine:
         """EXPORT MODEL / a model extract job: the model written under gs:// `uri`."""
         model = self.store.load(ref)
         if trial_id is not None:
-            raise MLError("trial_id applies only to models trained with hyperparameter "
-                          "tuning (num_trials)")
+            model = model.for_trial(trial_id)
         if not uri.startswith("gs://") or "*" in uri:
             raise MLError(f"Invalid export URI {uri!r}: give a Cloud Storage folder, "
                           "gs://bucket/folder", "invalid")

@@ -31,6 +31,23 @@ class TrainedModel:
     global_attributions: list | None = None
     baseline: np.ndarray | None = None        # mean encoded training row, for explanations
     split_sizes: tuple[int, int] = (0, 0)
+    trials: list[dict] | None = None          # hyperparameter tuning: every trial's record
+    trial_id: int | None = None               # this model's trial
+    tuning: dict | None = None                # objective, algorithm, tuned options
+
+    def for_trial(self, trial_id) -> TrainedModel:
+        """The model of one hyperparameter tuning trial (ML.* functions' trial_id)."""
+        if not self.trials:
+            raise MLError("trial_id can only be set for models trained with hyperparameter "
+                          "tuning (NUM_TRIALS)")
+        for trial in self.trials:
+            if trial["trial_id"] == trial_id:
+                if trial["model"] is None:
+                    raise MLError(f"Trial {trial_id} did not succeed ({trial['status']}): "
+                                  f"{trial['error']}")
+                return trial["model"]
+        raise MLError(f"Invalid trial_id {trial_id}: the model has trials 1 to "
+                      f"{len(self.trials)}")
 
     @property
     def classifier(self) -> bool:

@@ -4,6 +4,7 @@ names in the REST Model resource (trainingOptions)."""
 from __future__ import annotations
 
 from labkit.bigquery.ml.errors import MLError, not_local
+from labkit.bigquery.ml.sqlscan import HparamCandidates, HparamRange
 
 # model_type option -> REST modelType
 MODEL_TYPES = {
@@ -134,9 +135,21 @@ def resolve_options(raw: dict) -> dict:
     if model_type not in MODEL_TYPES:
         raise MLError(f"Invalid value for option model_type: {raw['model_type']}. Supported "
                       f"model types: {', '.join(t.upper() for t in MODEL_TYPES)}")
+    if "labels" in raw and model_type in CLASSIFIERS | REGRESSORS:
+        # LABELS = ['col']: the label columns under their older name, which the REST
+        # resource still carries (ModelDefinition.modelOptions.labels, "label columns",
+        # deprecated) and Google's official samples use (vertex-ai-samples,
+        # notebooks/official/bigquery_ml/get_started_with_bqml_training.ipynb)
+        if "input_label_cols" in raw:
+            raise MLError("Options labels and input_label_cols name the same thing; set "
+                          "only input_label_cols")
+        names = raw["labels"] if isinstance(raw["labels"], list) else [raw["labels"]]
+        if not all(isinstance(n, str) for n in names):
+            raise MLError("Option labels names the label columns: an ARRAY<STRING>")
+        raw = {("input_label_cols" if k == "labels" else k): v for k, v in raw.items()}
     for key in raw:
-        if key in TUNING:
-            raise not_local("Hyperparameter tuning (num_trials)")
+        if key in TUNING or key == "data_split_test_fraction":
+            continue     # checked by labkit.bigquery.ml.tuning.plan
         if key not in ALLOWED[model_type]:
             raise MLError(f"Unknown option: {key} for model type {model_type.upper()}")
     options = {}
@@ -169,7 +182,7 @@ def resolve_options(raw: dict) -> dict:
 _ENUMS = {"data_split_method", "learn_rate_strategy", "optimize_strategy", "kmeans_init_method",
           "distance_type", "optimizer", "activation_fn", "tree_method", "booster_type",
           "data_frequency", "holiday_region", "feedback_type", "category_encoding_method",
-          "model_registry"}
+          "model_registry", "hparam_tuning_algorithm"}
 
 # option -> (trainingOptions field, kind) for the REST resource
 REST_NAMES = {
@@ -210,6 +223,9 @@ REST_NAMES = {
     "budget_hours": ("budgetHours", "float"),
     "optimization_objective": ("optimizationObjective", "str"),
     "model_registry": ("modelRegistry", "str"),
+    "num_trials": ("numTrials", "int"), "max_parallel_trials": ("maxParallelTrials", "int"),
+    "hparam_tuning_algorithm": ("hparamTuningAlgorithm", "str"),
+    "hparam_tuning_objectives": ("hparamTuningObjectives", "list"),
     "vertex_ai_model_version_aliases": ("vertexAiModelVersionAliases", "list"),
 }
 
@@ -217,7 +233,8 @@ REST_NAMES = {
 def rest_training_options(options: dict) -> dict:
     out = {}
     for key, value in options.items():
-        if key not in REST_NAMES or value is None:
+        if key not in REST_NAMES or value is None or isinstance(value, (HparamRange,
+                                                                          HparamCandidates)):
             continue
         name, kind = REST_NAMES[key]
         if kind == "int":

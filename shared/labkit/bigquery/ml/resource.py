@@ -98,8 +98,34 @@ def build(ref: ModelRef, model: TrainedModel, started: float, finished: float) -
                 "lastModifiedTime": _ms(finished), "modelType": MODEL_TYPES[model.model_type],
                 "trainingRuns": [run], "featureColumns": features, "labelColumns": labels,
                 "location": "US"}
+    if model.trials:
+        resource.update(_trials(model))
     resource["etag"] = etag(resource)
     return resource
+
+
+_STATUS = {"SUCCEEDED": "SUCCEEDED", "FAILED": "FAILED", "INFEASIBLE": "INFEASIBLE"}
+
+
+def _trials(model: TrainedModel) -> dict:
+    """hparamTrials, defaultTrialId and optimalTrialIds (REST Model resource)."""
+    out = []
+    for t in model.trials:
+        entry = {"trialId": str(t["trial_id"]), "startTimeMs": _ms(t["start"]),
+                 "endTimeMs": _ms(t["end"]), "status": _STATUS[t["status"]],
+                 "hparams": rest_training_options(t["hparams"])}
+        if t["error"]:
+            entry["errorMessage"] = t["error"]
+        if t["model"] is not None and t["model"].history:
+            last = t["model"].history[-1]
+            if last.get("loss") is not None:
+                entry["trainingLoss"] = last["loss"]
+            if last.get("eval_loss") is not None:
+                entry["evalLoss"] = last["eval_loss"]
+            entry["evaluationMetrics"] = evaluation_metrics(t["model"])
+        out.append(entry)
+    best = str(model.trial_id)
+    return {"hparamTrials": out, "defaultTrialId": best, "optimalTrialIds": [best]}
 
 
 def etag(resource: dict) -> str:

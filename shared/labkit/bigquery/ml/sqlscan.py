@@ -5,6 +5,7 @@ and commas outside strings and comments, and option values are read as literals.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from labkit.bigquery.ml.errors import MLError
 
@@ -93,6 +94,19 @@ def split_alias(item: str) -> tuple[str, str | None]:
 _NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 
 
+@dataclass(frozen=True)
+class HparamRange:
+    """HPARAM_RANGE(min, max): a hyperparameter searched over [min, max]."""
+    low: float
+    high: float
+
+
+@dataclass(frozen=True)
+class HparamCandidates:
+    """HPARAM_CANDIDATES([v, ...]): a hyperparameter chosen among the values."""
+    values: tuple
+
+
 def literal(text: str):
     """A BigQuery literal as a Python value: strings, numbers, booleans, NULL, arrays
     [..] (with an optional ARRAY<T> prefix), STRUCT(..) / (..) tuples, GENERATE_ARRAY."""
@@ -125,6 +139,20 @@ def literal(text: str):
             values.append(round(start + k * step, 12))
             k += 1
         return values
+    hparam = re.match(r"^HPARAM_(?P<kind>RANGE|CANDIDATES)\s*\((?P<body>.*)\)$", t, re.I | re.S)
+    if hparam:
+        args = [literal(p) for p in split_top(hparam.group("body"))]
+        if hparam.group("kind").upper() == "RANGE":
+            if len(args) != 2 or not all(isinstance(a, (int, float)) and not isinstance(a, bool)
+                                         for a in args):
+                raise MLError(f"HPARAM_RANGE takes two numbers (min, max): {t}")
+            if args[0] > args[1]:
+                raise MLError(f"HPARAM_RANGE minimum {args[0]} is greater than its maximum "
+                              f"{args[1]}")
+            return HparamRange(*args)
+        if len(args) != 1 or not isinstance(args[0], list) or not args[0]:
+            raise MLError(f"HPARAM_CANDIDATES takes one non-empty array: {t}")
+        return HparamCandidates(tuple(tuple(v) if isinstance(v, list) else v for v in args[0]))
     struct = re.match(r"^(STRUCT\s*)?\((?P<body>.*)\)$", t, re.I | re.S)
     if struct:
         return tuple(literal(split_alias(p)[0]) for p in split_top(struct.group("body")))

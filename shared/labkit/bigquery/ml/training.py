@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from labkit.bigquery.ml import metrics
+from labkit.bigquery.ml import metrics, tuning
 from labkit.bigquery.ml.errors import MLError
 from labkit.bigquery.ml.features import FeatureEncoder
 from labkit.bigquery.ml.model import TrainedModel, _key
@@ -37,6 +37,9 @@ def train(stmt: CreateModel, options: dict, run_query) -> TrainedModel:
     df, schema, transform = training_frame(stmt, run_query)
     if len(df) == 0:
         raise MLError("Training data is empty: the query returned no rows")
+    plan = tuning.plan(options)
+    if plan is not None:
+        return _train_tuned(plan, df, schema, transform)
     model_type = options["model_type"]
     model = TrainedModel(model_type, options, transform)
     if model_type in CLASSIFIERS | REGRESSORS:
@@ -67,7 +70,9 @@ def _class_weights(model: TrainedModel, y: np.ndarray) -> np.ndarray | None:
     return None
 
 
-def _train_supervised(model: TrainedModel, df: pd.DataFrame, schema: pa.Schema) -> None:
+def _train_supervised(model: TrainedModel, df: pd.DataFrame, schema: pa.Schema,
+                      held: np.ndarray | None = None) -> None:
+    """`held`: the evaluation rows when the caller split the data (tuning trials)."""
     options = model.options
     label = (options.get("input_label_cols") or ["label"])[0]
     if label not in df.columns:
@@ -78,7 +83,7 @@ def _train_supervised(model: TrainedModel, df: pd.DataFrame, schema: pa.Schema) 
         raise MLError(f"Every row of the training data has a NULL label ({label})")
     model.label = label
     model.label_type = schema.field(label).type
-    held = eval_mask(df, options)
+    held = eval_mask(df, options) if held is None else held
     drop = [label]
     if options.get("data_split_method") in ("CUSTOM", "SEQ"):
         drop.append(options["data_split_col"])
@@ -172,3 +177,75 @@ def _train_factorization(model: TrainedModel, df: pd.DataFrame) -> None:
     model.eval_out = model.trainer.predict(part[cols[0]].tolist(), part[cols[1]].tolist())
     model.eval_metrics = metrics.regression(model.eval_y, model.eval_out)
     model.split_sizes = (len(train_df), int(held.sum()))
+
+
+def _train_tuned(plan: tuning.Plan, df: pd.DataFrame, schema: pa.Schema,
+                 transform: Transform | None) -> TrainedModel:
+    """NUM_TRIALS trainings (labkit.bigquery.ml.tuning): supervised trials are scored on
+    the evaluation rows; ML.EVALUATE reports the test rows (DATA_SPLIT_TEST_FRACTION), or
+    the evaluation rows when there are none. k-means trials are scored on all rows."""
+    options = plan.fixed
+    model_type = options["model_type"]
+    test = np.zeros(len(df), dtype=bool)
+    held = None
+    if model_type != "kmeans":
+        label = (options.get("input_label_cols") or ["label"])[0]
+        if label in df.columns:
+            df = df[df[label].notna()].reset_index(drop=True)
+        method = options.get("data_split_method") or "AUTO_SPLIT"
+        test_fraction = float(options.get("data_split_test_fraction") or 0.0)
+        eval_fraction = float(options.get("data_split_eval_fraction") or 0.2)
+        if not 0 <= test_fraction < 1 or eval_fraction + test_fraction >= 1:
+            raise MLError("DATA_SPLIT_EVAL_FRACTION plus DATA_SPLIT_TEST_FRACTION must be "
+                          "below 1.0")
+        rng = np.random.default_rng(42)
+        if method in ("AUTO_SPLIT", "RANDOM"):
+            order = rng.permutation(len(df))
+            n_test, n_eval = int(round(len(df) * test_fraction)), \
+                int(round(len(df) * eval_fraction))
+            test[order[:n_test]] = True
+            held_all = np.zeros(len(df), dtype=bool)
+            held_all[order[n_test:n_test + n_eval]] = True
+        else:
+            held_all = eval_mask(df, options)
+        if not held_all.any():
+            raise MLError("Hyperparameter tuning needs evaluation data: the data split left "
+                          "no evaluation rows (check DATA_SPLIT_METHOD)")
+        held = held_all[~test]
+    train_rows = df[~test].reset_index(drop=True)
+    test_rows = df[test].reset_index(drop=True)
+
+    def train_one(trial_options: dict) -> TrainedModel:
+        model = TrainedModel(model_type, trial_options, transform)
+        try:
+            if model_type == "kmeans":
+                _train_kmeans(model, train_rows)
+            else:
+                _train_supervised(model, train_rows, schema, held)
+        except (ValueError, ArithmeticError) as exc:   # the library refused the values
+            raise MLError(f"{type(exc).__name__}: {exc}") from None
+        return model
+
+    def score(model: TrainedModel) -> float | None:
+        value = model.eval_metrics.get(plan.objective)
+        return None if value is None else float(value)
+
+    trials = tuning.run_trials(plan, train_one, score)
+    for trial in trials:
+        model = trial["model"]
+        if model is None:
+            continue
+        model.trial_id, model.trials = trial["trial_id"], trials
+        trial["eval_metrics"] = dict(model.eval_metrics)     # on the evaluation rows
+        if len(test_rows):
+            features = test_rows.drop(columns=[c for c in (model.label,) if c])
+            model.eval_y = model.label_values(test_rows)
+            model.eval_out = model.output(features[model.encoder.names])
+            model.eval_metrics = (metrics.classification(model.eval_y, model.eval_out)
+                                  if model.classifier else
+                                  metrics.regression(model.eval_y, model.eval_out))
+    for trial in trials:
+        if trial["model"] is not None:
+            trial["model"].tuning = {"objective": plan.objective, "algorithm": plan.algorithm,
+                                     "params": [p.id for p in plan.params]}
+    return next(t for t in trials if t["is_optimal"])["model"]

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pyarrow as pa
 
 from labkit.bigquery.ml.errors import not_local
-from labkit.bigquery.ml.functions import evaluate, inspect, predict
+from labkit.bigquery.ml.functions import evaluate, inspect, predict, trials
 from labkit.bigquery.ml.model import TrainedModel
 from labkit.bigquery.ml.statements import MLCall
 
@@ -29,6 +29,7 @@ HANDLERS = {
     "GLOBAL_EXPLAIN": inspect.global_explain,
     "ARIMA_EVALUATE": evaluate.arima_evaluate,
     "ARIMA_COEFFICIENTS": inspect.arima_coefficients,
+    "TRIAL_INFO": trials.trial_info,
 }
 
 
@@ -36,4 +37,9 @@ def run(call: MLCall, model: TrainedModel, run_query) -> pa.Table:
     handler = HANDLERS.get(call.fn)
     if handler is None:
         raise not_local(f"ML.{call.fn}")
-    return handler(model, call, run_query)
+    result = handler(model, call, run_query)
+    if call.fn == "EVALUATE" and model.trial_id is not None:
+        # a tuned model's evaluation names its trial (the optimal one by default)
+        result = result.add_column(0, "trial_id", pa.array([model.trial_id] * len(result),
+                                                           pa.int64()))
+    return result
