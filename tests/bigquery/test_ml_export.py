@@ -191,3 +191,17 @@ def test_model_registry_options_are_checked(client, dataset, training):
                      ).result()
     with pytest.raises(exceptions.NotFound):
         client.get_model(f"{dataset}.bad_reg")
+
+
+def test_dropping_the_dataset_unregisters_its_models(client, training, local_env):
+    scratch = f"t_{uuid.uuid4().hex[:10]}"
+    client.create_dataset(scratch)
+    vertex_id = f"gone_{uuid.uuid4().hex[:6]}"
+    client.query(f"CREATE MODEL {scratch}.m OPTIONS(model_type='linear_reg', "
+                 f"input_label_cols=['weight'], model_registry='vertex_ai', "
+                 f"vertex_ai_model_id='{vertex_id}') AS SELECT x, weight FROM {training}"
+                 ).result()
+    assert aiplatform.Model(vertex_id).version_id == "1"
+    client.delete_dataset(scratch, delete_contents=True)
+    with pytest.raises(exceptions.NotFound):
+        aiplatform.Model(vertex_id)

@@ -200,4 +200,8 @@ class MLEngine:
         self._drop(ref)
 
     def drop_dataset(self, project: str, dataset: str) -> None:
+        if self.vertex is not None:     # its registered models leave the registry too
+            for name in self.store.list(project, dataset):
+                ref = ModelRef(project, dataset, name)
+                self.vertex.unregister(ref, self.store.resource(ref))
         self.store.drop_dataset(project, dataset)
