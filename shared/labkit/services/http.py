@@ -155,9 +155,21 @@ class Router:
 
     def __init__(self) -> None:
         self.routes: list[Route] = []
+        self.body_checks: list[tuple[str, Callable[[Request], None]]] = []
 
     def add(self, method: str, pattern: str, handler: Handler, *, needs_token: bool = True) -> None:
         self.routes.append(Route(method.upper(), re.compile(pattern + r"\Z"), handler, needs_token))
+
+    def add_body_check(self, prefix: str, check: Callable[[Request], None]) -> None:
+        """`check(request)` runs on every request under `prefix` once its body is read and
+        before its handler (a room's front-end check: services.discovery); it raises
+        HttpError to refuse."""
+        self.body_checks.append((prefix, check))
+
+    def check_body(self, request: Request) -> None:
+        for prefix, check in self.body_checks:
+            if request.path.startswith(prefix):
+                check(request)
 
     def match(self, method: str, path: str) -> tuple[Route | None, dict[str, str], bool]:
         """Returns (route, params, path_known). path_known tells 404 from 405."""
@@ -285,6 +297,7 @@ class _Handler(BaseHTTPRequestHandler):
                                             "required"))
         request.body = self._read_body()
         request.params = params
+        self.server.router.check_body(request)
         result = route.handler(request)
         if isinstance(result, Response):
             return result

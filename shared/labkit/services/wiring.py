@@ -27,6 +27,7 @@ from labkit.workspace import Workspace
 ROOMS = [
     "labkit.services.auth",
     "labkit.services.proxy",  # Google's hard-coded hostnames -> local stand-ins
+    "labkit.services.discovery",  # request bodies checked as Google's front end does
     "labkit.bigquery.service",
     "labkit.storage.service",
     "labkit.vertex.service",
