@@ -25,13 +25,16 @@ from labkit.services import uploads
 from labkit.services.files import write_atomic
 from labkit.storage import errors
 from labkit.storage.paths import (
+    FOLDER_OBJECT,
     TMP_MARK,
     InvalidName,
     bucket_dir,
     bucket_meta_path,
     check_bucket_name,
     check_object_name,
+    folder_marker,
     is_temp,
+    make_api_folders,
     meta_path,
     object_path,
 )
@@ -192,6 +195,15 @@ class Store:
             raise errors.invalid(f"Object name '{name}' is not supported by the local "
                                  f"Cloud Storage ('.' and '..' path segments).")
 
+    def _folder(self, bucket: str, name: str) -> Path:
+        """The resource file of the folder object 'name' ('a/b/'), which Cloud Storage FUSE
+        writes for a folder made under /gcs (labkit.storage.mount)."""
+        check_object_name(name)
+        marker = folder_marker(self.workspace, bucket, name, FOLDER_OBJECT)
+        if not (marker.is_file() and object_path(self.workspace, bucket, name).is_dir()):
+            raise errors.no_object(bucket, name)
+        return marker
+
     def _file(self, bucket: str, name: str) -> Path:
         check_object_name(name)
         path = object_path(self.workspace, bucket, name)
@@ -202,6 +214,8 @@ class Store:
     def get_object(self, bucket: str, name: str) -> dict:
         """The object resource; metadata is (re)derived when the file changed underneath."""
         self.get_bucket(bucket)
+        if name.endswith("/"):
+            return json.loads(self._folder(bucket, name).read_text())
         path = self._file(bucket, name)
         stat = path.stat()
         meta = meta_path(self.workspace, bucket, name)
@@ -288,7 +302,7 @@ class Store:
                     raise errors.invalid(f"The local Cloud Storage keeps objects as files and "
                                          f"'{name}/' already holds objects; choose another name.")
                 try:
-                    target.parent.mkdir(parents=True, exist_ok=True)
+                    make_api_folders(self.workspace, bucket, target.parent)
                 except (FileExistsError, NotADirectoryError):
                     raise errors.invalid(f"The local Cloud Storage keeps objects as files and "
                                          f"an object named like a parent folder of '{name}' "
@@ -327,11 +341,15 @@ class Store:
         with self.lock:
             self.get_bucket(bucket)
             self.check_preconditions(bucket, name, query or {})
-            path = self._file(bucket, name)
-            path.unlink()
-            meta_path(self.workspace, bucket, name).unlink(missing_ok=True)
             root = bucket_dir(self.workspace, bucket)
-            parent = path.parent
+            if name.endswith("/"):  # a folder object: its files, if any, stay
+                self._folder(bucket, name).unlink()
+                parent = object_path(self.workspace, bucket, name)
+            else:
+                path = self._file(bucket, name)
+                path.unlink()
+                meta_path(self.workspace, bucket, name).unlink(missing_ok=True)
+                parent = path.parent
             while parent != root:  # empty folders are not objects; drop them
                 try:
                     parent.rmdir()
@@ -372,6 +390,9 @@ class Store:
         names = []
         for folder, _dirs, files in os.walk(start):
             rel = os.path.relpath(folder, root)
+            if rel != "." and f"{rel}/".startswith(prefix) and \
+                    folder_marker(self.workspace, bucket, rel, FOLDER_OBJECT).is_file():
+                names.append(f"{rel}/")  # a folder object, as Cloud Storage FUSE writes it
             for file in files:
                 name = file if rel == "." else f"{rel}/{file}"
                 if name.startswith(prefix) and not is_temp(name):
@@ -394,7 +415,7 @@ class Store:
                 continue
             if glob and not glob.fullmatch(name):
                 continue
-            entry = name
+            entry, cut = name, -1
             if delimiter:
                 cut = name.find(delimiter, len(prefix))
                 if cut >= 0:
@@ -403,7 +424,7 @@ class Store:
                 continue
             if len(items) + len(prefixes) >= max_results:
                 return self._page(items, prefixes, last)
-            if entry != name:
+            if cut >= 0:  # under a deeper prefix (a folder object 'a/' included)
                 if not prefixes or prefixes[-1] != entry:
                     prefixes.append(entry)
                     if include_trailing_delimiter and name == entry:
@@ -491,6 +512,9 @@ class Store:
 
     def read_range(self, bucket: str, name: str, header: str | None) -> tuple[bytes, tuple | None]:
         """The object's bytes, or the slice a Range header asks for with (start, end, size)."""
+        if name.endswith("/"):
+            self._folder(bucket, name)
+            return b"", None
         path = self._file(bucket, name)
         size = path.stat().st_size
         m = re.fullmatch(r"bytes=(\d*)-(\d*)", (header or "").strip())

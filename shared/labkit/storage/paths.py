@@ -117,6 +117,35 @@ def meta_path(workspace: Workspace, bucket: str, name: str) -> Path:
     return _inside(folder, name + ".json") if name else folder
 
 
+# meta/<bucket>/<folder>/ markers. FOLDER_OBJECT holds the resource of the zero-byte object
+# 'folder/' that Cloud Storage FUSE writes when code makes a folder under /gcs; API_FOLDER marks
+# a folder the services made only to hold an object's file (no object of its own).
+FOLDER_OBJECT = ".json"
+API_FOLDER = ".api-folder"
+
+
+def folder_marker(workspace: Workspace, bucket: str, folder: str, marker: str) -> Path:
+    """meta/<bucket>/<folder>/<marker> for the folder 'a/b' (or 'a/b/')."""
+    meta_root = workspace.root / "storage" / "meta" / check_bucket_name(bucket)
+    return _inside(meta_root, folder.strip("/") + "/" + marker)
+
+
+def make_api_folders(workspace: Workspace, bucket: str, folder: Path) -> None:
+    """mkdir -p of an object's parent folder, marking each folder it creates as made by
+    the services (so it is never taken for a Cloud Storage FUSE folder object)."""
+    root = bucket_dir(workspace, bucket)
+    missing = []
+    current = folder
+    while current != root and not current.exists() and root in current.parents:
+        missing.append(current)
+        current = current.parent
+    folder.mkdir(parents=True, exist_ok=True)
+    for made in missing:
+        marker = folder_marker(workspace, bucket, made.relative_to(root).as_posix(), API_FOLDER)
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.touch()
+
+
 def bucket_meta_path(workspace: Workspace, bucket: str) -> Path:
     return workspace.root / "storage" / "buckets" / (check_bucket_name(bucket) + ".json")
 
@@ -129,7 +158,7 @@ def local_path(uri: str, workspace: Workspace) -> Path:
     """
     bucket, name = split_uri(uri)
     path = object_path(workspace, bucket, name)
-    (path if uri.endswith("/") else path.parent).mkdir(parents=True, exist_ok=True)
+    make_api_folders(workspace, bucket, path if uri.endswith("/") else path.parent)
     return path
 
 

@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from labkit.storage import mount_path
+from labkit.storage import mount, mount_path
 from labkit.storage.paths import data_root
 from labkit.vertex.training import contract, requirements
 from labkit.workspace import Workspace
@@ -41,15 +41,20 @@ class Outcome:
 BUCKET_REF = re.compile(r"(?:gs://|/gcs/)([a-z0-9][-a-z0-9_.]{1,220})")
 
 
+def linked_buckets(workspace: Workspace, job: dict) -> list[str]:
+    """The workspace's buckets the job names (gs://B or /gcs/B): linked at /gcs/B."""
+    root = data_root(workspace)
+    named = set(BUCKET_REF.findall(json.dumps(job["jobSpec"])))
+    return sorted(b for b in named if (root / b).is_dir())
+
+
 def link_buckets(workspace: Workspace, job: dict) -> str | None:
     """Links the buckets the job names at /gcs/BUCKET (Vertex's Cloud Storage FUSE form).
 
     /gcs is one per machine: it follows the workspace whose job started last. Returns a
     note for the job log when /gcs cannot be created on this machine.
     """
-    root = data_root(workspace)
-    named = set(BUCKET_REF.findall(json.dumps(job["jobSpec"])))
-    for bucket in sorted(b for b in named if (root / b).is_dir()):
+    for bucket in linked_buckets(workspace, job):
         if mount_path(f"gs://{bucket}/", workspace) is None:
             return ("NOTE: /gcs/BUCKET paths (Cloud Storage FUSE) are unavailable: this machine "
                     "does not let the local services create /gcs. Create it once with "
@@ -75,6 +80,7 @@ def run(workspace: Workspace, clients, job: dict, folder: Path, cancelled: threa
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "logs").mkdir(exist_ok=True)
     note = link_buckets(workspace, job)
+    folders_before = mount.folders(workspace, linked_buckets(workspace, job))
     project = job["name"].split("/")[1]
     addresses = contract.cluster(pools)
     processes: list[tuple[str, subprocess.Popen, Path]] = []
@@ -113,7 +119,10 @@ def run(workspace: Workspace, clients, job: dict, folder: Path, cancelled: threa
                                             stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                             start_new_session=True)
                 processes.append((f"workerpool{p}-{index}", proc, log_path))
-        return _wait(processes, cancelled)
+        outcome = _wait(processes, cancelled)
+        # folders the code made under /gcs are folder objects, as Cloud Storage FUSE writes
+        mount.record_folders(workspace, folders_before)
+        return outcome
     except OSError as exc:
         return Outcome("JOB_STATE_FAILED", f"The replica could not start: {exc}")
     finally:
