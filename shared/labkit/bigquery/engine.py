@@ -21,6 +21,7 @@ import duckdb
 import pyarrow as pa
 from sqlglot import exp
 
+from labkit.bigquery import locations
 from labkit.bigquery import schema as bqschema
 from labkit.bigquery.errors import (
     BigQueryError,
@@ -72,6 +73,7 @@ class _Context:
     variables: set[str]
     temp_tables: set[str] = field(default_factory=set)
     in_transaction: bool = False
+    location: locations.JobLocation | None = None  # where the job runs (checked per table)
 
 
 class Engine:
@@ -87,12 +89,13 @@ class Engine:
     # --- entry point ------------------------------------------------------------------------
 
     def run(self, sql: str, *, project: str, dataset: str | None = None,
-            parameters: list[dict] | None = None, dry_run: bool = False) -> Result:
+            parameters: list[dict] | None = None, dry_run: bool = False,
+            location: locations.JobLocation | None = None) -> Result:
         if not sql or not sql.strip():
             raise invalid_query("Syntax error: Unexpected end of script at [1:1]")
         named, positional = sqlparams.bind(parameters)
         cursor = self.wh.cursor()
-        ctx = _Context(project, dataset, cursor, named, positional, set())
+        ctx = _Context(project, dataset, cursor, named, positional, set(), location=location)
         statements = split_statements(sql)
         results = []
         try:
@@ -167,7 +170,8 @@ class Engine:
         return Result(f"{kind}_TRANSACTION")
     def _scope(self, ctx: _Context) -> Scope:
         return Scope(ctx.project, ctx.dataset, self.wh, dict(ctx.named), list(ctx.positional),
-                     set(ctx.variables), temp_tables=set(ctx.temp_tables))
+                     set(ctx.variables), temp_tables=set(ctx.temp_tables),
+                     location=ctx.location)
 
     # --- statements -------------------------------------------------------------------------
 
@@ -274,6 +278,7 @@ class Engine:
         validate_dataset_id(dataset)
         ctx.cursor.execute(f"CREATE SCHEMA {bqschema.quote(schema_name(project, dataset))}")
         meta = {"creationTime": now_ms(), "lastModifiedTime": now_ms(), **_options(tree)}
+        meta["location"] = locations.dataset_location(meta.get("location"))
         self.wh.set_dataset_meta(ctx.cursor, project, dataset, meta)
         return Result("CREATE_SCHEMA", ddl_operation="CREATE", ddl_target_dataset=target)
 
@@ -594,6 +599,8 @@ def _options(tree: exp.Expression) -> dict:
                 out["description"] = value
             elif key == "friendly_name":
                 out["friendlyName"] = value
+        elif isinstance(prop, exp.LocationProperty) and isinstance(prop.this, exp.Literal):
+            out["location"] = prop.this.this
     return out
 
 

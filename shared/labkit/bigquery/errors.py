@@ -57,8 +57,9 @@ def invalid(message: str) -> BigQueryError:
     return BigQueryError(message, "invalid")
 
 
-def not_found(kind: str, name: str) -> BigQueryError:
-    return BigQueryError(f"Not found: {kind} {name} was not found in location US", "notFound")
+def not_found(kind: str, name: str, location: str = "US") -> BigQueryError:
+    return BigQueryError(f"Not found: {kind} {name} was not found in location {location}",
+                         "notFound")
 
 
 def duplicate(kind: str, name: str) -> BigQueryError:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 
+from labkit.bigquery import locations
 from labkit.bigquery import schema as bqschema
 from labkit.bigquery.engine import Engine, validate_dataset_id
 from labkit.bigquery.errors import access_denied, duplicate, invalid, not_found
@@ -42,7 +43,7 @@ class Resources:
         body = {
             "kind": "bigquery#dataset", "id": f"{project}:{dataset}",
             "datasetReference": {"projectId": project, "datasetId": dataset},
-            "location": LOCATION, "type": "DEFAULT",
+            "location": meta.get("location") or LOCATION, "type": "DEFAULT",
             "creationTime": str(meta.get("creationTime", 0)),
             "lastModifiedTime": str(meta.get("lastModifiedTime", 0)),
             **{k: meta[k] for k in _DATASET_FIELDS if k in meta},
@@ -58,7 +59,7 @@ class Resources:
             meta = self.wh.dataset_meta(project, dataset)
             item = {"kind": "bigquery#dataset", "id": f"{project}:{dataset}",
                     "datasetReference": {"projectId": project, "datasetId": dataset},
-                    "location": LOCATION, "type": "DEFAULT"}
+                    "location": meta.get("location") or LOCATION, "type": "DEFAULT"}
             for key in ("friendlyName", "labels"):
                 if key in meta:
                     item[key] = meta[key]
@@ -71,16 +72,13 @@ class Resources:
         project = ref.get("projectId") or project
         _writable(project, f"Dataset {project}:{dataset}")
         validate_dataset_id(dataset)
-        location = (body.get("location") or LOCATION)
-        if location.upper() not in ("US", "EU") and not location.lower().startswith(
-                ("us-", "europe-", "asia-", "australia-", "northamerica-", "southamerica-",
-                 "me-", "africa-")):
-            raise invalid(f"Invalid dataset location: {location}")
+        location = locations.dataset_location(body.get("location"))
         with self.wh.write() as cur:
             if self.wh.dataset_exists(project, dataset):
                 raise duplicate("Dataset", f"{project}:{dataset}")
             cur.execute(f"CREATE SCHEMA {bqschema.quote(schema_name(project, dataset))}")
             meta = {k: body[k] for k in _DATASET_FIELDS if k in body}
+            meta["location"] = location  # fixed for the dataset's life
             meta["creationTime"] = meta["lastModifiedTime"] = now_ms()
             self.wh.set_dataset_meta(cur, project, dataset, meta)
         return self.dataset(project, dataset)
@@ -136,7 +134,7 @@ class Resources:
             "tableReference": {"projectId": project, "datasetId": dataset, "tableId": table},
             "schema": {"fields": _overlay(bqschema.fields(columns, types),
                                           (meta.get("schema") or {}).get("fields") or [])},
-            "type": kind, "location": LOCATION,
+            "type": kind, "location": self.wh.dataset_location(project, dataset),
             "creationTime": str(meta.get("creationTime", 0)),
             "lastModifiedTime": str(meta.get("lastModifiedTime", 0)),
             **{k: meta[k] for k in _TABLE_FIELDS if k in meta},

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import duckdb
 
-from labkit.bigquery import extracts, ids, loads, public_data, schema
+from labkit.bigquery import extracts, ids, loads, locations, public_data, schema
 from labkit.bigquery import job_store as jobstore
 from labkit.bigquery.engine import Engine, Result, duck_error
 from labkit.bigquery.errors import BigQueryError, duplicate, invalid, not_found
@@ -119,6 +119,7 @@ class BigQueryService:
         default = query.get("defaultDataset") or {}
         dry_run = bool(config.get("dryRun"))
         result, error = None, None
+        where = locations.JobLocation(self.wh.dataset_location, location)
         if not isinstance(query.get("query") or "", str):
             error = BigQueryError(f"Invalid value for query: {query.get('query')!r} is not a "
                                   "string", "invalid")
@@ -132,13 +133,18 @@ class BigQueryService:
                                          project=default.get("projectId") or project,
                                          dataset=default.get("datasetId"),
                                          parameters=query.get("queryParameters"),
-                                         dry_run=dry_run)
+                                         dry_run=dry_run, location=where)
                 if query.get("destinationTable") and result.table is not None and not dry_run:
+                    dest = query["destinationTable"]
+                    if self.wh.dataset_exists(dest.get("projectId") or project,
+                                              dest.get("datasetId") or ""):
+                        where.touch(dest.get("projectId") or project, dest["datasetId"])
                     self._write_destination(query, result)
             except BigQueryError as exc:
                 error = exc
             except Exception as exc:  # noqa: BLE001 - see internal_error
                 error = internal_error(exc)
+        location = where.effective  # the job ran where its datasets are
         resource = jobstore.job_resource(project, job_id, location, config,
                                          (created, created, now_ms()), result=result,
                                          error=error, parent_job_id=parent)

@@ -202,6 +202,11 @@ class Warehouse:
             [project, dataset]).fetchall()
         return json.loads(rows[0][0]) if rows else {}
 
+    def dataset_location(self, project: str, dataset: str) -> str:
+        """Where the dataset lives (labkit.bigquery.locations); the public datasets and
+        datasets made before locations were kept are in US."""
+        return self.dataset_meta(project, dataset).get("location") or LOCATION
+
     def set_dataset_meta(self, cur, project: str, dataset: str, meta: dict | None) -> None:
         cur.execute(f"DELETE FROM {META}.datasets WHERE project = ? AND dataset = ?",
                     [project, dataset])
@@ -279,7 +284,8 @@ class Warehouse:
                      "creation_time": _ts(self.dataset_meta(project, d).get("creationTime")),
                      "last_modified_time": _ts(
                          self.dataset_meta(project, d).get("lastModifiedTime")),
-                     "location": LOCATION, "ddl": None, "default_collation_name": None}
+                     "location": self.dataset_location(project, d), "ddl": None,
+                     "default_collation_name": None}
                     for d in datasets]
             return _arrow(rows, _SCHEMATA)
         if view == "TABLES":

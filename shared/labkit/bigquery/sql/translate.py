@@ -58,6 +58,7 @@ class Scope:
     relations: dict[str, Any] = field(default_factory=dict)  # temp names -> arrow tables
     temp_tables: set[str] = field(default_factory=set)  # a script's CREATE TEMP TABLEs
     read_tables: list[tuple[str, str, str]] = field(default_factory=list)
+    location: Any = None  # labkit.bigquery.locations.JobLocation: every dataset touched
 
 
 def parse(sql: str) -> exp.Expression:
@@ -264,17 +265,26 @@ def _resolve_tables(tree: exp.Expression, scope: Scope) -> None:
                                     "permission to modify tables in the public datasets.")
             if not scope.catalog.dataset_exists(project, dataset):
                 raise not_found("Dataset", f"{project}:{dataset}")
+            _located(scope, project, dataset)
             _point(table, project, dataset, name)
             continue
         if name.endswith("*"):
+            _located(scope, project, dataset)
             _wildcard(table, scope, project, dataset, name[:-1])
             continue
         if scope.catalog.table_kind(project, dataset, name) is None:
             if not scope.catalog.dataset_exists(project, dataset):
                 raise not_found("Dataset", f"{project}:{dataset}")
             raise not_found("Table", f"{project}:{dataset}.{name}")
+        _located(scope, project, dataset)
         scope.read_tables.append((project, dataset, name))
         _point(table, project, dataset, name)
+
+
+def _located(scope: Scope, project: str, dataset: str) -> None:
+    """A job reads and writes one location only (labkit.bigquery.locations)."""
+    if scope.location is not None and scope.catalog.dataset_exists(project, dataset):
+        scope.location.touch(project, dataset)
 
 
 def _wildcard(table: exp.Table, scope: Scope, project: str, dataset: str, prefix: str) -> None:

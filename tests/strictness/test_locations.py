@@ -1,0 +1,99 @@
+"""BigQuery locations through the real client: a dataset keeps the location it was made
+in, and a job reads and writes one location only, as BigQuery answers
+(labkit.bigquery.locations)."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture(scope="module")
+def bq(local_env):
+    from google.cloud import bigquery
+
+    client = bigquery.Client()
+    for name, location in (("loc_us", "US"), ("loc_eu", "EU"), ("loc_region", "us-central1")):
+        client.create_dataset(bigquery.Dataset(f"{local_env.project}.{name}"), exists_ok=True) \
+            if location == "US" else client.create_dataset(
+                _dataset(local_env.project, name, location), exists_ok=True)
+        client.query(f"CREATE OR REPLACE TABLE {name}.t AS SELECT 1 AS x").result()
+    return client
+
+
+def _dataset(project: str, name: str, location: str):
+    from google.cloud import bigquery
+
+    dataset = bigquery.Dataset(f"{project}.{name}")
+    dataset.location = location
+    return dataset
+
+
+def test_a_dataset_keeps_its_location(bq, local_env):
+    assert bq.get_dataset("loc_us").location == "US"
+    assert bq.get_dataset("loc_eu").location == "EU"
+    assert bq.get_dataset("loc_region").location == "us-central1"
+    assert bq.get_table("loc_eu.t").location == "EU"
+    listed = {d.dataset_id: d._properties["location"] for d in bq.list_datasets()}
+    assert listed["loc_eu"] == "EU"
+    schemata = bq.query("SELECT schema_name, location FROM "
+                        "`region-us-central1`.INFORMATION_SCHEMA.SCHEMATA "
+                        "WHERE schema_name = 'loc_region'").result()
+    assert [tuple(r.values()) for r in schemata] == [("loc_region", "us-central1")]
+
+
+def test_a_bad_location_is_refused(bq, local_env):
+    from google.api_core import exceptions
+
+    with pytest.raises(exceptions.BadRequest, match="Invalid dataset location: mars"):
+        bq.create_dataset(_dataset(local_env.project, "loc_mars", "mars"))
+
+
+def test_the_job_runs_where_its_data_is(bq):
+    job = bq.query("SELECT x FROM loc_eu.t")
+    assert [r.x for r in job.result()] == [1]
+    assert job.location == "EU"
+    assert bq.query("SELECT x FROM loc_region.t").location == "us-central1"
+
+
+def test_one_query_cannot_read_two_locations(bq, local_env):
+    from google.api_core import exceptions
+
+    with pytest.raises(exceptions.NotFound) as caught:
+        bq.query("SELECT a.x FROM loc_us.t a JOIN loc_eu.t b USING (x)").result()
+    assert (f"Not found: Dataset {local_env.project}:loc_eu was not found in location US"
+            in caught.value.message)
+
+
+def test_a_multi_region_is_not_its_regions(bq, local_env):
+    from google.api_core import exceptions
+
+    with pytest.raises(exceptions.NotFound, match="was not found in location US"):
+        bq.query("SELECT * FROM loc_us.t UNION ALL SELECT * FROM loc_region.t").result()
+
+
+def test_a_job_located_elsewhere_does_not_see_the_dataset(bq, local_env):
+    from google.api_core import exceptions
+
+    with pytest.raises(exceptions.NotFound) as caught:
+        bq.query("SELECT x FROM loc_us.t", location="EU").result()
+    assert (f"Not found: Dataset {local_env.project}:loc_us was not found in location EU"
+            in caught.value.message)
+    assert [r.x for r in bq.query("SELECT x FROM loc_eu.t", location="eu").result()] == [1]
+
+
+def test_writes_stay_in_the_job_location(bq, local_env):
+    from google.api_core import exceptions
+    from google.cloud import bigquery
+
+    with pytest.raises(exceptions.NotFound, match="loc_us was not found in location EU"):
+        bq.query("INSERT INTO loc_eu.t SELECT x FROM loc_us.t").result()  # the target first
+    config = bigquery.QueryJobConfig(destination=f"{local_env.project}.loc_eu.copy")
+    with pytest.raises(exceptions.NotFound, match="loc_eu was not found in location US"):
+        bq.query("SELECT x FROM loc_us.t", job_config=config).result()
+    with pytest.raises(exceptions.NotFound):
+        bq.get_table("loc_eu.copy")
+
+
+def test_create_schema_with_a_location(bq, local_env):
+    bq.query("CREATE SCHEMA loc_ddl OPTIONS (location = 'europe-west4')").result()
+    assert bq.get_dataset("loc_ddl").location == "europe-west4"
