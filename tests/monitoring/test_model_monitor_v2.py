@@ -1,0 +1,138 @@
+"""Model Monitoring v2 (vertexai.resources.preview.ml_monitoring) through the real SDK:
+ModelMonitor, a monitoring job comparing a target table with the training data, drift stats
+and alerts, and what Vertex refuses."""
+
+from __future__ import annotations
+
+import io
+import uuid
+
+import joblib
+import numpy as np
+import pandas as pd
+import pytest
+from google.api_core import exceptions
+from google.cloud import aiplatform, bigquery, storage
+from sklearn.linear_model import LogisticRegression
+from vertexai.resources.preview import ml_monitoring
+from vertexai.resources.preview.ml_monitoring.spec import objective, schema
+
+SKLEARN_IMAGE = "us-docker.pkg.dev/vertex-ai/prediction/sklearn-cpu.1-6:latest"
+
+
+@pytest.fixture(scope="module")
+def model(local_env, training):
+    frame, _ = training
+    fitted = LogisticRegression().fit(frame[["age"]], frame.label)
+    buffer = io.BytesIO()
+    joblib.dump(fitted, buffer)
+    prefix = f"tests/monitoring-v2/{uuid.uuid4().hex[:8]}"
+    storage.Client().bucket(local_env.bucket).blob(f"{prefix}/model/model.joblib") \
+        .upload_from_string(buffer.getvalue())
+    uploaded = aiplatform.Model.upload(
+        display_name=f"mm2-{uuid.uuid4().hex[:6]}",
+        artifact_uri=f"gs://{local_env.bucket}/{prefix}/model",
+        serving_container_image_uri=SKLEARN_IMAGE)
+    yield uploaded
+    uploaded.delete()
+
+
+@pytest.fixture(scope="module")
+def serving_tables(local_env, training):
+    """(same-distribution table, drifted table): age shifted by 25 years, colour all red."""
+    rng = np.random.default_rng(1)
+    same = pd.DataFrame({"age": rng.normal(40, 10, 500).round(1),
+                         "colour": rng.choice(["red", "blue"], 500)})
+    drifted = pd.DataFrame({"age": rng.normal(65, 10, 500).round(1), "colour": ["red"] * 500})
+    dataset = f"{local_env.project}.mm2_{uuid.uuid4().hex[:6]}"
+    client = bigquery.Client()
+    client.create_dataset(dataset)
+    for name, frame in (("same", same), ("drifted", drifted)):
+        client.load_table_from_dataframe(frame, f"{dataset}.{name}").result()
+    yield f"bq://{dataset}.same", f"bq://{dataset}.drifted"
+    client.delete_dataset(dataset, delete_contents=True)
+
+
+def _monitor(model, training_uri):
+    return ml_monitoring.ModelMonitor.create(
+        model_name=model.resource_name, model_version_id=model.version_id,
+        display_name="mm2-test",
+        training_dataset=objective.MonitoringInput(table_uri=training_uri),
+        model_monitoring_schema=schema.ModelMonitoringSchema(feature_fields=[
+            schema.FieldSchema(name="age", data_type="float"),
+            schema.FieldSchema(name="colour", data_type="categorical")]),
+        tabular_objective_spec=objective.TabularObjective(
+            feature_drift_spec=objective.DataDriftSpec(
+                default_categorical_alert_threshold=0.2,
+                default_numeric_alert_threshold=0.3)))
+
+
+def test_monitoring_job_finds_drift_against_the_training_data(local_env, model, training,
+                                                              serving_tables):
+    monitor = _monitor(model, training[1])
+    assert monitor.resource_name.startswith(
+        f"projects/{local_env.project}/locations/us-central1/modelMonitors/")
+    same_uri, drifted_uri = serving_tables
+    calm = monitor.run(target_dataset=objective.MonitoringInput(table_uri=same_uri),
+                       display_name="calm", sync=True)
+    drift = monitor.run(target_dataset=objective.MonitoringInput(table_uri=drifted_uri),
+                        display_name="drift", sync=True)
+    assert drift.state.name == "JOB_STATE_SUCCEEDED"
+    assert {j.display_name for j in monitor.list_jobs()} >= {"calm", "drift"}
+
+    stats = monitor.search_metrics(model_monitoring_job_name=drift.resource_name)
+    points = {s.tabular_stats.stats_name: s.tabular_stats.data_points[0] for s in stats}
+    assert set(points) == {"age", "colour"}
+    assert points["age"].algorithm == "jensen_shannon_divergence"
+    assert points["colour"].algorithm == "l_infinity"
+    # half the training rows are blue; none of the drifted rows are: L-inf about 0.5
+    colour = points["colour"].current_stats.distribution_value.distribution_deviation
+    assert 0.4 < colour < 0.6 and points["colour"].has_anomaly
+    assert points["age"].has_anomaly and points["age"].threshold_value == 0.3
+    calm_stats = monitor.search_metrics(model_monitoring_job_name=calm.resource_name)
+    assert not any(p.has_anomaly for s in calm_stats for p in s.tabular_stats.data_points)
+
+    alerts = monitor.search_alerts(model_monitoring_job_name=drift.resource_name)
+    assert int(alerts["total_number_alerts"]) == 2
+    assert {a.stats_name for a in alerts["model_monitoring_alerts"]} == {"age", "colour"}
+    only_age = monitor.search_metrics(stats_name="age", objective_type="raw-feature-drift")
+    assert {s.tabular_stats.stats_name for s in only_age} == {"age"}
+    assert len(only_age[0].tabular_stats.data_points) == 2  # one per job
+
+    monitor.delete()  # with its jobs and their stats
+    with pytest.raises(exceptions.NotFound):
+        ml_monitoring.ModelMonitor(monitor.resource_name)
+
+
+def test_what_vertex_refuses(local_env, model, training):
+    with pytest.raises(exceptions.NotFound):
+        ml_monitoring.ModelMonitor.create(
+            model_name=model.resource_name.rsplit("/", 1)[0] + "/123456789",
+            model_version_id="1")
+    monitor = _monitor(model, training[1])
+    with pytest.raises(exceptions.MethodNotImplemented, match="LAB_BACKEND=gcp"):
+        monitor.run(target_dataset=objective.MonitoringInput(
+            endpoints=["projects/p/locations/us-central1/endpoints/1"]), sync=True)
+    with pytest.raises(exceptions.MethodNotImplemented, match="attribution"):
+        monitor.run(target_dataset=objective.MonitoringInput(table_uri=training[1]), sync=True,
+                    tabular_objective_spec=objective.TabularObjective(
+                        feature_attribution_spec=objective.FeatureAttributionSpec(
+                            default_alert_threshold=0.1)))
+    # the SDK checks metric types itself; the service refuses them too (v1beta1 GAPIC client)
+    with pytest.raises(exceptions.BadRequest, match="not supported"):
+        monitor.api_client.create_model_monitoring_job(
+            parent=monitor.resource_name, model_monitoring_job={"model_monitoring_spec": {
+                "objective_spec": {
+                    "tabular_objective": {"feature_drift_spec": {
+                        "numeric_metric_type": "l_infinity"}},
+                    "target_dataset": {"columnized_dataset": {
+                        "bigquery_source": {"table_uri": training[1]}}}}}})
+    monitor.delete()
+    bare = ml_monitoring.ModelMonitor.create(
+        model_name=model.resource_name, model_version_id=model.version_id,
+        training_dataset=objective.MonitoringInput(table_uri=training[1]),
+        tabular_objective_spec=objective.TabularObjective(
+            feature_drift_spec=objective.DataDriftSpec()))
+    with pytest.raises(exceptions.BadRequest, match="feature_fields"):
+        bare.run(target_dataset=objective.MonitoringInput(table_uri=training[1]), sync=True)
+    bare.delete()
