@@ -257,7 +257,9 @@ class Engine:
 
     def _dataset_ref(self, tree: exp.Create | exp.Drop, ctx: _Context) -> tuple[str, str]:
         target = tree.this if isinstance(tree, exp.Create) else drop_target(tree)
-        parts = [p.name for p in target.parts] if isinstance(target, exp.Table) else []
+        # `project.dataset` in one pair of backticks is one identifier holding both names
+        parts = [name for p in target.parts for name in p.name.split(".")] \
+            if isinstance(target, exp.Table) else []
         if not parts:
             raise invalid_query("Syntax error: Expected a dataset name")
         project = parts[-2] if len(parts) >= 2 else ctx.project
