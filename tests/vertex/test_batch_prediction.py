@@ -97,8 +97,44 @@ def test_bigquery_in_and_out(local_env, sklearn_model, sklearn_uri, data):
     assert len(result) == 30
     expected = sklearn_uri[1].predict(result[["a", "b", "c"]].to_numpy())
     assert np.array_equal(result["prediction"].to_numpy(), expected)
+    assert client.get_dataset(out).location == "US"  # where the input is
     client.delete_dataset(dataset, delete_contents=True)
     client.delete_dataset(out, delete_contents=True)
+
+
+def test_bigquery_input_outside_the_job_region_fails_the_job(local_env, sklearn_model):
+    # Vertex AI in us-central1 uses BigQuery data in us-central1 or the US multi-region.
+    client = bigquery.Client()
+    eu = bigquery.Dataset(f"{local_env.project}.batch_eu_{uuid.uuid4().hex[:8]}")
+    eu.location = "EU"
+    client.create_dataset(eu)
+    table = f"{eu.dataset_id}.inputs"
+    client.load_table_from_json([{"a": 0.1, "b": 0.2, "c": 0.3}], table).result()
+    job = aiplatform.BatchPredictionJob.create(
+        job_display_name="batch-eu", model_name=sklearn_model.resource_name,
+        bigquery_source=f"bq://{local_env.project}.{table}",
+        bigquery_destination_prefix=f"bq://{local_env.project}", instances_format="bigquery",
+        predictions_format="bigquery", machine_type="n1-standard-2", sync=False)
+    with pytest.raises(RuntimeError, match=f"{eu.dataset_id} is in EU, and Vertex AI in "
+                                           "us-central1 uses BigQuery data in us-central1 "
+                                           "or the US multi-region"):
+        job.wait()
+    assert job.state.name == "JOB_STATE_FAILED"
+    regional = bigquery.Dataset(f"{local_env.project}.batch_r_{uuid.uuid4().hex[:8]}")
+    regional.location = "us-central1"
+    client.create_dataset(regional)
+    client.load_table_from_json([{"a": 0.1, "b": 0.2, "c": 0.3}],
+                                f"{regional.dataset_id}.inputs").result()
+    job = aiplatform.BatchPredictionJob.create(
+        job_display_name="batch-region", model_name=sklearn_model.resource_name,
+        bigquery_source=f"bq://{local_env.project}.{regional.dataset_id}.inputs",
+        bigquery_destination_prefix=f"bq://{local_env.project}.{eu.dataset_id}.out",
+        instances_format="bigquery", predictions_format="bigquery",
+        machine_type="n1-standard-2", sync=False)
+    with pytest.raises(RuntimeError, match="Batch prediction output"):
+        job.wait()
+    client.delete_dataset(eu, delete_contents=True)
+    client.delete_dataset(regional, delete_contents=True)
 
 
 def test_cancel_a_running_job(bucket, prefix):

@@ -60,6 +60,10 @@ def _bq_table(uri: str) -> tuple[str, str, str]:
     return m[1], m[2], m[3]
 
 
+def _region(job: dict) -> str:
+    return job["name"].split("/locations/", 1)[1].split("/", 1)[0]
+
+
 class BatchJobs:
     def __init__(self, store: ResourceStore, registry: Registry, workspace: Workspace,
                  bigquery):
@@ -238,7 +242,7 @@ class BatchJobs:
         source = job["inputConfig"]
         config = job.get("instanceConfig") or {}
         if source["instancesFormat"] == "bigquery":
-            rows = self._read_bigquery(source["bigquerySource"]["inputUri"])
+            rows = self._read_bigquery(source["bigquerySource"]["inputUri"], _region(job))
             # BigQuery rows become arrays in column order unless instanceType says otherwise.
             config = {"instanceType": "array", **config}
             return [self._shape(dict(r), config) for r in rows], rows
@@ -283,10 +287,10 @@ class BatchJobs:
                                  in uri else f"Batch prediction input {uri} does not exist.")
         return matched
 
-    def _read_bigquery(self, uri: str) -> list[dict]:
+    def _read_bigquery(self, uri: str, region: str) -> list[dict]:
         from labkit.vertex import bq
 
-        return bq.read_rows(self.bigquery, *_bq_table(uri))
+        return bq.read_rows(self.bigquery, *_bq_table(uri), region=region)
 
     def _write(self, job: dict, version: dict, instances: list, rows, results, failures,
                explanations: dict) -> dict:
@@ -316,6 +320,11 @@ class BatchJobs:
             return {"gcsOutputDirectory": folder_uri}
         from labkit.vertex import bq
 
+        source = job["inputConfig"]
+        source_location = None
+        if source["instancesFormat"] == "bigquery":
+            project, dataset, _ = _bq_table(source["bigquerySource"]["inputUri"])
+            source_location = bq.dataset_location(self.bigquery, project, dataset)
         return bq.write_predictions(self.bigquery, sink["bigqueryDestination"]["outputUri"],
-                                    version, label,
-                                    instances, rows, results, failures)
+                                    version, label, instances, rows, results, failures,
+                                    region=_region(job), source_location=source_location)

@@ -36,9 +36,60 @@ class LocalBigQuery:
             return self._client
 
 
-def read_rows(bigquery: LocalBigQuery, project: str, dataset: str, table: str) -> list[dict]:
+# ---- locations
+# Vertex AI reads and writes BigQuery in its own region, or in the multi-region that contains
+# that region: "the BigQuery dataset must be in the same region as the Vertex AI resource, or
+# in the US or EU multi-region that contains it" (Vertex AI tabular data preparation,
+# https://cloud.google.com/vertex-ai/docs/tabular-data/classification-regression/prepare-data;
+# a US dataset works from us-central1, an EU one from europe-west4, never across).
+# London and Zurich are in Europe but not in BigQuery's EU multi-region.
+_NOT_IN_EU = ("europe-west2", "europe-west6")
+
+
+def multi_region_of(region: str) -> str | None:
+    if region.startswith("us-"):
+        return "US"
+    if region.startswith("europe-") and region not in _NOT_IN_EU:
+        return "EU"
+    return None
+
+
+def readable_from(region: str, location: str) -> bool:
+    """Whether a Vertex AI job in `region` may use a BigQuery dataset in `location`."""
+    return location.lower() == region.lower() or location.upper() == multi_region_of(region)
+
+
+def dataset_location(bigquery: LocalBigQuery, project: str, dataset: str) -> str | None:
     from google.api_core import exceptions
 
+    try:
+        return bigquery.client().get_dataset(f"{project}.{dataset}").location
+    except exceptions.NotFound:
+        return None
+
+
+def check_location(bigquery: LocalBigQuery, project: str, dataset: str, region: str,
+                   what: str) -> None:
+    """Refuses a BigQuery dataset that a Vertex AI resource in `region` cannot use."""
+    location = dataset_location(bigquery, project, dataset)
+    if location is not None and not readable_from(region, location):
+        multi = multi_region_of(region)
+        raise errors.invalid(
+            f"{what}: BigQuery dataset {project}.{dataset} is in {location}, and Vertex AI in "
+            f"{region} uses BigQuery data in {region}" + (f" or the {multi} multi-region"
+                                                         if multi else "") +
+            ". Create the dataset there (bigquery.Dataset.location) or run Vertex AI in the "
+            "dataset's region.")
+
+
+def read_rows(bigquery: LocalBigQuery, project: str, dataset: str, table: str,
+              region: str | None = None) -> list[dict]:
+    """The rows of a table for a Vertex AI job in `region` (checked against its dataset's
+    location)."""
+    from google.api_core import exceptions
+
+    if region:
+        check_location(bigquery, project, dataset, region, "Batch prediction input")
     try:
         return [dict(r) for r in bigquery.client().list_rows(f"{project}.{dataset}.{table}")]
     except exceptions.NotFound:
@@ -62,8 +113,11 @@ def _column(values: list):
 
 
 def write_predictions(bigquery_client: LocalBigQuery, output_uri: str, version: dict, label: str,
-                      instances: list, rows, results: list, failures: list) -> dict:
-    """Writes `predictions` (and `errors`) tables; returns the job's outputInfo."""
+                      instances: list, rows, results: list, failures: list, *,
+                      region: str, source_location: str | None = None) -> dict:
+    """Writes `predictions` (and `errors`) tables; returns the job's outputInfo. A dataset
+    Vertex creates (output_uri bq://project) is made where the BigQuery input is, else in
+    the job's region; a named one must be usable from the job's region."""
     import pandas as pd
     from google.api_core import exceptions
     from google.cloud import bigquery
@@ -77,7 +131,11 @@ def write_predictions(bigquery_client: LocalBigQuery, output_uri: str, version: 
     safe = re.sub(r"[^A-Za-z0-9_]", "_", version["displayName"])
     dataset, table = (m[2], m[3]) if m[2] else (f"prediction_{safe}_{label}", "predictions")
     if not m[2]:
-        bq.create_dataset(bigquery.Dataset(f"{project}.{dataset}"), exists_ok=True)
+        created = bigquery.Dataset(f"{project}.{dataset}")
+        created.location = source_location or region
+        bq.create_dataset(created, exists_ok=True)
+    else:
+        check_location(bigquery_client, project, dataset, region, "Batch prediction output")
 
     def frame(indices: list[int]) -> pd.DataFrame:
         if rows is not None:
