@@ -33,7 +33,7 @@ from functools import cache
 from importlib.util import find_spec
 from pathlib import Path
 
-from labkit.services.http import HttpError, Request, Router
+from labkit.services.http import HttpError, Request, Router, error_body
 
 BAD_REQUEST = "type.googleapis.com/google.rpc.BadRequest"
 MAX_VIOLATIONS = 20  # Google lists every violation; a body of junk needs no more
@@ -315,10 +315,14 @@ def check_bodies(router: Router, prefix: str, name: str, version: str, error,
             return
         try:
             body = json.loads(request.body)
-        except ValueError:  # bad JSON: the handler answers it in its own words
+        except (ValueError, RecursionError):  # bad JSON: the handler answers it
             return
-        found, canonical = api(name, version).check(request.method,
-                                                    request.path[len(strip):], body)
+        try:
+            found, canonical = api(name, version).check(request.method,
+                                                        request.path[len(strip):], body)
+        except RecursionError:
+            raise HttpError(400, error_body(400, "INVALID_ARGUMENT", "Invalid JSON payload: "
+                                            "nested too deeply.", "invalid")) from None
         if found:
             raise error(found)
         if canonical is not body:
