@@ -47,15 +47,19 @@ SPEC_KEYS = {"exactMatchInput": set(), "bleuInput": {"useEffectiveOrder"},
              "pairwiseMetricInput": {"metricPromptTemplate", "systemInstruction",
                                      "customOutputFormatConfig", "candidateResponseFieldName",
                                      "baselineResponseFieldName"}}
-# The older one-metric inputs (fluencyInput, ...) and the translation models: Google only.
+# The older one-metric inputs (fluencyInput, ...), translation models, agent trajectories and
+# v1beta1's metrics/instance form (vertexai.Client().evals): Google only.
 NOT_LOCAL = {"fluencyInput", "coherenceInput", "safetyInput", "groundednessInput",
              "fulfillmentInput", "summarizationQualityInput",
              "pairwiseSummarizationQualityInput", "summarizationHelpfulnessInput",
              "summarizationVerbosityInput", "questionAnsweringQualityInput",
              "pairwiseQuestionAnsweringQualityInput", "questionAnsweringRelevanceInput",
              "questionAnsweringHelpfulnessInput", "questionAnsweringCorrectnessInput",
-             "cometInput", "metricxInput", "metricInputs", "instance", "metrics",
-             "autoraterConfig"}
+             "cometInput", "metricxInput", "trajectoryExactMatchInput",
+             "trajectoryInOrderMatchInput", "trajectoryAnyOrderMatchInput",
+             "trajectoryPrecisionInput", "trajectoryRecallInput",
+             "trajectorySingleToolUseInput", "rubricBasedInstructionFollowingInput",
+             "instance", "metrics", "metricSources", "autoraterConfig"}
 MAX_INSTANCES = 1000
 
 
