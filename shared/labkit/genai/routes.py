@@ -289,7 +289,6 @@ def _parsed(request: Request) -> tuple[str, tuple]:
     body = _body(request)
     if body.get("cachedContent"):
         raise NotLocal("Context caching (cachedContent)")
-    _safety(body)
     turns = _turns(body)
     config = _config(body, model)
     tools, mode, allowed = _tools(body)
