@@ -165,7 +165,8 @@ def test_model_registry_versions_aliases_and_deploy(client, dataset, training, l
     versions = {v.version_id: set(v.version_aliases)
                 for v in model.versioning_registry.list_versions()}
     assert versions == {"1": {"first"}, "2": {"default", "second", "champion"}}
-    assert vertex_id in {m.name for m in aiplatform.Model.list()}
+    assert [m.name for m in aiplatform.Model.list(filter=f"display_name={vertex_id}")] == \
+        [vertex_id]
     rows = _predict_sql(client, f"{dataset}.size_reg", training)
     endpoint = model.deploy(machine_type="n1-standard-2")
     try:

@@ -96,7 +96,10 @@ class VertexRegistration:
         options = model.options
         model_id = vertex_model_id(ref, options)
         parent = f"projects/{ref.project}/locations/{region_of(resource.get('location', 'US'))}"
-        spec = {"displayName": ref.model,
+        # the display name is the Vertex model ID: Google's official sample finds the model
+        # with Model.list(filter="display_name=<vertex_ai_model_id>")
+        # (vertex-ai-samples notebooks/official/bigquery_ml/get_started_with_bqml_training)
+        spec = {"displayName": model_id,
                 "versionAliases": list(options.get("vertex_ai_model_version_aliases") or []),
                 "labels": dict(resource.get("labels") or {})}
         if resource.get("description"):
