@@ -136,3 +136,23 @@ def test_retired_xgboost_image_names_the_supported_one(bucket, data):
     with pytest.raises(exceptions.BadRequest, match="2025-12-30.*XGBoost 2.1"):
         aiplatform.Model.upload(display_name="retired-xgb", artifact_uri=_pickle_uri(bucket, data),
                                 serving_container_image_uri=PREDICTION + "xgboost-cpu.1-7:latest")
+
+
+def test_pipeline_model_upload_of_a_retired_image_fails_the_task(local_env, bucket, data,
+                                                                tmp_path):
+    """ModelUploadOp (Google Cloud Pipeline Components) is refused like Model.upload: the
+    task fails with Vertex's message and the run fails."""
+    from tests.vertex.retired_pipeline import compile_upload
+
+    path = tmp_path / "retired.yaml"
+    compile_upload(str(path), _pickle_uri(bucket, data), RETIRED)
+    job = aiplatform.PipelineJob(
+        display_name="retired-upload", template_path=str(path),
+        pipeline_root=f"gs://{bucket.name}/tests/containers-pipeline",
+        parameter_values={"project": local_env.project, "location": "us-central1"})
+    with pytest.raises(RuntimeError):
+        job.run()
+    assert job.state.name == "PIPELINE_STATE_FAILED"
+    failed = [t for t in job.task_details if t.state.name == "FAILED"]
+    assert failed and any("end of availability on 2025-11-28" in t.error.message
+                          for t in failed)
