@@ -97,3 +97,24 @@ def test_writes_stay_in_the_job_location(bq, local_env):
 def test_create_schema_with_a_location(bq, local_env):
     bq.query("CREATE SCHEMA loc_ddl OPTIONS (location = 'europe-west4')").result()
     assert bq.get_dataset("loc_ddl").location == "europe-west4"
+
+
+def test_a_vertex_dataset_uses_bigquery_data_of_its_region(bq, local_env):
+    from google.api_core import exceptions
+    from google.cloud import aiplatform
+
+    aiplatform.init(project=local_env.project, location="us-central1")
+    with pytest.raises(exceptions.BadRequest, match="loc_eu is in EU, and Vertex AI in "
+                                                    "us-central1 uses BigQuery data in "
+                                                    "us-central1 or the US multi-region"):
+        aiplatform.TabularDataset.create(display_name="eu",
+                                         bq_source=f"bq://{local_env.project}.loc_eu.t")
+    for name in ("loc_us", "loc_region"):  # the multi-region containing it, or the region
+        dataset = aiplatform.TabularDataset.create(
+            display_name=name, bq_source=f"bq://{local_env.project}.{name}.t")
+        dataset.delete()
+    aiplatform.init(location="europe-west4")
+    dataset = aiplatform.TabularDataset.create(display_name="eu-ok",
+                                               bq_source=f"bq://{local_env.project}.loc_eu.t")
+    dataset.delete()
+    aiplatform.init(location="us-central1")

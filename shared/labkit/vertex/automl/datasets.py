@@ -15,6 +15,7 @@ import re
 import pandas as pd
 
 from labkit.storage import matching_files
+from labkit.vertex import bq as bq_locations
 from labkit.vertex import errors, operations
 from labkit.vertex.resources import apply_mask, matches_filter, page
 from labkit.vertex.store import ResourceStore, new_id, now
@@ -44,7 +45,8 @@ class Datasets:
         if schema not in LOCAL_SCHEMAS:
             raise errors.gcp_only(f"Vertex AI {_kind(schema)} datasets ({schema})")
         metadata = body.get("metadata") or {}
-        source_uri(metadata, self.store.workspace, self.bigquery)  # validates the source
+        region = parent.split("/locations/", 1)[1]
+        source_uri(metadata, self.store.workspace, self.bigquery, region)  # validates it
         dataset_id = new_id()
         stamp = now()
         dataset = {
@@ -81,8 +83,9 @@ class Datasets:
         return operations.done(self.store, dataset["name"], "DeleteOperationMetadata", None)
 
 
-def source_uri(metadata: dict, workspace: Workspace, bigquery) -> str:
-    """The dataset's one source URI (bq://... or the first gs://...), checked to exist."""
+def source_uri(metadata: dict, workspace: Workspace, bigquery, region: str) -> str:
+    """The dataset's one source URI (bq://... or the first gs://...), checked to exist; a
+    BigQuery table must be usable from the dataset's region (labkit.vertex.bq)."""
     config = metadata.get("inputConfig") or {}
     gcs = (config.get("gcsSource") or {}).get("uri")
     bq = (config.get("bigquerySource") or {}).get("uri")
@@ -98,6 +101,9 @@ def source_uri(metadata: dict, workspace: Workspace, bigquery) -> str:
             bigquery.client().get_table(table)
         except exceptions.NotFound:
             raise errors.invalid(f"BigQuery table {bq} does not exist.") from None
+        project, dataset, _ = table.split(".")
+        bq_locations.check_location(bigquery, project, dataset, region,
+                                    f"Vertex AI dataset source {bq}")
         return bq
     uris = [gcs] if isinstance(gcs, str) else list(gcs)
     for uri in uris:
