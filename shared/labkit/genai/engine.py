@@ -158,7 +158,11 @@ class Engine:
                     json.dumps(tools or []))
                 decoder = Decoder(model, self.tokenizer, sampling,
                                   len(ids) + config.max_output_tokens + forced + 64)
-                decoder.feed(ids)
+                if index == 0:
+                    decoder.feed(ids)
+                    prompt = decoder.snapshot()
+                else:  # the prompt's keys and values are the same for every candidate
+                    decoder.restore(prompt)
                 budget = Budget(config.max_output_tokens)
                 call = self._function_call(decoder, turns, tools, tool_mode, allowed_functions,
                                            budget)

@@ -50,6 +50,17 @@ class Decoder:
                 for i in ids:
                     self.counts[i] = self.counts.get(i, 0) + 1
 
+    def snapshot(self) -> tuple:
+        """What feeding the prompt produced (its keys, values and last logits): restored
+        into another candidate's decoder instead of running the prompt again."""
+        n = self.cache.length
+        return n, self.cache.k[:, :n].copy(), self.cache.v[:, :n].copy(), self.logits
+
+    def restore(self, snapshot: tuple) -> None:
+        n, k, v, logits = snapshot
+        self.cache.k[:, :n], self.cache.v[:, :n] = k, v
+        self.cache.length, self.logits = n, logits
+
     def next_token(self, allowed: np.ndarray | None = None) -> int:
         logits = self.logits.astype(np.float64)
         if self.counts and (self.sampling.presence_penalty or self.sampling.frequency_penalty):
