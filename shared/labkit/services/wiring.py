@@ -51,6 +51,7 @@ class Services:
     registry: object  # labkit.vertex.registry.Registry
     metadata: object  # labkit.vertex.metadata.engine.Metadata
     monitoring: object  # labkit.vertex.monitoring.engine.MonitoringJobs
+    model_monitors: object  # labkit.vertex.monitoring.monitors.ModelMonitors (schedules too)
     objects: object  # labkit.storage.engine.Store (Cloud Storage)
     bigquery: object  # labkit.vertex.bq.LocalBigQuery: the real client, pointed here
     closers: list[Callable[[], None]] = field(default_factory=list)
@@ -73,16 +74,19 @@ def build(workspace: Workspace, endpoint: str, project: str) -> Services:
     from labkit.vertex.bq import LocalBigQuery
     from labkit.vertex.metadata.engine import Metadata
     from labkit.vertex.monitoring.engine import MonitoringJobs
+    from labkit.vertex.monitoring.monitors import ModelMonitors
     from labkit.vertex.registry import Registry
     from labkit.vertex.store import ResourceStore
 
     auth.write_credentials(workspace, endpoint)  # jobs this process starts sign in with it
     store = ResourceStore(workspace)
     bigquery = LocalBigQuery(endpoint, workspace.token, project)
+    registry = Registry(store)
     return Services(
         workspace=workspace, endpoint=endpoint, project=project, vertex_store=store,
-        registry=Registry(store), metadata=Metadata(store),
+        registry=registry, metadata=Metadata(store),
         monitoring=MonitoringJobs(store, workspace, bigquery),
+        model_monitors=ModelMonitors(store, workspace, registry, bigquery),
         objects=Store(workspace, project), bigquery=bigquery)
 
 
