@@ -5,6 +5,7 @@ and alerts, and what Vertex refuses."""
 from __future__ import annotations
 
 import io
+import time
 import uuid
 
 import joblib
@@ -136,3 +137,27 @@ def test_what_vertex_refuses(local_env, model, training):
     with pytest.raises(exceptions.BadRequest, match="feature_fields"):
         bare.run(target_dataset=objective.MonitoringInput(table_uri=training[1]), sync=True)
     bare.delete()
+
+
+def test_a_schedule_runs_monitoring_jobs(local_env, model, training, serving_tables):
+    monitor = _monitor(model, training[1])
+    schedule = monitor.create_schedule(
+        cron="0 * * * *", display_name="hourly-drift",
+        target_dataset=objective.MonitoringInput(table_uri=serving_tables[1]))
+    assert [s.name for s in monitor.list_schedules()] == [schedule.name]
+    deadline = time.monotonic() + 60
+    jobs = []
+    while time.monotonic() < deadline:  # locally a schedule's first run starts at once
+        jobs = [j for j in monitor.list_jobs() if j.state.name == "JOB_STATE_SUCCEEDED"]
+        if jobs:
+            break
+        time.sleep(0.5)
+    assert jobs and jobs[0].schedule == schedule.name
+    stats = monitor.search_metrics(schedule_name=schedule.name)
+    assert {s.tabular_stats.stats_name for s in stats} == {"age", "colour"}
+    assert all(p.schedule == schedule.name for s in stats for p in s.tabular_stats.data_points)
+    monitor.pause_schedule(schedule.name)
+    assert monitor.get_schedule(schedule.name).state.name == "PAUSED"
+    monitor.delete_schedule(schedule.name)
+    assert monitor.list_schedules() == []
+    monitor.delete()

@@ -14,6 +14,8 @@ default for the field's kind, then stats.DEFAULT_THRESHOLD).
 
 Datasets read locally: BigQuery tables and queries, CSV / JSONL files on Cloud Storage and
 managed tabular datasets, with a timestamp_field and time_interval filtering the rows.
+Schedules (create_model_monitoring_job_request) run jobs on their cron through the
+pipelines' scheduler (labkit.vertex.pipelines.schedules).
 What runs only on Google is refused when the job is created (501): endpoint request logs
 and batch prediction output as datasets, time offsets, TFRecord files and the
 feature-attribution objective.
@@ -163,7 +165,21 @@ class ModelMonitors:
                                    f"{monitor_name}/modelMonitoringJobs/{job_id}")
         return job
 
-    def create_job(self, parent: str, monitor_id: str, body: dict, job_id: str | None) -> dict:
+    def monitor_of(self, name: str) -> tuple[str, str]:
+        """(parent, monitor id) of an existing monitor's resource name (a schedule's
+        create_model_monitoring_job_request.parent)."""
+        m = re.fullmatch(r"(projects/[^/]+/locations/[^/]+)/modelMonitors/([^/]+)", name or "")
+        if not m:
+            raise errors.invalid(f"{name!r} is not a ModelMonitor resource name.")
+        self._find(m[1], m[2])
+        return m[1], m[2]
+
+    def running(self, schedule: str) -> int:
+        return sum(1 for j in self.store.all(JOBS) if j.get("schedule") == schedule
+                   and j["state"] in ("JOB_STATE_PENDING", "JOB_STATE_RUNNING"))
+
+    def create_job(self, parent: str, monitor_id: str, body: dict, job_id: str | None,
+                   schedule: str | None = None) -> dict:
         monitor = self._find(parent, monitor_id)
         if job_id is not None and not ID.fullmatch(job_id):
             raise errors.invalid(f"model_monitoring_job_id {job_id!r} must match "
@@ -175,6 +191,8 @@ class ModelMonitors:
                "displayName": body.get("displayName") or job_id,
                "modelMonitoringSpec": spec, "createTime": stamp, "updateTime": stamp,
                "state": "JOB_STATE_PENDING"}
+        if schedule:
+            job.update(schedule=schedule, scheduleTime=stamp)
         with self.lock:
             if self.store.get(JOBS, job_id) is not None:
                 raise errors.VertexError("ALREADY_EXISTS",
@@ -346,7 +364,8 @@ class ModelMonitors:
                     "distribution": dict(zip(bins, found["baseline"], strict=True))}},
                 "thresholdValue": threshold, "hasAnomaly": found["distance"] > threshold,
                 "modelMonitoringJob": job["name"], "createTime": now(),
-                "algorithm": algorithm}
+                "algorithm": algorithm, **({"schedule": job["schedule"]}
+                                           if job.get("schedule") else {})}
 
     # ---- search
     def _points(self, monitor: dict) -> list[dict]:
@@ -359,15 +378,14 @@ class ModelMonitors:
     def search_stats(self, parent: str, monitor_id: str, body: dict) -> dict:
         monitor = self._find(parent, monitor_id)
         wanted = (body.get("statsFilter") or {}).get("tabularStatsFilter") or {}
-        if wanted.get("modelMonitoringSchedule"):
-            raise errors.gcp_only("Schedules of model monitoring jobs")
         interval = body.get("timeInterval") or {}
         start, end = _time(interval.get("startTime")), _time(interval.get("endTime"))
         grouped: dict[tuple, list] = {}
         for point in self._points(monitor):
-            if any(wanted.get(k) and point[p] != wanted[k] for k, p in (
+            if any(wanted.get(k) and point.get(p) != wanted[k] for k, p in (
                     ("statsName", "statsName"), ("objectiveType", "objectiveType"),
-                    ("modelMonitoringJob", "modelMonitoringJob"), ("algorithm", "algorithm"))):
+                    ("modelMonitoringJob", "modelMonitoringJob"), ("algorithm", "algorithm"),
+                    ("modelMonitoringSchedule", "schedule"))):
                 continue
             created = _time(point["createTime"])
             if (start and created < start) or (end and created >= end):

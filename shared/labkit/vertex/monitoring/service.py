@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from labkit.services.http import Request, Router
 from labkit.vertex import errors
-from labkit.vertex.monitoring.monitors import ModelMonitors
 from labkit.vertex.routes import PARENT, parent_of, query_of
 
 JOBS = PARENT + r"/modelDeploymentMonitoringJobs"
@@ -39,8 +38,7 @@ def register(router: Router, services) -> None:
     router.add("POST", JOB + ":searchModelDeploymentMonitoringStatsAnomalies",
                lambda r: jobs.search(parent_of(r), r.params["job"], r.json()))
 
-    monitors = ModelMonitors(services.vertex_store, services.workspace, services.registry,
-                             services.bigquery)
+    monitors = services.model_monitors  # schedules run its jobs too
     m = lambda r: (parent_of(r), r.params["monitor"])  # noqa: E731
     router.add("POST", MONITORS, lambda r: monitors.create(parent_of(r), r.json(),
                                                            r.arg("modelMonitorId")))

@@ -1,4 +1,5 @@
-"""Schedules (PipelineJobSchedule): cron-triggered pipeline jobs while the services run.
+"""Schedules: cron-triggered pipeline jobs (create_pipeline_job_request) or Model Monitoring
+v2 jobs (create_model_monitoring_job_request) while the services run.
 
 One scheduler thread checks active schedules every TICK_S. Local difference: a schedule's
 first run starts as soon as the schedule is active (from start_time) instead of at the
@@ -7,6 +8,7 @@ first cron tick, so a lab sees a scheduled run in seconds; later runs follow the
 
 from __future__ import annotations
 
+import re
 import threading
 from datetime import UTC, datetime
 
@@ -30,9 +32,10 @@ def _stamp(moment: datetime) -> str:
 
 
 class Schedules:
-    def __init__(self, store: ResourceStore, jobs: PipelineJobs):
+    def __init__(self, store: ResourceStore, jobs: PipelineJobs, monitors=None):
         self.store = store
         self.jobs = jobs
+        self.monitors = monitors  # labkit.vertex.monitoring.monitors.ModelMonitors
         self.lock = threading.RLock()
         self.stop = threading.Event()
         threading.Thread(target=self._loop, daemon=True, name="pipeline-scheduler").start()
@@ -53,7 +56,16 @@ class Schedules:
         except CronError as exc:
             raise errors.invalid(f"Invalid schedule: {exc}") from exc
         request = body.get("createPipelineJobRequest")
-        if not request or not request.get("pipelineJob"):
+        monitoring = body.get("createModelMonitoringJobRequest")
+        if request and monitoring:
+            raise errors.invalid("Invalid schedule: give one of create_pipeline_job_request and "
+                                 "create_model_monitoring_job_request.")
+        if monitoring:
+            if not monitoring.get("modelMonitoringJob"):
+                raise errors.invalid("Invalid schedule: create_model_monitoring_job_request."
+                                     "model_monitoring_job is required.")
+            self.monitors.monitor_of(monitoring.get("parent"))
+        elif not request or not request.get("pipelineJob"):
             raise errors.invalid("Invalid schedule: create_pipeline_job_request.pipeline_job is "
                                  "required.")
         if not body.get("displayName"):
@@ -64,7 +76,9 @@ class Schedules:
         start = _parse(body.get("startTime")) or datetime.now(UTC)
         stamp = now()
         schedule = {"name": f"{parent}/schedules/{new_id()}", "displayName": body["displayName"],
-                    "cron": body["cron"], "createPipelineJobRequest": request,
+                    "cron": body["cron"],
+                    **({"createModelMonitoringJobRequest": monitoring} if monitoring
+                       else {"createPipelineJobRequest": request}),
                     "state": "ACTIVE", "createTime": stamp, "startTime": _stamp(start),
                     "startedRunCount": "0", "nextRunTime": _stamp(start),
                     "maxConcurrentRunCount": str(body.get("maxConcurrentRunCount") or 1),
@@ -80,8 +94,19 @@ class Schedules:
         return self._find(parent, sid)
 
     def list(self, parent: str, query: dict) -> dict:
+        # ModelMonitor.list_schedules() filters on create_model_monitoring_job_request.parent
+        monitor, rest = None, []
+        for clause in re.split(r"\s+AND\s+", (query.get("filter") or "").strip()):
+            m = re.fullmatch(r'\s*create_model_monitoring_job_request\.parent\s*=\s*"?([^"]+)"?'
+                             r'\s*', clause)
+            if m:
+                monitor = m[1]
+            elif clause.strip():
+                rest.append(clause)
         items = [s for s in self.store.all("schedules") if s["name"].startswith(parent + "/")
-                 and matches_filter(s, query.get("filter"))]
+                 and matches_filter(s, " AND ".join(rest))
+                 and (monitor is None or (s.get("createModelMonitoringJobRequest") or {})
+                      .get("parent") == monitor)]
         return page(items, "schedules", query.get("pageSize"), query.get("pageToken"))
 
     def pause(self, parent: str, sid: str) -> dict:
@@ -130,6 +155,21 @@ class Schedules:
                 if current and current["state"] == "ACTIVE":
                     self._maybe_run(current, moment)
 
+    def _start(self, schedule: dict, moment: datetime) -> str:
+        """Starts the schedule's run: a pipeline job or a model monitoring job."""
+        monitoring = schedule.get("createModelMonitoringJobRequest")
+        if monitoring:
+            parent, monitor_id = self.monitors.monitor_of(monitoring["parent"])
+            job = self.monitors.create_job(parent, monitor_id, monitoring["modelMonitoringJob"],
+                                           None, schedule=schedule["name"])
+            return job["name"]
+        parent = schedule["name"].split("/schedules/")[0]
+        body = schedule["createPipelineJobRequest"]["pipelineJob"]
+        job_id = f"{body.get('displayName') or schedule['displayName']}-" \
+                 f"{moment.strftime('%Y%m%d%H%M%S')}"
+        job_id = "".join(c if c.isalnum() or c == "-" else "-" for c in job_id.lower())[:128]
+        return self.jobs.create(parent, body, job_id, schedule=schedule["name"])["name"]
+
     def _maybe_run(self, schedule: dict, moment: datetime) -> None:
         end = _parse(schedule.get("endTime"))
         limit = int(schedule.get("maxRunCount", 0))
@@ -141,22 +181,20 @@ class Schedules:
         due = _parse(schedule["nextRunTime"])
         if due > moment:
             return
-        active = [j for j in self.jobs.store.all("pipelineJobs")
-                  if j.get("scheduleName") == schedule["name"] and j["state"] not in TERMINAL]
-        if len(active) >= int(schedule["maxConcurrentRunCount"]) and \
+        monitoring = schedule.get("createModelMonitoringJobRequest")
+        if monitoring:
+            active = self.monitors.running(schedule["name"])
+        else:
+            active = len([j for j in self.jobs.store.all("pipelineJobs")
+                          if j.get("scheduleName") == schedule["name"]
+                          and j["state"] not in TERMINAL])
+        if active >= int(schedule["maxConcurrentRunCount"]) and \
                 not schedule.get("allowQueueing"):
             schedule["nextRunTime"] = _stamp(Cron(schedule["cron"]).next_after(moment))
             self._save(schedule)
             return
-        request = schedule["createPipelineJobRequest"]
-        parent = schedule["name"].split("/schedules/")[0]
-        body = request["pipelineJob"]
-        job_id = f"{body.get('displayName') or schedule['displayName']}-" \
-                 f"{moment.strftime('%Y%m%d%H%M%S')}"
-        job_id = "".join(c if c.isalnum() or c == "-" else "-" for c in job_id.lower())[:128]
         try:
-            job = self.jobs.create(parent, body, job_id, schedule=schedule["name"])
-            response = job["name"]
+            response = self._start(schedule, moment)
         except errors.VertexError as exc:
             response = f"error: {exc.message}"
         started += 1

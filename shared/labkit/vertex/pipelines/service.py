@@ -17,7 +17,7 @@ def register(router: Router, services) -> None:
     metadata = services.metadata
     jobs = PipelineJobs(services.workspace, services.vertex_store, metadata,
                         services.client_environment)
-    schedules = Schedules(metadata.store, jobs)
+    schedules = Schedules(metadata.store, jobs, services.model_monitors)
     add = router.add
 
     add("POST", PARENT + r"/pipelineJobs",
