@@ -163,6 +163,10 @@ def test_bad_requests_are_vertex_400s(service):
         t.EvaluateInstancesRequest(location=location, pointwise_metric_input=P(
             metric_spec=t.PointwiseMetricSpec(metric_prompt_template="Rate {response}"),
             instance=t.PointwiseMetricInstance(json_instance="[1, 2]"))),
+        t.EvaluateInstancesRequest(location=location, pointwise_metric_input=P(
+            metric_spec=t.PointwiseMetricSpec(metric_prompt_template=(
+                "## Rating Rubric\ngood: fine\nbad: not\n{response}")),
+            instance=t.PointwiseMetricInstance(json_instance="{}"))),  # ratings not numbers
     ]
     for request in bad:
         with pytest.raises(exceptions.BadRequest):

@@ -21,6 +21,8 @@ from labkit.genai.generation import Decoder
 
 # "5 (completely fluent): ...", "1 : (Safe) ...", "`A`: Response A is better ...", "4: ..."
 RUBRIC_LINE = re.compile(r"^\s*[`'\"]?(-?\d+(?:\.\d+)?|[A-Z][A-Z_]*)[`'\"]?\s*(?::|\()", re.M)
+# inside a "Rating Rubric" section any word leads a rating ("good: ...")
+SECTION_LINE = re.compile(r"^\s*[`'\"]?(-?\d+(?:\.\d+)?|\w+)[`'\"]?\s*(?::|\()", re.M)
 DEFAULT_SCALE = ["1", "2", "3", "4", "5"]
 PAIRWISE = {"A": "BASELINE", "B": "CANDIDATE", "SAME": "TIE"}  # A is the baseline's answer
 VARIABLE = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -40,14 +42,14 @@ def fill(template: str, instance: dict) -> str:
 def rubric(template: str) -> list[str]:
     """The ratings the template's Rating Rubric lists (the whole template when it has no
     such section), in the order written."""
-    section = template
+    section, line = template, RUBRIC_LINE
     head = re.search(r"^#+\s*Rating Rubric\s*$", template, re.M | re.I)
     if head:
         rest = template[head.end():]
         end = re.search(r"^#+\s", rest, re.M)
-        section = rest[:end.start()] if end else rest
+        section, line = (rest[:end.start()] if end else rest), SECTION_LINE
     seen = []
-    for option in RUBRIC_LINE.findall(section):
+    for option in line.findall(section):
         if option not in seen:
             seen.append(option)
     return seen
@@ -68,9 +70,17 @@ class Judge:
         self.engine = engine
 
     def pointwise(self, template: str, instance: dict) -> dict:
-        options = [o for o in rubric(template) if _is_number(o)] or DEFAULT_SCALE
+        listed = rubric(template)
+        options = [o for o in listed if _is_number(o)]
+        if listed and not options:
+            raise InvalidArgument(f"A pointwise metric's score is a number, and the rating "
+                                  f"rubric lists {', '.join(listed)}: rate with numbers "
+                                  f"(e.g. `1: ...`, `0: ...`).")
+        note = "" if options else " The template lists no ratings; the judge used 1 to 5."
+        options = options or DEFAULT_SCALE
         pick, probs = self._rate(fill(template, instance), "Rating:", options)
-        return {"score": float(options[pick]), "explanation": _explain(options, probs, pick)}
+        return {"score": float(options[pick]),
+                "explanation": _explain(options, probs, pick) + note}
 
     def pairwise(self, template: str, instance: dict) -> dict:
         options = [o for o in rubric(template) if o in PAIRWISE] or ["A", "SAME", "B"]
