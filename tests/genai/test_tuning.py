@@ -80,7 +80,7 @@ def exact_match(client, model: str) -> int:
     for question, answer in HELD_OUT:
         r = client.models.generate_content(
             model=model, contents=question, config=types.GenerateContentConfig(
-                temperature=0, max_output_tokens=4, system_instruction=tuning_data.SYSTEM))
+                temperature=0, max_output_tokens=3, system_instruction=tuning_data.SYSTEM))
         right += (r.text or "").strip() == answer
     return right
 
@@ -99,6 +99,10 @@ def test_the_job_reports_its_data_and_succeeds(tuned):
     assert job.tuning_job_metadata.completed_step_count == 6
     assert job.tuned_model.endpoint.split("/")[-2] == "endpoints"
     assert job.tuned_model.model.endswith("@1")
+    from vertexai.tuning import sft
+
+    seen = sft.SupervisedTuningJob(job.name)  # the Vertex SDK reads the same job
+    assert seen.has_succeeded and seen.tuned_model_endpoint_name == job.tuned_model.endpoint
 
 
 def test_metrics_are_in_the_jobs_experiment(tuned):
@@ -121,6 +125,14 @@ def test_the_tuned_model_beats_the_base_on_held_out_tickets(client, tuned):
         config={"temperature": 0, "max_output_tokens": 4,
                 "system_instruction": tuning_data.SYSTEM})
     assert by_model.text.strip() in tuning_data.QUEUES
+    streamed = "".join(c.text or "" for c in client.models.generate_content_stream(
+        model=job.tuned_model.endpoint, contents=HELD_OUT[1][0],
+        config={"temperature": 0, "max_output_tokens": 4,
+                "system_instruction": tuning_data.SYSTEM}))
+    assert streamed.strip() in tuning_data.QUEUES
+    counted = client.models.count_tokens(model=job.tuned_model.endpoint, contents="Ticket: hi")
+    assert counted.total_tokens == client.models.count_tokens(model=FLASH,
+                                                              contents="Ticket: hi").total_tokens
 
 
 def test_adapters_are_checksummed_arrays_and_loss_fell(tuned, local_env):
@@ -231,27 +243,42 @@ def test_messages_format_is_accepted_and_an_unknown_job_is_404(client, local_env
     assert gone.value.code == 404
 
 
-def test_the_tensorflow_graph_is_the_numpy_decoder_and_merging_keeps_it():
-    """The trained graph and the served decoder must be one model: with random (non-zero)
-    adapters, the TensorFlow forward pass equals the NumPy decoder with them merged."""
+def test_the_served_decoder_is_the_trained_graph(tuned, local_env):
+    """The trainer measured the held-out loss in TensorFlow, before tuning and after; the
+    NumPy decoder that serves the endpoint (base weights, then adapters merged) must give
+    the same losses on the same tokens: one model, two engines."""
     import numpy as np
 
+    from labkit.genai.engine import one_blas_thread
     from labkit.genai.gemma import Gemma3
     from labkit.genai.tokenizer import GemmaTokenizer
     from labkit.genai.tuning import lora
+    from labkit.genai.tuning.jobs import read_progress
+    from labkit.workspace import Workspace
 
+    _, job = tuned
+    folder = Workspace.from_env().root / "genai" / "tuning" / job.name.rsplit("/", 1)[-1]
+    evals = read_progress(folder)["eval"]
     gemma = Gemma3()
-    seq = lora.sequence(GemmaTokenizer(gemma.vocab), tuning_data.SYSTEM,
-                        [("user", HELD_OUT[0][0]), ("model", HELD_OUT[0][1])])
-    model = lora.LoraModel(gemma, rank=2, seed=1)
-    rng = np.random.default_rng(0)
-    for _, b in model.adapters.values():
-        b.assign(rng.normal(0, 0.05, b.shape).astype(np.float32))
-    tokens, _ = lora.batch_arrays([seq])
-    ours = (model.hidden(tokens)[0] @ model.tf.transpose(model.embed)).numpy()
-    tuned = lora.merged(gemma, model.arrays(), {"rank": 2, "alpha": lora.ALPHA,
-                                                "adapted": list(lora.ADAPTED)})
-    served = tuned.forward(seq.tokens, tuned.new_cache(len(seq.tokens)), all_logits=True)
-    base = gemma.forward(seq.tokens, gemma.new_cache(len(seq.tokens)), all_logits=True)
-    assert np.abs(served - base).max() > 1.0  # the adapters change the model...
-    assert np.abs(ours - served).max() < 1e-2  # ...and both paths agree
+    tokenizer = GemmaTokenizer(gemma.vocab)
+
+    def held_out_loss(model) -> float:
+        losses = []
+        for question, answer in HELD_OUT:
+            seq = lora.sequence(tokenizer, tuning_data.SYSTEM,
+                                [("user", question), ("model", answer)])
+            first = seq.targets.index(True)  # the answer and its end of text close it
+            cache = model.new_cache(len(seq.tokens))
+            logits = model.forward(seq.tokens[:first], cache)  # predicts token `first`
+            for i in range(first, len(seq.tokens)):
+                row = logits.astype(np.float64)
+                top = row.max()
+                losses.append(top + np.log(np.exp(row - top).sum()) - row[seq.tokens[i]])
+                if i + 1 < len(seq.tokens):
+                    logits = model.forward([seq.tokens[i]], cache)
+        return float(np.mean(losses))
+
+    with one_blas_thread():  # as the engine decodes: a second thread only contends
+        assert held_out_loss(gemma) == pytest.approx(evals[0]["loss"], rel=1e-3)
+        assert held_out_loss(lora.merged(gemma, *lora.load(folder))) == pytest.approx(
+            evals[-1]["loss"], rel=1e-3, abs=1e-3)
