@@ -327,6 +327,8 @@ def check_bodies(router: Router, prefix: str, name: str, version: str, error,
             raise error(found)
         if canonical is not body:
             request.body = json.dumps(canonical).encode()
+        if isinstance(canonical, dict):
+            request.keep_parsed(canonical)
 
     router.add_body_check(prefix, check)
 

@@ -69,12 +69,21 @@ class Request:
     body: bytes
     params: dict[str, str] = field(default_factory=dict)  # from the route pattern
     base_url: str = "http://127.0.0.1"  # how the caller reached us (with its key prefix)
+    _parsed: dict | None = field(default=None, repr=False, compare=False)
 
     def arg(self, name: str, default: str | None = None) -> str | None:
         values = self.query.get(name)
         return values[0] if values else default
 
+    def keep_parsed(self, value: dict) -> None:
+        """The body as a body check already parsed it: the next json() returns it rather
+        than parsing the bytes again (a large predict body costs milliseconds)."""
+        self._parsed = value
+
     def json(self) -> dict:
+        if self._parsed is not None:
+            value, self._parsed = self._parsed, None  # once: later calls parse afresh
+            return value
         if not self.body:
             return {}
         try:
