@@ -206,3 +206,28 @@ def test_a_rouge_request_through_the_client_and_v1beta1(service, local_env):
                                {"prediction": "x", "reference": "x"}]}},
                            headers={"Authorization": f"Bearer {credentials.token}"})
     assert answer.json() == {"exactMatchResults": {"exactMatchMetricValues": [{"score": 1.0}]}}
+
+
+def test_pairwise_field_names_and_system_instruction_through_the_client(service):
+    from google.api_core import exceptions
+    from google.cloud.aiplatform_v1.types import evaluation_service as t
+
+    client, project = service
+    location = f"projects/{project}/locations/us-central1"
+    template = ("Which is shorter?\n## Rating Rubric\n`A`: A\n`SAME`: same\n`B`: B\n\n"
+                "A: {baseline_model_response}\nB: {response}")
+
+    def ask(instance, **names):
+        return client.evaluate_instances(request=t.EvaluateInstancesRequest(
+            location=location, pairwise_metric_input=t.PairwiseMetricInput(
+                metric_spec=t.PairwiseMetricSpec(metric_prompt_template=template,
+                                                 system_instruction="Be strict.", **names),
+                instance=t.PairwiseMetricInstance(json_instance=json.dumps(instance)))))
+
+    names = {"candidate_response_field_name": "mine", "baseline_response_field_name": "theirs"}
+    r = ask({"mine": "Paris.", "theirs": "The capital of France is Paris."}, **names)
+    result = r.pairwise_metric_result
+    assert result.pairwise_choice.name in {"BASELINE", "CANDIDATE", "TIE"}
+    assert "A: " in result.explanation and "SAME: " in result.explanation
+    with pytest.raises(exceptions.BadRequest, match="mine"):
+        ask({"theirs": "x"}, **names)  # the named candidate field is missing
