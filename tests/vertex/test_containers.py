@@ -156,3 +156,32 @@ def test_pipeline_model_upload_of_a_retired_image_fails_the_task(local_env, buck
     failed = [t for t in job.task_details if t.state.name == "FAILED"]
     assert failed and any("end of availability on 2025-11-28" in t.error.message
                           for t in failed)
+
+
+def test_pipeline_uploads_a_new_version_named_by_parameters(local_env, bucket, data, tmp_path):
+    """dsl.importer(metadata={"resourceName": param}) gets the parameter's value (KFP compiles
+    it to a placeholder), so ModelUploadOp(parent_model=...) adds a version, and ModelDeployOp's
+    traffic_split (numbers arrive as floats) gives it all the traffic."""
+    from tests.vertex.new_version_pipeline import compile_new_version
+
+    uri = _pickle_uri(bucket, data)
+    parent = aiplatform.Model.upload(display_name="versioned", artifact_uri=uri,
+                                     serving_container_image_uri=NEWEST)
+    endpoint = aiplatform.Endpoint.create(display_name="versioned")
+    path = tmp_path / "new_version.yaml"
+    compile_new_version(str(path), NEWEST)
+    job = aiplatform.PipelineJob(
+        display_name="new-version", template_path=str(path),
+        pipeline_root=f"gs://{bucket.name}/tests/containers-pipeline",
+        parameter_values={"project": local_env.project, "location": "us-central1",
+                          "artifact_uri": uri, "parent": parent.resource_name,
+                          "endpoint": endpoint.resource_name})
+    job.run()
+    versions = aiplatform.ModelRegistry(parent.resource_name).list_versions()
+    assert sorted(v.version_id for v in versions) == ["1", "2"]
+    [deployed] = endpoint.list_models()
+    assert deployed.model_version_id == "2"
+    assert list(endpoint.traffic_split.values()) == [100]
+    endpoint.undeploy_all()
+    endpoint.delete()
+    parent.delete()

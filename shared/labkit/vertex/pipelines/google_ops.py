@@ -155,7 +155,9 @@ def model_deploy(task: Task) -> None:
     machine = task.param("dedicated_resources_machine_type")
     endpoint.deploy(
         model=aiplatform.Model(model_name, location=location),
-        traffic_split=task.param("traffic_split") or None,
+        # a KFP struct carries numbers as floats; DeployModelRequest wants whole percents
+        traffic_split={k: int(v) for k, v in (task.param("traffic_split") or {}).items()}
+        or None,
         machine_type=machine,
         min_replica_count=int(task.param("dedicated_resources_min_replica_count", 0) or 0)
         or int(task.param("automatic_resources_min_replica_count", 1) or 1),

@@ -345,7 +345,8 @@ class Run:
         uri = importer.get("artifactUri", {})
         uri = uri.get("constant") or values.get(uri.get("runtimeParameter", ""), "")
         artifact = {"name": self._artifact_name(), "uri": uri,
-                    "metadata": importer.get("metadata", {}), "type": importer["typeSchema"]}
+                    "metadata": _fill(importer.get("metadata", {}), values),
+                    "type": importer["typeSchema"]}
         return {}, {"artifact": [artifact]}
 
     def _container(self, display, detail, component, container, values, arts) -> tuple:
@@ -517,4 +518,23 @@ def _substitute(value, values: dict, known: dict):
         return [_substitute(v, values, known) for v in value]
     if isinstance(value, dict):
         return {k: _substitute(v, values, known) for k, v in value.items()}
+    return value
+
+
+IMPORTER_PARAMETER = re.compile(r"\{\{\$\.inputs\.parameters\['([^']+)'\]\}\}")
+
+
+def _fill(value, values: dict):
+    """An importer's metadata with its pipeline-parameter placeholders
+    ({{$.inputs.parameters['name']}}, as KFP compiles dsl.importer(metadata={k: param}))
+    replaced by the parameters' values."""
+    if isinstance(value, dict):
+        return {_fill(k, values): _fill(v, values) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_fill(v, values) for v in value]
+    if isinstance(value, str):
+        whole = IMPORTER_PARAMETER.fullmatch(value)
+        if whole:
+            return values.get(whole[1], value)
+        return IMPORTER_PARAMETER.sub(lambda m: str(values.get(m[1], m[0])), value)
     return value
