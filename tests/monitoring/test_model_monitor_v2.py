@@ -158,6 +158,49 @@ def test_a_schedule_runs_monitoring_jobs(local_env, model, training, serving_tab
     assert all(p.schedule == schedule.name for s in stats for p in s.tabular_stats.data_points)
     monitor.pause_schedule(schedule.name)
     assert monitor.get_schedule(schedule.name).state.name == "PAUSED"
-    monitor.delete_schedule(schedule.name)
-    assert monitor.list_schedules() == []
+    monitor.update_schedule(schedule_name=schedule.name, cron="30 * * * *")
+    assert monitor.get_schedule(schedule.name).cron == "30 * * * *"
+    with pytest.raises(exceptions.BadRequest, match="schedule"):  # FAILED_PRECONDITION: 400
+        monitor.delete()
+    monitor.delete(force=True)  # takes its schedules, as on Vertex
+    with pytest.raises(exceptions.NotFound):
+        monitor.get_schedule(schedule.name)
+
+
+def test_a_query_with_a_time_window_selects_recent_rows(local_env, model, training):
+    """target: the rows of the last hour (timestamp_field + window="1h", as Google's sample
+    sends it); the older rows, which match training, are not looked at."""
+    rng = np.random.default_rng(2)
+    now = pd.Timestamp.now(tz="UTC")
+    recent = pd.DataFrame({"age": rng.normal(70, 5, 300).round(1), "colour": ["red"] * 300,
+                           "ts": [now - pd.Timedelta(minutes=int(m))
+                                  for m in rng.integers(1, 50, 300)]})
+    old = pd.DataFrame({"age": rng.normal(40, 10, 300).round(1),
+                        "colour": rng.choice(["red", "blue"], 300),
+                        "ts": [now - pd.Timedelta(hours=int(h))
+                               for h in rng.integers(3, 20, 300)]})
+    dataset = f"{local_env.project}.mm2w_{uuid.uuid4().hex[:6]}"
+    client = bigquery.Client()
+    client.create_dataset(dataset)
+    client.load_table_from_dataframe(pd.concat([recent, old]), f"{dataset}.served").result()
+    monitor = _monitor(model, training[1])
+    windowed = monitor.run(sync=True, target_dataset=objective.MonitoringInput(
+        query=f"SELECT age, colour, ts FROM `{dataset}.served`", timestamp_field="ts",
+        window="1h"))
+    earlier = monitor.run(sync=True, target_dataset=objective.MonitoringInput(
+        query=f"SELECT age, colour, ts FROM `{dataset}.served`", timestamp_field="ts",
+        window="20h", offset="2h"))
+    drift = {s.tabular_stats.stats_name: s.tabular_stats.data_points[0].has_anomaly
+             for s in monitor.search_metrics(model_monitoring_job_name=windowed.resource_name)}
+    calm = {s.tabular_stats.stats_name: s.tabular_stats.data_points[0].has_anomaly
+            for s in monitor.search_metrics(model_monitoring_job_name=earlier.resource_name)}
+    assert drift == {"age": True, "colour": True} and calm == {"age": False, "colour": False}
+    with pytest.raises(exceptions.BadRequest, match="window"):
+        monitor.api_client.create_model_monitoring_job(
+            parent=monitor.resource_name, model_monitoring_job={"model_monitoring_spec": {
+                "objective_spec": {"target_dataset": {
+                    "columnized_dataset": {"bigquery_source": {"table_uri": training[1]},
+                                           "timestamp_field": "ts"},
+                    "time_offset": {"window": "an hour"}}}}})
     monitor.delete()
+    client.delete_dataset(dataset, delete_contents=True)

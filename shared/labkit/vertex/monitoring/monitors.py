@@ -13,11 +13,12 @@ ones (the metrics the SDK accepts), with the objective's thresholds (per field, 
 default for the field's kind, then stats.DEFAULT_THRESHOLD).
 
 Datasets read locally: BigQuery tables and queries, CSV / JSONL files on Cloud Storage and
-managed tabular datasets, with a timestamp_field and time_interval filtering the rows.
+managed tabular datasets, with a timestamp_field and a time_interval or time_offset (a
+window ending `offset` before the run) filtering the rows.
 Schedules (create_model_monitoring_job_request) run jobs on their cron through the
 pipelines' scheduler (labkit.vertex.pipelines.schedules).
 What runs only on Google is refused when the job is created (501): endpoint request logs
-and batch prediction output as datasets, time offsets, TFRecord files and the
+and batch prediction output as datasets, TFRecord files and the
 feature-attribution objective.
 """
 
@@ -26,7 +27,7 @@ from __future__ import annotations
 import json
 import re
 import threading
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 from labkit.vertex import errors, operations
 from labkit.vertex.monitoring import stats, training_data
@@ -57,10 +58,24 @@ def _operation(store: ResourceStore, name: str, metadata: str, response: str | N
     return op
 
 
-def _time(stamp: str | None) -> datetime | None:
-    if not stamp:
+def _time(stamp) -> datetime | None:
+    """A timestamp (RFC 3339 text, a datetime, BigQuery's "... UTC" text) as an aware
+    datetime; one without a zone is UTC."""
+    if stamp is None or stamp == "":
         return None
-    return datetime.fromisoformat(str(stamp).replace("Z", "+00:00"))
+    if not isinstance(stamp, datetime):
+        stamp = datetime.fromisoformat(str(stamp).replace("Z", "+00:00").replace(" UTC", "+00:00"))
+    return stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)
+
+
+def _duration(text: str, what: str) -> timedelta:
+    """TimeOffset's offset and window: a number and a unit, "2h", "1d", "30m", "1w"."""
+    m = re.fullmatch(r"(\d+)\s*([smhdw])", (text or "").strip())
+    if not m:
+        raise errors.invalid(f"time_offset.{what} {text!r} must be a number and one of the units "
+                             f"s, m, h, d, w (for example \"1h\" or \"7d\").")
+    unit = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}[m[2]]
+    return timedelta(**{unit: int(m[1])})
 
 
 class ModelMonitors:
@@ -130,10 +145,16 @@ class ModelMonitors:
         return _operation(self.store, monitor["name"], "UpdateModelMonitorOperationMetadata",
                           "ModelMonitor", monitor)
 
-    def delete(self, parent: str, monitor_id: str) -> dict:
-        """Deletes the monitor and its jobs. (DeleteModelMonitorRequest.force is about
-        schedules, which are not served locally: there are none to keep it.)"""
+    def delete(self, parent: str, monitor_id: str, force: bool) -> dict:
+        """Deletes the monitor and its jobs; its schedules with force only, as Vertex does
+        (DeleteModelMonitorRequest.force: "Force delete the model monitor with schedules")."""
         monitor = self._find(parent, monitor_id)
+        schedules = [s for s in self.store.all("schedules") if (
+            s.get("createModelMonitoringJobRequest") or {}).get("parent") == monitor["name"]]
+        if schedules and not force:
+            raise errors.failed_precondition(
+                f"ModelMonitor {monitor['name']} has {len(schedules)} schedule(s); delete them "
+                f"first or delete the monitor with force=True.")
         for job in self.store.all(JOBS):
             if job["name"].startswith(monitor["name"] + "/"):
                 if job["state"] in ("JOB_STATE_PENDING", "JOB_STATE_RUNNING"):
@@ -144,6 +165,8 @@ class ModelMonitors:
                 job_id = job["name"].rsplit("/", 1)[-1]
                 self.store.delete(JOBS, job_id)
                 self.store.delete("modelMonitoringStats", job_id)
+        for schedule in schedules:
+            self.store.delete("schedules", schedule["name"].rsplit("/", 1)[-1])
         self.store.delete(MONITORS, monitor_id)
         return _operation(self.store, monitor["name"], "DeleteOperationMetadata", None)
 
@@ -297,12 +320,12 @@ class ModelMonitors:
                                       self.workspace)
         else:
             rows = self._managed_dataset(dataset["vertexDataset"])
-        interval, stamp_field = source.get("timeInterval"), dataset.get("timestampField")
-        if interval and stamp_field:
-            start, end = _time(interval.get("startTime")), _time(interval.get("endTime"))
+        start, end = _window(source)
+        stamp_field = dataset.get("timestampField")
+        if (start or end) and stamp_field:
             rows = [r for r in rows if r.get(stamp_field) is not None and
-                    (start is None or _time(str(r[stamp_field])) >= start) and
-                    (end is None or _time(str(r[stamp_field])) < end)]
+                    (start is None or _time(r[stamp_field]) >= start) and
+                    (end is None or _time(r[stamp_field]) < end)]
         if not rows:
             raise errors.invalid(f"The dataset {_location(source)} has no rows to monitor.")
         return {name: [r.get(name) for r in rows] for name in rows[0]}
@@ -328,15 +351,18 @@ class ModelMonitors:
                 continue
             wanted = set(spec.get("features") or [])
             chosen = [f for f in schema.get(fields) or [] if not wanted or f["name"] in wanted]
-            missing = [f["name"] for f in chosen if f["name"] not in baseline
-                       or f["name"] not in target]
-            if missing:
-                raise errors.invalid(f"The schema's fields {missing} are not columns of both "
-                                     f"the baseline and the target dataset.")
-            for field in chosen:
+            # A field the datasets do not both have is skipped (Google's sample monitors a
+            # query that selects some of the schema's features); none at all is an error.
+            present = [f for f in chosen if f["name"] in baseline and f["name"] in target]
+            missing = [f["name"] for f in chosen if f not in present]
+            if not present:
+                raise errors.invalid(f"None of the schema's {fields} {missing} are columns of "
+                                     f"both the baseline and the target dataset.")
+            for field in present:
                 points.append(self._point(job, kind, field, spec, baseline[field["name"]],
                                           target[field["name"]]))
-            status[kind] = {"code": 0, "message": ""}
+            status[kind] = {"code": 0, "message": f"Not in both datasets, not monitored: "
+                                                  f"{missing}." if missing else ""}
         return points, status
 
     @staticmethod
@@ -443,8 +469,11 @@ def _check_input(source: dict, key: str) -> None:
                               "monitors an endpoint locally")
     if source.get("batchPredictionOutput"):
         raise errors.gcp_only("Batch prediction output as a Model Monitoring v2 dataset")
-    if source.get("timeOffset"):
-        raise errors.gcp_only("Model Monitoring v2 datasets with a time_offset")
+    if (source.get("timeOffset") or source.get("timeInterval")) and \
+            not (source.get("columnizedDataset") or {}).get("timestampField"):
+        raise errors.invalid(f"{key}: a time_interval or time_offset needs the dataset's "
+                             f"timestamp_field.")
+    _window(source)  # its durations are checked now
     dataset = source.get("columnizedDataset") or {}
     gcs = dataset.get("gcsSource") or {}
     if GCS_FORMATS.get(gcs.get("format", 0)) == "tf-record":
@@ -454,6 +483,21 @@ def _check_input(source: dict, key: str) -> None:
             (dataset.get("bigquerySource") or {}).get("query")):
         raise errors.invalid(f"{key}.columnized_dataset needs a vertex_dataset, a gcs_source "
                              f"or a bigquery_source (table_uri or query).")
+
+
+def _window(source: dict) -> tuple[datetime | None, datetime | None]:
+    """[start, end) of the rows a dataset's time_interval or time_offset selects: the
+    offset's window ends `offset` before now (the job's run time)."""
+    if source.get("timeInterval"):
+        interval = source["timeInterval"]
+        return _time(interval.get("startTime")), _time(interval.get("endTime"))
+    offset = source.get("timeOffset")
+    if not offset:
+        return None, None
+    end = datetime.now(UTC) - (_duration(offset["offset"], "offset") if offset.get("offset")
+                               else timedelta(0))
+    return ((end - _duration(offset["window"], "window")) if offset.get("window") else None,
+            end)
 
 
 def _location(source: dict) -> str:

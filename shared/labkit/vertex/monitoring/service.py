@@ -45,7 +45,8 @@ def register(router: Router, services) -> None:
     router.add("GET", MONITORS, lambda r: monitors.list(parent_of(r), query_of(r)))
     router.add("GET", MONITOR, lambda r: monitors.get(*m(r)))
     router.add("PATCH", MONITOR, lambda r: monitors.patch(*m(r), r.json(), r.arg("updateMask")))
-    router.add("DELETE", MONITOR, lambda r: monitors.delete(*m(r)))
+    router.add("DELETE", MONITOR, lambda r: monitors.delete(
+        *m(r), (r.arg("force") or "").lower() == "true"))
     router.add("POST", MONITOR + ":searchModelMonitoringStats",
                lambda r: monitors.search_stats(*m(r), r.json()))
     router.add("POST", MONITOR + ":searchModelMonitoringAlerts",

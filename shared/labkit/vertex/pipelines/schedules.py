@@ -109,6 +109,40 @@ class Schedules:
                       .get("parent") == monitor)]
         return page(items, "schedules", query.get("pageSize"), query.get("pageToken"))
 
+    def patch(self, parent: str, sid: str, body: dict, mask: str | None) -> dict:
+        """schedules.patch: the fields update_mask names (ModelMonitor.update_schedule and
+        PipelineJobSchedule.update send display_name, cron, end_time, max_run_count,
+        max_concurrent_run_count, allow_queueing or the create request)."""
+        fields = [re.sub(r"_([a-z])", lambda m: m[1].upper(), f.strip())
+                  for f in (mask or "").split(",") if f.strip()]
+        if not fields:
+            raise errors.invalid("Invalid schedule update: update_mask is required.")
+        request_key = "createModelMonitoringJobRequest" \
+            if "createModelMonitoringJobRequest" in self._find(parent, sid) \
+            else "createPipelineJobRequest"
+        allowed = {"displayName", "cron", "endTime", "maxRunCount", "maxConcurrentRunCount",
+                   "allowQueueing", request_key}
+        bad = [f for f in fields if f not in allowed]
+        if bad:
+            raise errors.invalid(f"Invalid schedule update: {bad} cannot be updated.")
+        with self.lock:
+            schedule = self._find(parent, sid)
+            if "cron" in fields:
+                try:
+                    cron = Cron(body.get("cron", ""))
+                except CronError as exc:
+                    raise errors.invalid(f"Invalid schedule: {exc}") from exc
+                schedule["nextRunTime"] = _stamp(cron.next_after(datetime.now(UTC)))
+            if request_key in fields and request_key == "createModelMonitoringJobRequest":
+                self.monitors.monitor_of((body.get(request_key) or {}).get("parent"))
+            for field in fields:
+                if body.get(field) in (None, ""):
+                    schedule.pop(field, None)
+                else:
+                    schedule[field] = str(body[field]) if field.startswith("max") \
+                        else body[field]
+            return self._save(schedule)
+
     def pause(self, parent: str, sid: str) -> dict:
         with self.lock:
             schedule = self._find(parent, sid)

@@ -30,6 +30,8 @@ def register(router: Router, services) -> None:
     add("POST", PARENT + r"/schedules", lambda r: schedules.create(parent_of(r), r.json()))
     add("GET", PARENT + r"/schedules", lambda r: schedules.list(parent_of(r), query_of(r)))
     add("GET", SCHEDULE, lambda r: schedules.get(parent_of(r), r.params["schedule"]))
+    add("PATCH", SCHEDULE, lambda r: schedules.patch(parent_of(r), r.params["schedule"], r.json(),
+                                                     r.arg("updateMask")))
     add("POST", SCHEDULE + r":pause", lambda r: schedules.pause(parent_of(r), r.params["schedule"]))
     add("POST", SCHEDULE + r":resume",
         lambda r: schedules.resume(parent_of(r), r.params["schedule"], r.json()))
