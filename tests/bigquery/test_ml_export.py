@@ -171,10 +171,14 @@ def test_model_registry_versions_aliases_and_deploy(client, dataset, training, l
     endpoint = model.deploy(machine_type="n1-standard-2")
     try:
         got = endpoint.predict(instances=_instances(rows)).predictions
+        explained = endpoint.explain(instances=_instances(rows)[:1]).explanations[0]
     finally:
         endpoint.undeploy_all()
         endpoint.delete()
     assert [p["predicted_size"] for p in got] == [[r["predicted_size"]] for r in rows]
+    attribution = explained.attributions[0]
+    assert set(attribution.feature_attributions) == {"x", "y", "water"}
+    assert attribution.output_name == "size_probs"
     client.query(f"DROP MODEL {dataset}.size_reg").result()
     with pytest.raises(exceptions.NotFound):
         aiplatform.Model(vertex_id)
