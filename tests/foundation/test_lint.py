@@ -114,3 +114,66 @@ def test_lint_leaves_the_notebook_unchanged():
     before = copy.deepcopy(nb)
     lint(nb, "99_tiny")
     assert nb == before
+
+
+BUSY_LOOP = """job.submit()
+while job.state.name not in ("PIPELINE_STATE_SUCCEEDED", "PIPELINE_STATE_FAILED"):
+    print(job.state.name)"""
+NO_DEADLINE = """while not schedule.list_jobs():
+    time.sleep(2)"""
+NO_PAUSE = """deadline = time.monotonic() + 600
+while not job.done() and time.monotonic() < deadline:
+    pass"""
+
+
+@pytest.mark.parametrize("source, missing", [
+    (BUSY_LOOP, ["a pause", "a deadline"]),
+    (NO_DEADLINE, ["a deadline"]),
+    (NO_PAUSE, ["a pause"]),
+])
+def test_polling_loops_need_a_pause_and_a_deadline(source, missing):
+    nb = good_lab()
+    nb.cells.insert(3, new_code_cell(source))
+    problems = [p for p in lint(nb, "99_tiny") if p.code == "LAB014"]
+    assert len(problems) == 1 and problems[0].cell == 3
+    for words in missing:
+        assert words in problems[0].message
+    assert "job.wait()" in problems[0].message
+
+
+@pytest.mark.parametrize("source", [
+    "job.submit()\njob.wait()",
+    """import time
+deadline = time.monotonic() + 30 * 60
+while job.state.name not in DONE:
+    if time.monotonic() > deadline:
+        raise TimeoutError(job.state.name)
+    time.sleep(30)""",
+    "for attempt in range(20):\n    if schedule.list_jobs():\n        break\n    time.sleep(15)",
+    "n = 0\nwhile n < 3:\n    n += 1",  # a loop that polls nothing
+])
+def test_waiting_the_sdk_way_or_with_sleep_and_deadline_passes(source):
+    nb = good_lab()
+    nb.cells.insert(3, new_code_cell(source))
+    assert codes(nb) == []
+
+
+@pytest.mark.parametrize("source, tool", [
+    ("!gcloud storage ls gs://my-bucket", "gcloud"),
+    ("x = 1\n!gsutil cp model.joblib gs://b/m/", "gsutil"),
+    ("! bq query --use_legacy_sql=false 'SELECT 1'", "bq"),
+    ("%%bash\ngcloud ai endpoints list --region=us-central1", "gcloud"),
+    ("%system bq ls", "bq"),
+])
+def test_shell_calls_to_google_cloud_tools(source, tool):
+    nb = good_lab()
+    nb.cells.insert(3, new_code_cell(source))
+    problems = [p for p in lint(nb, "99_tiny") if p.code == "LAB015"]
+    assert [p.cell for p in problems] == [3]
+    assert f"!{tool}" in problems[0].message and "storage.Client" in problems[0].message
+
+
+def test_tools_named_in_python_or_other_shell_commands_are_fine():
+    nb = good_lab()
+    nb.cells.insert(3, new_code_cell('!pip list | grep bigquery\nhint = "gcloud auth login"'))
+    assert codes(nb) == []

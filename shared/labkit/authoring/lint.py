@@ -2,7 +2,9 @@
 
 Checks the order the design brief fixes (title, objectives, exam sections, minutes,
 cost, start cell, work, self-checks, clean-up) and the rules that keep labs honest:
-no committed outputs, no cell that branches on the backend, no reading another lab.
+no committed outputs, no cell that branches on the backend, no reading another lab, no
+loop that polls a job without a pause and a deadline, no `!gcloud`/`!gsutil`/`!bq` (the
+last two in labkit.authoring.cell_rules).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from pathlib import Path
 
 from IPython.core.inputtransformer2 import TransformerManager
 
-from labkit.authoring import exercises, metadata
+from labkit.authoring import cell_rules, exercises, metadata
 from labkit.authoring.notebook import START_CALL, code_cells, is_self_check
 
 COST_HEADING = re.compile(r"^##\s+Cost", re.M | re.I)
@@ -77,6 +79,14 @@ def lint(nb, lab_name: str | None = None) -> list[Problem]:
                 problems.append(Problem("LAB010", f"`{m.group(0)}`: a lab creates the data it "
                                                   "needs and never reads another lab's files",
                                         index))
+        for sentence in cell_rules.polling_problems(cell.source):
+            problems.append(Problem("LAB014", sentence, index))
+        for tool in cell_rules.shell_tools(cell.source):
+            problems.append(Problem("LAB015", f"`!{tool}` calls real Google Cloud with your gcloud "
+                                              "credentials on either backend; use the Python "
+                                              "client (bigquery.Client, storage.Client, "
+                                              "aiplatform) that labkit.start() points at the "
+                                              "backend", index))
         problems += _markers(cell.source, index, len(meta.objectives))
     return problems
 
