@@ -1,8 +1,9 @@
 """The proxy for Google's hard-coded hostnames: a CONNECT proxy and a workspace CA.
 
 Some Google code has no endpoint switch: the Cloud Resource Manager client (gRPC) that
-PipelineJob.submit() calls, and TensorFlow's own gs:// file system (libcurl, calling
-https://storage.googleapis.com and https://www.googleapis.com/storage/v1/). Both honour a
+PipelineJob.submit() calls, Sensitive Data Protection's DlpServiceClient (gRPC), and
+TensorFlow's own gs:// file system (libcurl, calling https://storage.googleapis.com and
+https://www.googleapis.com/storage/v1/). They honour a
 proxy (`grpc_proxy`; `https_proxy`) and a CA file (`GRPC_DEFAULT_SSL_ROOTS_FILE_PATH`;
 `CURL_CA_BUNDLE`). This proxy tunnels CONNECT requests for the hosts in ROUTES to local
 stand-ins that present a certificate from a workspace CA; other Google API hosts get 403,
@@ -20,8 +21,9 @@ from labkit.services.files import write_atomic
 from labkit.workspace import Workspace
 
 RESOURCE_MANAGER = "cloudresourcemanager.googleapis.com"
+DLP = "dlp.googleapis.com"  # Sensitive Data Protection's client: gRPC, no endpoint switch
 STORAGE_HOSTS = ("storage.googleapis.com", "www.googleapis.com")
-HOSTS = (RESOURCE_MANAGER, *STORAGE_HOSTS)  # names the stand-ins' certificate carries
+HOSTS = (RESOURCE_MANAGER, DLP, *STORAGE_HOSTS)  # names the stand-ins' certificate carries
 
 
 def _folder(workspace: Workspace):
@@ -173,6 +175,13 @@ def serve(routes: dict) -> int:
 
 
 _keep: list = []
+_routes: dict = {}  # the running proxy's routes: rooms registered after it add theirs
+
+
+def add_route(host: str, port: int) -> None:
+    """Sends the proxy's CONNECTs for `host` (one of HOSTS) to a local TLS stand-in."""
+    assert host in HOSTS, host
+    _routes[host] = port
 
 
 def register(router, services) -> None:
@@ -186,8 +195,9 @@ def register(router, services) -> None:
     front = storage_front.Front(workspace, services.endpoint,
                                 str(_folder(workspace) / "server.crt"),
                                 str(_folder(workspace) / "server.key"))
-    proxy_port = serve({RESOURCE_MANAGER: resource_manager.serve(workspace),
-                        **{host: front.serve for host in STORAGE_HOSTS}})
+    _routes.update({RESOURCE_MANAGER: resource_manager.serve(workspace),
+                    **{host: front.serve for host in STORAGE_HOSTS}})
+    proxy_port = serve(_routes)
     ca_bundle(workspace)
     write_atomic(_folder(workspace) / "proxy.json",
                  json.dumps({"proxy": f"http://127.0.0.1:{proxy_port}"}))
@@ -195,7 +205,8 @@ def register(router, services) -> None:
 
 def client_environment(workspace: Workspace) -> dict[str, str]:
     """Environment variables that send calls for HOSTS to the stand-ins: gRPC's for
-    Resource Manager, libcurl's (TensorFlow's gs:// file system) for Cloud Storage."""
+    Resource Manager and Sensitive Data Protection, libcurl's (TensorFlow's gs:// file
+    system) for Cloud Storage."""
     proxy = json.loads((_folder(workspace) / "proxy.json").read_text())["proxy"]
     local = "127.0.0.1,localhost,::1"
     return {"grpc_proxy": proxy, "no_grpc_proxy": local,

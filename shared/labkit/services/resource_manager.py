@@ -4,12 +4,11 @@ submit() checks that an existing pipeline-root bucket belongs to the project by 
 Cloud Resource Manager for the project number over gRPC (cloudresourcemanager.googleapis.com,
 no endpoint switch). Offline that call retries for 60 s and then fails. This stand-in is a
 local TLS gRPC server answering Projects.GetProject; labkit.services.proxy routes that
-host to it (grpc_proxy, with a certificate from the workspace CA).
+host to it (grpc_proxy, with a certificate from the workspace CA); calls without the workspace
+token are refused (services.grpc_server).
 """
 
 from __future__ import annotations
-
-from concurrent import futures
 
 from labkit.workspace import Workspace
 
@@ -23,7 +22,7 @@ def serve(workspace: Workspace) -> int:
     import grpc
     from google.cloud import resourcemanager_v3 as rm
 
-    from labkit.services import proxy
+    from labkit.services import grpc_server
 
     def get_project(request, context):
         project_id = request.name.split("/", 1)[-1]
@@ -34,13 +33,4 @@ def serve(workspace: Workspace) -> int:
         "GetProject": grpc.unary_unary_rpc_method_handler(
             get_project, request_deserializer=rm.GetProjectRequest.deserialize,
             response_serializer=rm.Project.serialize)})
-    key, cert, _ = proxy.certificates(workspace)
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
-    server.add_generic_rpc_handlers((handler,))
-    port = server.add_secure_port("127.0.0.1:0", grpc.ssl_server_credentials([(key, cert)]))
-    server.start()
-    _keep.append(server)
-    return port
-
-
-_keep: list = []
+    return grpc_server.serve(workspace, [handler], max_workers=2)

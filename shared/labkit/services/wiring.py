@@ -38,6 +38,7 @@ ROOMS = [
     "labkit.vertex.monitoring.service",
     "labkit.genai.routes",
     "labkit.genai.tuning.routes",
+    "labkit.dlp.service",  # gRPC behind the proxy: after labkit.services.proxy
 ]
 
 
