@@ -43,6 +43,7 @@ def test_script_job_sees_vertex_contract(trainers, read_json):
     assert env["AIP_CHECKPOINT_DIR"] == f"{_base(job)}/checkpoints/"
     assert env["AIP_TENSORBOARD_LOG_DIR"] == f"{_base(job)}/logs/"
     assert env["CLOUD_ML_JOB_ID"] == job.name
+    assert env["CLOUD_ML_PROJECT_ID"] == job.project
     assert env["CUDA_VISIBLE_DEVICES"] == ""  # n1-standard-4 without accelerators has no GPU
     assert "TF_CONFIG" not in env  # single-replica jobs get none
     cluster = json.loads(env["CLUSTER_SPEC"])

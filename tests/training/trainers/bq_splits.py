@@ -10,7 +10,7 @@ found = {"format": os.environ["AIP_DATA_FORMAT"]}
 for split in ("TRAINING", "VALIDATION", "TEST"):
     uri = os.environ[f"AIP_{split}_DATA_URI"]
     table = uri.removeprefix("bq://")
-    client = bigquery.Client(project=table.split(".")[0])
+    client = bigquery.Client(project=os.environ["CLOUD_ML_PROJECT_ID"])  # as Google's sample
     frame = client.list_rows(table).to_dataframe()
     found[split.lower()] = {"uri": uri, "rows": len(frame), "columns": list(frame.columns)}
 model_dir = os.environ["AIP_MODEL_DIR"].replace("gs://", "/gcs/", 1)

@@ -125,7 +125,9 @@ def replica_env(job: dict, addresses: dict[str, list[str]], pool: int, index: in
     """The Vertex-defined variables for replica `index` of worker pool `pool`."""
     job_id = job["name"].rsplit("/", 1)[-1]
     spec = job["jobSpec"]
-    env = {"CLOUD_ML_JOB_ID": job_id,
+    # CLOUD_ML_PROJECT_ID: Google's trainers read it (custom-tabular-bq-managed-dataset:
+    # bigquery.Client(project=os.environ["CLOUD_ML_PROJECT_ID"])); it is the job's project
+    env = {"CLOUD_ML_JOB_ID": job_id, "CLOUD_ML_PROJECT_ID": job["name"].split("/")[1],
            **output_dirs((spec.get("baseOutputDirectory") or {}).get("outputUriPrefix"), trial)}
     task = {"type": f"workerpool{pool}", "index": index}
     if trial:
