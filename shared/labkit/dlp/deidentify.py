@@ -34,7 +34,7 @@ class _Run:
         self.reverse = reverse
         self.keys = transforms.Keys()
         handling = config.transformation_error_handling if config else None
-        self.leave_untransformed = bool(handling and "leave_untransformed" in handling)
+        self.leave_untransformed = handling is not None and "leave_untransformed" in handling
         self.tallies: dict[tuple, _Tally] = {}
         self.dlp = dlp_v2
 
@@ -113,7 +113,7 @@ def _transform_text(run: _Run, text: str, matches, info_type_transformations,
         if index is None:
             continue  # a finding no transformation names stays as it is
         t = transformations[index]
-        key = ((where or {}).get("field"), m.info_type, index)
+        key = (where["field"].name if where else None, m.info_type, index)
         tally = run.tally(key, info_type=dlp_v2.InfoType(name=m.info_type),
                           transformation=t.primitive_transformation, **(where or {}))
         found = dlp_v2.Value(string_value=text[m.start:m.end])

@@ -240,8 +240,8 @@ def apply(primitive, value, keys: Keys, *, info_type: str | None = None,
     if kind == "bucketing_config":
         x = _number(value)
         for bucket in primitive.bucketing_config.buckets:
-            low = _number(bucket.min) if "min" in bucket else None
-            high = _number(bucket.max) if "max" in bucket else None
+            low = _number(bucket.min_) if "min_" in bucket else None
+            high = _number(bucket.max_) if "max_" in bucket else None
             if x is not None and (low is None or x >= low) and (high is None or x < high):
                 return dlp_v2.Value(bucket.replacement_value)
         return value  # a value in no bucket is left as it is
