@@ -59,9 +59,8 @@ POLL_S = 0.2
 
 
 class TuningJobs(JobCollection):
-    def __init__(self, store, registry, metadata, objects, workspace, engine):
-        self.store = store
-        self.registry = registry
+    def __init__(self, store, metadata, objects, workspace, engine):
+        self.store = store  # the Vertex resource store: jobs, the tuned model, its endpoint
         self.metadata = metadata  # labkit.vertex.metadata.engine.Metadata: the experiment
         self.objects = objects  # labkit.storage.engine.Store: where datasets are read
         self.workspace = workspace

@@ -26,8 +26,8 @@ MODEL = PARENT + r"/models/(?P<tuned>[^/:]+)"
 
 def register(router: Router, services) -> None:
     engine = Engine()  # the base model's weights are memory-mapped: shared with Gen AI's
-    jobs = TuningJobs(services.vertex_store, services.registry, services.metadata,
-                      services.objects, services.workspace, engine)
+    jobs = TuningJobs(services.vertex_store, services.metadata, services.objects,
+                      services.workspace, engine)
     tuned = TunedModels(engine)
 
     def wrap(handler):
