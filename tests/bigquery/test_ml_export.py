@@ -206,7 +206,17 @@ def test_dropping_the_dataset_unregisters_its_models(client, training, local_env
                  f"input_label_cols=['weight'], model_registry='vertex_ai', "
                  f"vertex_ai_model_id='{vertex_id}') AS SELECT x, weight FROM {training}"
                  ).result()
-    assert aiplatform.Model(vertex_id).version_id == "1"
+    model = aiplatform.Model(vertex_id)
+    assert model.version_id == "1"
+    endpoint = model.deploy(machine_type="n1-standard-2")
+    # a deployed version cannot leave the registry: nothing is deleted
+    with pytest.raises(exceptions.BadRequest, match="undeploy it first"):
+        client.delete_dataset(scratch, delete_contents=True)
+    with pytest.raises(exceptions.BadRequest, match="undeploy it first"):
+        client.delete_model(f"{scratch}.m")
+    assert client.get_model(f"{scratch}.m").model_id == "m"
+    endpoint.undeploy_all()
+    endpoint.delete()
     client.delete_dataset(scratch, delete_contents=True)
     with pytest.raises(exceptions.NotFound):
         aiplatform.Model(vertex_id)

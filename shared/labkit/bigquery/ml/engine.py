@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from labkit.bigquery.errors import BigQueryError
 from labkit.bigquery.ml import export, functions
 from labkit.bigquery.ml import resource as resources
 from labkit.bigquery.ml.errors import MLError
@@ -197,11 +198,20 @@ class MLEngine:
         ref = ModelRef(project, dataset, model_id)
         if not self.store.exists(ref):
             raise KeyError(str(ref))
-        self._drop(ref)
+        try:
+            self._drop(ref)
+        except MLError as exc:      # the REST routes answer BigQuery's errors
+            raise BigQueryError(exc.message, exc.reason) from None
 
     def drop_dataset(self, project: str, dataset: str) -> None:
         if self.vertex is not None:     # its registered models leave the registry too
-            for name in self.store.list(project, dataset):
-                ref = ModelRef(project, dataset, name)
-                self.vertex.unregister(ref, self.store.resource(ref))
+            refs = [ModelRef(project, dataset, name)
+                    for name in self.store.list(project, dataset)]
+            try:
+                for ref in refs:            # all checked before any is removed
+                    self.vertex.check_removable(ref, self.store.resource(ref))
+                for ref in refs:
+                    self.vertex.unregister(ref, self.store.resource(ref))
+            except MLError as exc:
+                raise BigQueryError(exc.message, exc.reason) from None
         self.store.drop_dataset(project, dataset)

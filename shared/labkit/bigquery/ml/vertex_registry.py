@@ -157,25 +157,38 @@ class VertexRegistration:
             store.put("models", model_id, record)
         return {"vertexAiModelId": model_id, "vertexAiModelVersion": answer["modelVersionId"]}
 
-    def unregister(self, ref: ModelRef, resource: dict) -> None:
-        """DROP MODEL: the registry versions this BigQuery model registered go too."""
+    def _registered(self, ref: ModelRef, resource: dict) -> tuple[str, dict, list] | None:
+        """(Vertex model ID, its record, the versions this BigQuery model registered)."""
         runs = resource.get("trainingRuns") or []
         model_id = next((r.get("vertexAiModelId") for r in runs if r.get("vertexAiModelId")),
                         None)
-        if not model_id:
-            return
+        record = self.registry.store.get("models", model_id) if model_id else None
+        if record is None:
+            return None
+        sources = record.get("bigqueryModels") or {}
+        return model_id, record, [v for v in record["versions"]
+                                  if sources.get(v["versionId"]) == str(ref)]
+
+    def check_removable(self, ref: ModelRef, resource: dict) -> None:
+        """Refuses, before anything is deleted, to remove a deployed version (the registry
+        refuses to delete a deployed model)."""
+        found = self._registered(ref, resource)
+        for version in (found[2] if found else []):
+            if version.get("deployedModels"):
+                raise MLError(f"The model {ref} is registered in the Vertex AI Model Registry "
+                              f"as {found[0]}@{version['versionId']}, which is deployed to an "
+                              "endpoint; undeploy it first.", "invalid")
+
+    def unregister(self, ref: ModelRef, resource: dict) -> None:
+        """DROP MODEL: the registry versions this BigQuery model registered go too."""
         store = self.registry.store
         with store.lock:
-            record = store.get("models", model_id)
-            if record is None:
+            self.check_removable(ref, resource)
+            found = self._registered(ref, resource)
+            if found is None:
                 return
+            model_id, record, mine = found
             sources = record.get("bigqueryModels") or {}
-            mine = [v for v in record["versions"] if sources.get(v["versionId"]) == str(ref)]
-            for version in mine:
-                if version.get("deployedModels"):
-                    raise MLError(f"The model {ref} is registered in the Vertex AI Model "
-                                  f"Registry as {model_id}@{version['versionId']}, which is "
-                                  "deployed to an endpoint; undeploy it first.")
             record["versions"] = [v for v in record["versions"] if v not in mine]
             for version in mine:
                 sources.pop(version["versionId"], None)
