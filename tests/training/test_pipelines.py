@@ -180,6 +180,7 @@ def test_managed_dataset_exported_to_bigquery(trainers, local_env, read_json):
     assert found["training"]["columns"] == ["id", "label", "value"]
     exported = {t.table_id for t in client.list_tables(m[1])}
     assert exported == {"training", "validation", "test"}
+    assert client.get_dataset(m[1]).location == client.get_dataset(source).location
     # Vertex takes a project only, and a dataset with a BigQuery source only
     again = aiplatform.CustomTrainingJob(display_name="bq-dataset-table",
                                          script_path=str(trainers / "bq_splits.py"),

@@ -8,7 +8,8 @@ google/cloud/aiplatform/v1/training_pipeline.proto, and the SDK's CustomTraining
   and AIP_TRAINING_DATA_URI, AIP_VALIDATION_DATA_URI, AIP_TEST_DATA_URI the wildcard URIs
   ".../training-*.csv".
 - bigqueryDestination (bq://project; only for a dataset with a BigQuery source): a new
-  BigQuery dataset dataset_<id>_tables_<YYYY_MM_DDThh_mm_ss_sssZ> in that project with the
+  BigQuery dataset dataset_<id>_tables_<YYYY_MM_DDThh_mm_ss_sssZ> in that project (in the
+  source table's location) with the
   tables training, validation and test, AIP_DATA_FORMAT=bigquery and the variables
   bq://project.dataset_....training (Google's trainers strip the bq:// prefix).
 Splits: fractionSplit (default 0.8 / 0.1 / 0.1, random) and predefinedSplit (a column of
@@ -71,7 +72,8 @@ def export(store: ResourceStore, parent: str, config: dict, bigquery) -> dict[st
     millis = f"{moment.microsecond // 1000:03d}"
     if config.get("bigqueryDestination") is not None:
         name = f"dataset_{dataset_id}_tables_{moment:%Y_%m_%dT%H_%M_%S}_{millis}Z"
-        return _to_bigquery(bigquery, project, name, frame, roles)
+        return _to_bigquery(bigquery, project, name, frame, roles,
+                            _source_location(bigquery, dataset))
     folder = f"{prefix}/dataset-{dataset_id}-tables-{moment:%Y-%m-%dT%H:%M:%S}.{millis}Z"
     env = {"AIP_DATA_FORMAT": "csv"}
     for role, name, variable in SPLITS:
@@ -79,6 +81,17 @@ def export(store: ResourceStore, parent: str, config: dict, bigquery) -> dict[st
         frame[roles == role].to_csv(path, index=False)
         env[variable] = f"{folder}/{name}-*.csv"
     return env
+
+
+def _source_location(bigquery, dataset: dict) -> str | None:
+    """The location of the managed dataset's BigQuery table (its dataset's)."""
+    from google.api_core import exceptions
+
+    uri = dataset["metadata"]["inputConfig"]["bigquerySource"]["uri"]
+    try:
+        return bigquery.client().get_table(uri.removeprefix("bq://")).location
+    except exceptions.GoogleAPICallError:
+        return None
 
 
 def _bigquery_project(uri: str | None, dataset: dict) -> str:
@@ -96,13 +109,16 @@ def _bigquery_project(uri: str | None, dataset: dict) -> str:
     return m[1]
 
 
-def _to_bigquery(bigquery, project: str, name: str, frame, roles) -> dict[str, str]:
+def _to_bigquery(bigquery, project: str, name: str, frame, roles,
+                 location: str | None) -> dict[str, str]:
     from google.api_core import exceptions
     from google.cloud import bigquery as bq
 
     client = bigquery.client()
     try:
-        client.create_dataset(bq.Dataset(f"{project}.{name}"))
+        target = bq.Dataset(f"{project}.{name}")
+        target.location = location  # where the dataset's source table is
+        client.create_dataset(target)
         for role, table, _ in SPLITS:
             part = frame[roles == role].reset_index(drop=True)
             client.load_table_from_dataframe(part, f"{project}.{name}.{table}").result()
