@@ -94,6 +94,19 @@ def test_writes_stay_in_the_job_location(bq, local_env):
         bq.get_table("loc_eu.copy")
 
 
+def test_a_job_is_found_in_its_own_location_only(bq, local_env):
+    from google.api_core import exceptions
+
+    job = bq.query("SELECT x FROM loc_eu.t")
+    job.result()
+    assert bq.get_job(job.job_id, location="EU").state == "DONE"
+    assert bq.get_job(job.job_id).location == "EU"  # no location asked: found by id
+    with pytest.raises(exceptions.NotFound) as caught:
+        bq.get_job(job.job_id, location="US")
+    assert (f"Not found: Job {local_env.project}:US.{job.job_id} was not found in location US"
+            in caught.value.message)
+
+
 def test_create_schema_with_a_location(bq, local_env):
     bq.query("CREATE SCHEMA loc_ddl OPTIONS (location = 'europe-west4')").result()
     assert bq.get_dataset("loc_ddl").location == "europe-west4"

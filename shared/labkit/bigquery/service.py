@@ -234,7 +234,7 @@ class BigQueryService:
         return Response(200, text.encode(), {"Content-Type": "application/json; charset=UTF-8"})
 
     def get_query_results(self, request: Request, project: str, job_id: str):
-        resource = self._job(project, job_id)
+        resource = self._job(project, job_id, request.arg("location"))
         error = resource["status"].get("errorResult")
         if error:
             raise BigQueryError(error.get("message", "Job failed"),
@@ -255,10 +255,14 @@ class BigQueryService:
 
     # --- jobs ---------------------------------------------------------------------------
 
-    def _job(self, project: str, job_id: str) -> dict:
+    def _job(self, project: str, job_id: str, location: str | None = None) -> dict:
+        """A job; asked for in another location than it ran in, it is not found there."""
         resource = self.jobs.get(project, job_id)
-        if resource is None:
-            raise not_found("Job", f"{project}:{LOCATION}.{job_id}")
+        ran = locations.normalize((resource or {}).get("jobReference", {}).get("location")
+                                  or LOCATION)
+        if resource is None or (location and locations.normalize(location) != ran):
+            raise not_found("Job", f"{project}:{locations.normalize(location or ran)}.{job_id}",
+                            locations.normalize(location or ran))
         return resource
 
     def insert_job(self, request: Request, project: str):
@@ -359,13 +363,14 @@ class BigQueryService:
         return staged
 
     def get_job(self, request: Request, project: str, job_id: str):
-        return self._job(project, job_id)
+        return self._job(project, job_id, request.arg("location"))
 
     def cancel_job(self, request: Request, project: str, job_id: str):
-        return {"kind": "bigquery#jobCancelResponse", "job": self._job(project, job_id)}
+        return {"kind": "bigquery#jobCancelResponse",
+                "job": self._job(project, job_id, request.arg("location"))}
 
     def delete_job(self, request: Request, project: str, job_id: str):
-        self._job(project, job_id)
+        self._job(project, job_id, request.arg("location"))
         self.jobs.delete(project, job_id)
         return Response(204)
 
