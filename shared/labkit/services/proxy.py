@@ -22,8 +22,10 @@ from labkit.workspace import Workspace
 
 RESOURCE_MANAGER = "cloudresourcemanager.googleapis.com"
 DLP = "dlp.googleapis.com"  # Sensitive Data Protection's client: gRPC, no endpoint switch
+BIGQUERY_CONNECTION = "bigqueryconnection.googleapis.com"  # ConnectionServiceClient: gRPC
 STORAGE_HOSTS = ("storage.googleapis.com", "www.googleapis.com")
-HOSTS = (RESOURCE_MANAGER, DLP, *STORAGE_HOSTS)  # names the stand-ins' certificate carries
+# names the stand-ins' certificate carries
+HOSTS = (RESOURCE_MANAGER, DLP, BIGQUERY_CONNECTION, *STORAGE_HOSTS)
 
 
 def _folder(workspace: Workspace):

@@ -39,6 +39,7 @@ ROOMS = [
     "labkit.genai.routes",
     "labkit.genai.tuning.routes",
     "labkit.dlp.service",  # gRPC behind the proxy: after labkit.services.proxy
+    "labkit.bigquery.connections",  # gRPC behind the proxy, as DLP
 ]
 
 
