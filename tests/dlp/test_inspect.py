@@ -213,3 +213,14 @@ def test_resource_manager_checks_the_token_too(local_env):
     stranger = resourcemanager_v3.ProjectsClient(credentials=Credentials("wrong"))
     with pytest.raises(exceptions.Unauthenticated):
         stranger.get_project(name="projects/labkit-local")
+
+
+def test_precision_and_recall_on_the_labelled_sample(dlp, parent):
+    from tests.dlp import labelled
+
+    seen = [found(inspect(dlp, parent, text, info_types=types(*labelled.INFO_TYPES)))
+             for text, _ in labelled.SAMPLE]
+    counts = labelled.score(seen)
+    precision, recall = labelled.precision_recall(counts)
+    misses = {name: c for name, c in counts.items() if c[1] or c[2]}
+    assert precision >= 0.9 and recall >= 0.9, (precision, recall, misses)

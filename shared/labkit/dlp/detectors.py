@@ -44,7 +44,7 @@ def email(text: str) -> Iterator[Hit]:
 # ---- PHONE_NUMBER
 _PHONE = re.compile(
     r"(?<![\w+])(?:\+1[ .-]?)?(?:\(\d{3}\)[ .-]?|\d{3}[ .-])\d{3}[ .-]\d{4}(?!\d)"  # NANP
-    r"|(?<![\w+])\+(?:[2-9]\d{0,2})(?:[ .-]?\d{2,4}){2,5}(?!\d)"  # +CC international
+    r"|(?<![\w+])\+(?:[2-9]\d{0,2})(?:[ .-]?\d{1,4}){2,6}(?!\d)"  # +CC international
     r"|(?<![\w+.-])\d{10}(?![\w.-])")  # bare ten digits: only with context
 _PHONE_WORDS = re.compile(r"(?i)\b(phone|tel|telephone|mobile|cell|call|fax|contact)\b")
 
@@ -189,6 +189,7 @@ def date_of_birth(text: str) -> Iterator[Hit]:
 # ---- PERSON_NAME
 _NAME_WORDS = re.compile(r"(?i)\b(name|patient|customer|employee|contact|signed|dear)\b\W*$")
 _HONORIFIC = re.compile(r"\b(?:Mr|Mrs|Ms|Miss|Dr|Prof)\.? ([A-Z][a-z]+(?:[ -][A-Z][a-z]+)?)")
+_SENTENCE_START = re.compile(r"(?:^|[.!?]\s+)$")
 _WORD = re.compile(r"\b[A-Z][a-z]+\b")
 _SURNAME = re.compile(r" (?:[A-Z]\. )?[A-Z][a-z]+(?:-[A-Z][a-z]+)?\b")
 
@@ -214,8 +215,12 @@ def person_name(text: str) -> Iterator[Hit]:
         context = bool(_NAME_WORDS.search(text[max(0, m.start() - 30):m.start()]))
         if surname:
             yield m.start(), end, VERY_LIKELY if context else LIKELY
-        else:  # a first name alone: "Grace" may be a word
-            yield m.start(), end, LIKELY if context else POSSIBLE
+        elif context:
+            yield m.start(), end, LIKELY
+        else:  # a first name alone may be a word ("Grace periods"), and capitals at the
+            # start of a sentence are no evidence at all
+            start_of_sentence = _SENTENCE_START.search(text[:m.start()])
+            yield m.start(), end, UNLIKELY if start_of_sentence else POSSIBLE
 
 
 BUILT_IN: dict[str, Callable[[str], Iterator[Hit]]] = {
