@@ -5,6 +5,7 @@ and alerts, and what Vertex refuses."""
 from __future__ import annotations
 
 import io
+import json
 import time
 import uuid
 
@@ -16,7 +17,9 @@ from google.api_core import exceptions
 from google.cloud import aiplatform, bigquery, storage
 from sklearn.linear_model import LogisticRegression
 from vertexai.resources.preview import ml_monitoring
-from vertexai.resources.preview.ml_monitoring.spec import objective, schema
+from vertexai.resources.preview.ml_monitoring.spec import notification, objective, output, schema
+
+from labkit.workspace import Workspace
 
 SKLEARN_IMAGE = "us-docker.pkg.dev/vertex-ai/prediction/sklearn-cpu.1-6:latest"
 
@@ -76,9 +79,22 @@ def test_monitoring_job_finds_drift_against_the_training_data(local_env, model, 
     same_uri, drifted_uri = serving_tables
     calm = monitor.run(target_dataset=objective.MonitoringInput(table_uri=same_uri),
                        display_name="calm", sync=True)
+    to = f"mlops-{uuid.uuid4().hex[:6]}@example.com"
     drift = monitor.run(target_dataset=objective.MonitoringInput(table_uri=drifted_uri),
-                        display_name="drift", sync=True)
+                        display_name="drift", sync=True,
+                        notification_spec=notification.NotificationSpec(
+                            user_emails=[to], enable_cloud_logging=True),
+                        output_spec=output.OutputSpec(gcs_base_dir=f"gs://{local_env.bucket}"))
     assert drift.state.name == "JOB_STATE_SUCCEEDED"
+    status = drift._gca_resource.job_execution_detail.objective_status
+    assert "not written locally" in status["raw-feature-drift"].message  # said, not dropped
+    logs = Workspace.from_env().path("logs")
+    mails = [json.loads(line) for line in (logs / "monitoring-email-outbox.jsonl").open()]
+    mail = [m for m in mails if m["to"] == [to]][0]
+    assert {a["statsName"] for a in mail["anomalies"]} == {"age", "colour"}
+    entries = [json.loads(line) for line in (logs / "model-monitoring.jsonl").open()]
+    assert sum(e["jsonPayload"].get("modelMonitoringJob") == drift.resource_name
+               for e in entries) == 2
     assert {j.display_name for j in monitor.list_jobs()} >= {"calm", "drift"}
 
     stats = monitor.search_metrics(model_monitoring_job_name=drift.resource_name)
@@ -110,10 +126,19 @@ def test_what_vertex_refuses(local_env, model, training):
         ml_monitoring.ModelMonitor.create(
             model_name=model.resource_name.rsplit("/", 1)[0] + "/123456789",
             model_version_id="1")
+    with pytest.raises(exceptions.BadRequest, match="model resource name"):
+        ml_monitoring.ModelMonitor.create(model_name="penguins", model_version_id="1")
     monitor = _monitor(model, training[1])
+    with pytest.raises(RuntimeError, match="query failed"):  # the job fails, with the reason
+        monitor.run(target_dataset=objective.MonitoringInput(
+            query="SELECT age FROM `no_such_dataset.table`"), sync=True)
     with pytest.raises(exceptions.MethodNotImplemented, match="LAB_BACKEND=gcp"):
         monitor.run(target_dataset=objective.MonitoringInput(
             endpoints=["projects/p/locations/us-central1/endpoints/1"]), sync=True)
+    with pytest.raises(exceptions.MethodNotImplemented, match="notification channels"):
+        monitor.run(target_dataset=objective.MonitoringInput(table_uri=training[1]), sync=True,
+                    notification_spec=notification.NotificationSpec(
+                        notification_channels=["projects/p/notificationChannels/1"]))
     with pytest.raises(exceptions.MethodNotImplemented, match="attribution"):
         monitor.run(target_dataset=objective.MonitoringInput(table_uri=training[1]), sync=True,
                     tabular_objective_spec=objective.TabularObjective(

@@ -7,7 +7,8 @@ Model Registry, its schema (feature and prediction fields) and default objective
 with the baseline once, in a background thread, and records one data point per field and
 objective, which searchModelMonitoringStats / searchModelMonitoringAlerts return.
 
-Drift is measured with the engine v1 uses (labkit.vertex.monitoring.stats): L-infinity or
+Anomalies are "emailed" and logged as v1 keeps them locally (see _notify). Drift is measured
+with the engine v1 uses (labkit.vertex.monitoring.stats): L-infinity or
 Jensen-Shannon divergence for categorical fields, Jensen-Shannon divergence for numeric
 ones (the metrics the SDK accepts), with the objective's thresholds (per field, then the
 default for the field's kind, then stats.DEFAULT_THRESHOLD).
@@ -100,6 +101,9 @@ class ModelMonitors:
         if not target.get("model"):
             raise errors.invalid("ModelMonitor.model_monitoring_target.vertex_model.model is "
                                  "required.")
+        if not re.fullmatch(r"projects/[^/]+/locations/[^/]+/models/[^/@]+", target["model"]):
+            raise errors.invalid(f"vertex_model.model {target['model']!r} must be a model "
+                                 f"resource name, projects/P/locations/L/models/ID.")
         model_parent, _, model_id = target["model"].partition("/models/")
         version = target.get("modelVersionId")
         self.registry.get(model_parent, f"{model_id}@{version}" if version else model_id)
@@ -254,6 +258,9 @@ class ModelMonitors:
         for key in ("notificationSpec", "outputSpec"):
             if spec.get(key) or monitor.get(key):
                 resolved[key] = spec.get(key) or monitor[key]
+        if (resolved.get("notificationSpec") or {}).get("notificationChannelConfigs"):
+            raise errors.gcp_only("Cloud Monitoring notification channels for model monitoring "
+                                  "alerts (email_config and enable_cloud_logging run locally)")
         return resolved
 
     def get_job(self, parent: str, monitor_id: str, job_id: str) -> dict:
@@ -299,10 +306,51 @@ class ModelMonitors:
                                        f"{type(exc).__name__}: {exc}"}})
             return
         self.store.put("modelMonitoringStats", job_id, {"job": job["name"], "points": points})
+        self._notify(job, [p for p in points if p["hasAnomaly"]])
+        if (job["modelMonitoringSpec"].get("outputSpec") or {}).get("gcsBaseDirectory"):
+            for kind in status:  # said where the SDK shows a job's outcome, not kept silent
+                status[kind]["message"] = " ".join(filter(None, [
+                    status[kind]["message"], "The TensorFlow Data Validation statistics files "
+                    "Vertex AI writes under output_spec.gcs_base_directory are not written "
+                    "locally; search_metrics() and search_alerts() return the same results."]))
         detail = {"baselineDatasets": [{"location": _location(objective["baselineDataset"])}],
                   "targetDatasets": [{"location": _location(objective["targetDataset"])}],
                   "objectiveStatus": status}
         self._update(job_id, state="JOB_STATE_SUCCEEDED", jobExecutionDetail=detail)
+
+    def _notify(self, job: dict, anomalies: list[dict]) -> None:
+        """The notification spec, as the v1 engine keeps it locally: an email to the outbox
+        (logs/monitoring-email-outbox.jsonl) and, with enable_cloud_logging, one Cloud
+        Logging entry per anomaly (logs/model-monitoring.jsonl)."""
+        spec = job["modelMonitoringSpec"].get("notificationSpec") or {}
+        if not anomalies:
+            return
+        summary = [{"statsName": a["statsName"], "objectiveType": a["objectiveType"],
+                    "algorithm": a["algorithm"], "threshold": a["thresholdValue"],
+                    "deviation": a["currentStats"]["distributionValue"]["distributionDeviation"]}
+                   for a in anomalies]
+        emails = (spec.get("emailConfig") or {}).get("userEmails") or []
+        if emails:
+            self._append("monitoring-email-outbox.jsonl", {
+                "to": emails, "time": now(), "anomalies": summary,
+                "subject": f"Vertex AI Model Monitoring: {len(anomalies)} anomalies detected "
+                           f"in {job['displayName']}"})
+        if spec.get("enableCloudLogging"):
+            project = job["name"].split("/")[1]
+            for anomaly in summary:
+                self._append("model-monitoring.jsonl", {
+                    "logName": f"projects/{project}/logs/aiplatform.googleapis.com%2F"
+                               f"model_monitoring_anomaly",
+                    "resource": {"type": "aiplatform.googleapis.com/ModelMonitor",
+                                 "labels": {"resource_container": project,
+                                            "location": job["name"].split("/")[3],
+                                            "model_monitor": job["name"].split("/")[5]}},
+                    "severity": "WARNING", "timestamp": now(),
+                    "jsonPayload": {**anomaly, "modelMonitoringJob": job["name"]}})
+
+    def _append(self, name: str, entry: dict) -> None:
+        with self.lock, open(self.workspace.path("logs", name), "a") as f:
+            f.write(json.dumps(entry) + "\n")
 
     def _read(self, source: dict) -> dict[str, list]:
         """{column: values} of a ModelMonitoringInput's rows (filtered by its time interval)."""
@@ -310,7 +358,12 @@ class ModelMonitors:
         if dataset.get("bigquerySource"):
             bq = dataset["bigquerySource"]
             if bq.get("query"):
-                rows = [dict(r) for r in self.bigquery.client().query(bq["query"]).result()]
+                from google.api_core import exceptions
+
+                try:
+                    rows = [dict(r) for r in self.bigquery.client().query(bq["query"]).result()]
+                except exceptions.GoogleAPICallError as exc:
+                    raise errors.invalid(f"The dataset's query failed: {exc.message}") from None
             else:
                 rows = training_data._bigquery(self.bigquery, bq.get("tableUri", ""))
         elif dataset.get("gcsSource"):
