@@ -83,7 +83,7 @@ def test_phone_numbers(dlp, parent):
 
 
 def test_min_likelihood_and_per_info_type(dlp, parent):
-    text = "Jennifer wrote from jen@example.com"
+    text = "a note from Jennifer, jen@example.com"
     assert found(inspect(dlp, parent, text, info_types=types("PERSON_NAME", "EMAIL_ADDRESS"))) \
         == {("PERSON_NAME", "Jennifer"), ("EMAIL_ADDRESS", "jen@example.com")}
     assert found(inspect(dlp, parent, text, info_types=types("PERSON_NAME", "EMAIL_ADDRESS"),
