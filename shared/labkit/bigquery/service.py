@@ -47,16 +47,18 @@ def _listing(items: list, request: Request) -> tuple[list, str | None]:
 
 
 class BigQueryService:
-    def __init__(self, workspace: Workspace, registry=None):
+    def __init__(self, workspace: Workspace, registry=None, vertex=None):
         self.workspace = workspace
         root = workspace.path("bigquery", "x").parent
         self.root = root
         self.wh = Warehouse(root / "warehouse.duckdb")
         public_data.ensure(self.wh)
+        from labkit.bigquery.connections import ConnectionStore  # remote models' connections
         from labkit.storage import local_path  # EXPORT MODEL writes to the local storage
 
         self.engine = Engine(self.wh, root / "models", {
-            "storage_path": lambda uri: local_path(uri, workspace), "registry": registry})
+            "storage_path": lambda uri: local_path(uri, workspace), "registry": registry,
+            "connections": ConnectionStore(workspace), "vertex": vertex})
         self.resources = Resources(self.engine)
         self.jobs = jobstore.JobStore(root / "jobs", self.wh)
         self.uploads: dict[str, dict] = {}
@@ -630,5 +632,8 @@ def _content_range(value: str, length: int) -> tuple[int, int | None]:
 
 
 def register(router: Router, services) -> None:
-    BigQueryService(services.workspace, services.registry).register(router)
+    from labkit.bigquery.vertex_ai import VertexCaller  # remote models call Vertex AI
+
+    BigQueryService(services.workspace, services.registry,
+                    VertexCaller(services.endpoint, services.workspace.token)).register(router)
 

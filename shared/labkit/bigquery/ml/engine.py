@@ -15,9 +15,10 @@ from pathlib import Path
 import pyarrow as pa
 
 from labkit.bigquery.errors import BigQueryError
-from labkit.bigquery.ml import export, functions
+from labkit.bigquery.ml import export, functions, remote
 from labkit.bigquery.ml import resource as resources
 from labkit.bigquery.ml.errors import MLError
+from labkit.bigquery.ml.functions import generate
 from labkit.bigquery.ml.options import resolve_options
 from labkit.bigquery.ml.sqlscan import mask
 from labkit.bigquery.ml.statements import (
@@ -52,11 +53,15 @@ _SINGLE = re.compile(r"^\s*SELECT\s+\*\s+FROM\s+(?P<rel>__bqml_\w+)\s*;?\s*$", r
 class MLEngine:
     """`storage_path(uri)`: the local file behind a gs:// URI (exports write there);
     `registry`: the Vertex AI Model Registry (model_registry='vertex_ai'). Without them
-    (unit tests of the SQL engine alone) those statements fail loudly."""
+    (unit tests of the SQL engine alone) those statements fail loudly. `connections` (the
+    BigQuery Connection API's store) and `vertex` (bigquery.vertex_ai.VertexCaller) serve
+    remote models."""
 
     def __init__(self, root: Path, run_query: Callable[[str], pa.Table],
-                 storage_path: Callable[[str], Path] | None = None, registry=None):
+                 storage_path: Callable[[str], Path] | None = None, registry=None,
+                 connections=None, vertex=None):
         self.store = ModelStore(root)
+        self.connections, self.remote = connections, vertex
         self.run_query = run_query
         self.storage_path = storage_path
         self.vertex = VertexRegistration(registry, Path(root).parent / "vertex_models") \
@@ -94,7 +99,10 @@ class MLEngine:
             model = self.store.load(call.ref)
             if "trial_id" in call.settings:
                 model = model.for_trial(call.settings.pop("trial_id"))
-            result = functions.run(call, model, self.run_query)
+            if call.fn in generate.HANDLERS or model.model_type.startswith("remote_"):
+                result = self._generate(call, model, project)
+            else:
+                result = functions.run(call, model, self.run_query)
             name = f"__bqml_{tag}_{i}"
             relations[name] = result
             pieces += [sql[last:call.start], name]
@@ -105,8 +113,22 @@ class MLEngine:
         return MLResult("SELECT", relations[single.group("rel")] if single else None, None,
                         rewritten, relations)
 
+    def _generate(self, call, model, project: str) -> pa.Table:
+        """ML.GENERATE_* on a remote model, answered by the local Vertex AI."""
+        handler = generate.HANDLERS.get(call.fn)
+        if handler is None or not model.model_type.startswith("remote_"):
+            raise MLError(f"ML.{call.fn} is not supported for "
+                          f"{'remote models' if handler is None else model.model_type.upper()}"
+                          f"{'' if handler is None else ' models: it needs a remote model'}")
+        if self.remote is None:
+            raise MLError("Remote models need the local Vertex AI, which this BigQuery was "
+                          "started without")
+        return handler(model, call, self.run_query, self.remote, project)
+
     def _create(self, sql: str, project: str, dataset: str | None) -> MLResult:
         stmt = parse_create(sql, project, dataset)
+        if stmt.connection is not None:
+            return self._create_remote(stmt)
         options = resolve_options(stmt.options)
         check_registry_options(options)
         key = (stmt.ref.project, stmt.ref.dataset, stmt.ref.model)
@@ -136,6 +158,19 @@ class MLEngine:
         finally:
             with self._lock:
                 self._creating.discard(key)
+        return MLResult("CREATE_MODEL", None, stmt.ref.as_dict())
+
+    def _create_remote(self, stmt) -> MLResult:
+        with self._lock:
+            exists = self.store.exists(stmt.ref)
+            if exists and stmt.if_not_exists:
+                return MLResult("CREATE_MODEL", None, stmt.ref.as_dict())
+            if exists and not stmt.replace:
+                raise MLError(f"Already Exists: Model {stmt.ref}", "duplicate")
+        self._check_dataset(stmt.ref)
+        model = remote.create(stmt.ref, stmt.connection, stmt.options, stmt.query,
+                              self.connections)
+        self.store.save(stmt.ref, model, remote.resource(stmt.ref, model, time.time()))
         return MLResult("CREATE_MODEL", None, stmt.ref.as_dict())
 
     def _drop(self, ref: ModelRef, if_exists: bool = False) -> None:

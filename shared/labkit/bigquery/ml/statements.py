@@ -52,6 +52,7 @@ class CreateModel:
     options: dict
     transform: list[str] | None
     query: str
+    connection: str | None = None  # REMOTE WITH CONNECTION: DEFAULT or `project.region.id`
 
 
 @dataclass
@@ -132,6 +133,7 @@ def parse_create(sql: str, project: str, dataset: str | None) -> CreateModel:
     transform = None
     options: dict = {}
     query = None
+    connection = None
     while pos < len(sql):
         rest = masked[pos:]
         word = re.match(r"\s*(\w+)", rest)
@@ -152,7 +154,13 @@ def parse_create(sql: str, project: str, dataset: str | None) -> CreateModel:
                                 "models)")
             pos = close + 1
         elif kw == "REMOTE":
-            raise not_local("REMOTE models (CREATE MODEL ... REMOTE WITH CONNECTION)")
+            remote = re.match(rf"\s*WITH\s+CONNECTION\s+(?P<conn>DEFAULT\b|{NAME})",
+                              masked[at:], re.I)
+            if not remote:
+                raise MLError("Syntax error: expected REMOTE WITH CONNECTION "
+                              "{DEFAULT | `project.region.connection`}")
+            connection = sql[at + remote.start("conn"):at + remote.end("conn")]
+            pos = at + remote.end()
         elif kw == "AS":
             query = sql[at:].strip().rstrip(";").strip()
             break
@@ -166,7 +174,7 @@ def parse_create(sql: str, project: str, dataset: str | None) -> CreateModel:
         if re.match(r"^\w+\s+AS\s*\(", mask(query), re.I):
             raise not_local("CREATE MODEL with named training_data / custom_holiday queries")
     return CreateModel(ref, bool(head.group("replace")), bool(head.group("ine")), options,
-                       transform, query)
+                       transform, query, connection)
 
 
 def parse_drop(sql: str, project: str, dataset: str | None) -> DropModel:
