@@ -14,6 +14,7 @@ US numeric and English month-name forms.
 
 from __future__ import annotations
 
+import bisect
 import ipaddress
 import re
 from collections.abc import Callable, Iterator
@@ -189,7 +190,7 @@ def date_of_birth(text: str) -> Iterator[Hit]:
 # ---- PERSON_NAME
 _NAME_WORDS = re.compile(r"(?i)\b(name|patient|customer|employee|contact|signed|dear)\b\W*$")
 _HONORIFIC = re.compile(r"\b(?:Mr|Mrs|Ms|Miss|Dr|Prof)\.? ([A-Z][a-z]+(?:[ -][A-Z][a-z]+)?)")
-_SENTENCE_START = re.compile(r"(?:^|[.!?]\s+)$")
+_SENTENCE_START = re.compile(r"[.!?]\s+$")
 _WORD = re.compile(r"\b[A-Z][a-z]+\b")
 _SURNAME = re.compile(r" (?:[A-Z]\. )?[A-Z][a-z]+(?:-[A-Z][a-z]+)?\b")
 
@@ -202,16 +203,20 @@ def first_names() -> frozenset[str]:
 
 def person_name(text: str) -> Iterator[Hit]:
     names = first_names()
-    taken: list[tuple[int, int]] = []
-    for m in _HONORIFIC.finditer(text):
-        taken.append(m.span(1))
-        yield m.start(1), m.end(1), VERY_LIKELY
+    honorifics = [m.span(1) for m in _HONORIFIC.finditer(text)]
+    starts = [start for start, _ in honorifics]
+    for start, end in honorifics:
+        yield start, end, VERY_LIKELY
+    taken_until = 0  # the end of the last name found by first name (they come in order)
     for m in _WORD.finditer(text):
-        if m.group() not in names or any(s <= m.start() < e for s, e in taken):
+        if m.group() not in names or m.start() < taken_until:
             continue
+        i = bisect.bisect_right(starts, m.start()) - 1
+        if i >= 0 and m.start() < honorifics[i][1]:
+            continue  # already found after its honorific
         surname = _SURNAME.match(text, m.end())
         end = surname.end() if surname else m.end()
-        taken.append((m.start(), end))
+        taken_until = end
         context = bool(_NAME_WORDS.search(text[max(0, m.start() - 30):m.start()]))
         if surname:
             yield m.start(), end, VERY_LIKELY if context else LIKELY
@@ -219,7 +224,8 @@ def person_name(text: str) -> Iterator[Hit]:
             yield m.start(), end, LIKELY
         else:  # a first name alone may be a word ("Grace periods"), and capitals at the
             # start of a sentence are no evidence at all
-            start_of_sentence = _SENTENCE_START.search(text[:m.start()])
+            start_of_sentence = m.start() == 0 or _SENTENCE_START.search(
+                text[max(0, m.start() - 8):m.start()])
             yield m.start(), end, UNLIKELY if start_of_sentence else POSSIBLE
 
 
