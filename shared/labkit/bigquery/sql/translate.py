@@ -32,6 +32,7 @@ from sqlglot import exp
 from sqlglot.errors import ErrorLevel, ParseError, TokenError
 
 from labkit.bigquery.errors import access_denied, invalid_query, not_found, unsupported
+from labkit.bigquery.sql import distance
 
 logging.getLogger("sqlglot").setLevel(logging.ERROR)  # "Unsupported property" chatter
 
@@ -363,6 +364,8 @@ def _ieee_divide(x: exp.Expression, y: exp.Expression) -> exp.Expression:
 
 
 def _rewrite(node: exp.Expression) -> exp.Expression:
+    if distance.is_ml_distance(node):
+        return distance.ml_distance(node)
     if isinstance(node, exp.Anonymous) and node.name.upper() == "IEEE_DIVIDE":
         if len(node.expressions) != 2:
             raise invalid_query("No matching signature for function IEEE_DIVIDE: it takes "
