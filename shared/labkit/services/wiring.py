@@ -84,11 +84,11 @@ def build(workspace: Workspace, endpoint: str, project: str) -> Services:
     store = ResourceStore(workspace)
     bigquery = LocalBigQuery(endpoint, workspace.token, project)
     registry = Registry(store)
+    monitoring = MonitoringJobs(store, workspace, bigquery)
     return Services(
         workspace=workspace, endpoint=endpoint, project=project, vertex_store=store,
-        registry=registry, metadata=Metadata(store),
-        monitoring=MonitoringJobs(store, workspace, bigquery),
-        model_monitors=ModelMonitors(store, workspace, registry, bigquery),
+        registry=registry, metadata=Metadata(store), monitoring=monitoring,
+        model_monitors=ModelMonitors(store, workspace, registry, bigquery, monitoring.log),
         objects=Store(workspace, project), bigquery=bigquery)
 
 
