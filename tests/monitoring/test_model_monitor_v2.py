@@ -229,3 +229,44 @@ def test_a_query_with_a_time_window_selects_recent_rows(local_env, model, traini
                     "time_offset": {"window": "an hour"}}}}})
     monitor.delete()
     client.delete_dataset(dataset, delete_contents=True)
+
+
+def test_an_endpoints_logged_traffic_is_a_target(local_env, model, training):
+    """vertex_endpoint_logs: the endpoint's request-response logging table, as Google's
+    online-prediction sample monitors it (list instances map to the schema's features in
+    order, a bare prediction to the first prediction field)."""
+    endpoint = aiplatform.Endpoint.create(
+        display_name=f"mm2-{uuid.uuid4().hex[:6]}", enable_request_response_logging=True,
+        request_response_logging_sampling_rate=1.0,
+        request_response_logging_bq_destination_table=f"bq://{local_env.project}")
+    model.deploy(endpoint=endpoint, machine_type="n1-standard-2")
+    try:
+        ages = np.random.default_rng(3).normal(75, 5, 200).round(1)
+        for chunk in np.array_split(ages, 4):
+            endpoint.predict(instances=[[float(a)] for a in chunk])
+        monitor = ml_monitoring.ModelMonitor.create(
+            model_name=model.resource_name, model_version_id=model.version_id,
+            training_dataset=objective.MonitoringInput(table_uri=training[1]),
+            model_monitoring_schema=schema.ModelMonitoringSchema(
+                feature_fields=[schema.FieldSchema(name="age", data_type="float")],
+                prediction_fields=[schema.FieldSchema(name="label", data_type="categorical")]),
+            tabular_objective_spec=objective.TabularObjective(
+                feature_drift_spec=objective.DataDriftSpec(),
+                prediction_output_drift_spec=objective.DataDriftSpec()))
+        job = monitor.run(sync=True, target_dataset=objective.MonitoringInput(
+            endpoints=[endpoint.resource_name], window="1h"))
+        assert job.state.name == "JOB_STATE_SUCCEEDED"
+        found = {(s.tabular_stats.stats_name, s.tabular_stats.objective_type):
+                 s.tabular_stats.data_points[0]
+                 for s in monitor.search_metrics(model_monitoring_job_name=job.resource_name)}
+        assert set(found) == {("age", "raw-feature-drift"), ("label", "prediction-output-drift")}
+        assert found[("age", "raw-feature-drift")].has_anomaly  # served ages ~75, trained ~40
+        unlogged = aiplatform.Endpoint.create(display_name=f"mm2-{uuid.uuid4().hex[:6]}")
+        with pytest.raises(RuntimeError, match="does not log requests"):
+            monitor.run(sync=True, target_dataset=objective.MonitoringInput(
+                endpoints=[unlogged.resource_name]))
+        unlogged.delete()
+        monitor.delete()
+    finally:
+        endpoint.undeploy_all()
+        endpoint.delete()

@@ -13,14 +13,14 @@ Jensen-Shannon divergence for categorical fields, Jensen-Shannon divergence for 
 ones (the metrics the SDK accepts), with the objective's thresholds (per field, then the
 default for the field's kind, then stats.DEFAULT_THRESHOLD).
 
-Datasets read locally: BigQuery tables and queries, CSV / JSONL files on Cloud Storage and
-managed tabular datasets, with a timestamp_field and a time_interval or time_offset (a
-window ending `offset` before the run) filtering the rows.
+Datasets read locally: BigQuery tables and queries, CSV / JSONL files on Cloud Storage,
+managed tabular datasets, and endpoints' request-response logging tables
+(vertex_endpoint_logs; their logging_time is the timestamp), with a timestamp_field and a
+time_interval or time_offset (a window ending `offset` before the run) filtering the rows.
 Schedules (create_model_monitoring_job_request) run jobs on their cron through the
 pipelines' scheduler (labkit.vertex.pipelines.schedules).
-What runs only on Google is refused when the job is created (501): endpoint request logs
-and batch prediction output as datasets, TFRecord files and the
-feature-attribution objective.
+What runs only on Google is refused when the job is created (501): batch prediction output
+as a dataset, TFRecord files and the feature-attribution objective.
 """
 
 from __future__ import annotations
@@ -80,11 +80,13 @@ def _duration(text: str, what: str) -> timedelta:
 
 
 class ModelMonitors:
-    def __init__(self, store: ResourceStore, workspace: Workspace, registry, bigquery=None):
+    def __init__(self, store: ResourceStore, workspace: Workspace, registry, bigquery=None,
+                 request_log=None):
         self.store = store
         self.workspace = workspace
         self.registry = registry
         self.bigquery = bigquery  # labkit.vertex.bq.LocalBigQuery
+        self.request_log = request_log  # the endpoints' request-response logging (flushed)
         self.lock = threading.Lock()
 
     # ---- ModelMonitor
@@ -292,8 +294,9 @@ class ModelMonitors:
         job = self._update(job_id, state="JOB_STATE_RUNNING")
         objective = job["modelMonitoringSpec"]["objectiveSpec"]
         try:
-            baseline = self._read(objective["baselineDataset"])
-            target = self._read(objective["targetDataset"])
+            schema = monitor.get("modelMonitoringSchema") or {}
+            baseline = self._read(objective["baselineDataset"], schema)
+            target = self._read(objective["targetDataset"], schema)
             points, status = self._analyze(monitor, job, objective["tabularObjective"],
                                            baseline, target)
         except errors.VertexError as exc:
@@ -352,8 +355,52 @@ class ModelMonitors:
         with self.lock, open(self.workspace.path("logs", name), "a") as f:
             f.write(json.dumps(entry) + "\n")
 
-    def _read(self, source: dict) -> dict[str, list]:
-        """{column: values} of a ModelMonitoringInput's rows (filtered by its time interval)."""
+    def _endpoint_rows(self, endpoints: list[str], schema: dict) -> list[dict]:
+        """The rows of the endpoints' request-response logging tables (Vertex's layout, see
+        request_log): one row per instance, its features by name (a list instance by the
+        schema's feature order), its prediction's fields (a bare value is the first
+        prediction field), and logging_time."""
+        from labkit.vertex.bq import read_rows
+        from labkit.vertex.monitoring.hooks import logging_table
+
+        if self.request_log is not None:
+            self.request_log.flush()
+        features = [f["name"] for f in schema.get("featureFields") or []]
+        outputs = [f["name"] for f in schema.get("predictionFields") or []]
+        rows = []
+        for name in endpoints:
+            endpoint = self.store.get("endpoints", name.rsplit("/", 1)[-1])
+            if endpoint is None or endpoint["name"] != name:
+                raise errors.not_found("Endpoint", name)
+            table = logging_table(endpoint)
+            if table is None:
+                raise errors.failed_precondition(
+                    f"Endpoint {name} does not log requests and responses: create it with "
+                    f"enable_request_response_logging=True to monitor its traffic.")
+            try:
+                logged = read_rows(self.bigquery, *table.split("."))
+            except errors.VertexError:
+                logged = []  # no request logged yet
+            for entry in logged:
+                pairs = zip(entry.get("request_payload") or [],
+                            entry.get("response_payload") or [], strict=False)
+                for request, response in pairs:
+                    instance, prediction = json.loads(request), json.loads(response)
+                    row = dict(instance) if isinstance(instance, dict) else \
+                        dict(zip(features, instance, strict=False))
+                    if isinstance(prediction, dict):
+                        row.update(prediction)
+                    elif outputs:
+                        row[outputs[0]] = prediction
+                    row["logging_time"] = entry.get("logging_time")
+                    rows.append(row)
+        return rows
+
+    def _read(self, source: dict, schema: dict | None = None) -> dict[str, list]:
+        """{column: values} of a ModelMonitoringInput's rows (filtered by its time window)."""
+        if source.get("vertexEndpointLogs"):
+            rows = self._endpoint_rows(source["vertexEndpointLogs"]["endpoints"], schema or {})
+            return self._columns(source, rows, "logging_time")
         dataset = source["columnizedDataset"]
         if dataset.get("bigquerySource"):
             bq = dataset["bigquerySource"]
@@ -373,15 +420,19 @@ class ModelMonitors:
                                       self.workspace)
         else:
             rows = self._managed_dataset(dataset["vertexDataset"])
+        return self._columns(source, rows, dataset.get("timestampField"))
+
+    @staticmethod
+    def _columns(source: dict, rows: list[dict], stamp_field: str | None) -> dict[str, list]:
         start, end = _window(source)
-        stamp_field = dataset.get("timestampField")
         if (start or end) and stamp_field:
             rows = [r for r in rows if r.get(stamp_field) is not None and
                     (start is None or _time(r[stamp_field]) >= start) and
                     (end is None or _time(r[stamp_field]) < end)]
         if not rows:
             raise errors.invalid(f"The dataset {_location(source)} has no rows to monitor.")
-        return {name: [r.get(name) for r in rows] for name in rows[0]}
+        names = list(dict.fromkeys(k for r in rows for k in r))
+        return {name: [r.get(name) for r in rows] for name in names}
 
     def _managed_dataset(self, name: str) -> list[dict]:
         from labkit.vertex.automl.datasets import read_frame
@@ -516,12 +567,13 @@ def _float(value):
 
 
 def _check_input(source: dict, key: str) -> None:
-    if source.get("vertexEndpointLogs"):
-        raise errors.gcp_only("Monitoring Vertex AI endpoint request logs (vertex_endpoint_logs) "
-                              "in Model Monitoring v2; the v1 ModelDeploymentMonitoringJob "
-                              "monitors an endpoint locally")
     if source.get("batchPredictionOutput"):
         raise errors.gcp_only("Batch prediction output as a Model Monitoring v2 dataset")
+    if source.get("vertexEndpointLogs"):
+        if not source["vertexEndpointLogs"].get("endpoints"):
+            raise errors.invalid(f"{key}.vertex_endpoint_logs.endpoints is required.")
+        _window(source)
+        return
     if (source.get("timeOffset") or source.get("timeInterval")) and \
             not (source.get("columnizedDataset") or {}).get("timestampField"):
         raise errors.invalid(f"{key}: a time_interval or time_offset needs the dataset's "
@@ -554,6 +606,8 @@ def _window(source: dict) -> tuple[datetime | None, datetime | None]:
 
 
 def _location(source: dict) -> str:
+    if source.get("vertexEndpointLogs"):
+        return ",".join(source["vertexEndpointLogs"].get("endpoints") or [])
     dataset = source.get("columnizedDataset") or {}
     bq = dataset.get("bigquerySource") or {}
     return (dataset.get("vertexDataset") or (dataset.get("gcsSource") or {}).get("gcsUri")
