@@ -107,6 +107,21 @@ def test_a_job_is_found_in_its_own_location_only(bq, local_env):
             in caught.value.message)
 
 
+def test_loads_and_extracts_run_where_their_table_is(bq, local_env):
+    from google.api_core import exceptions
+
+    job = bq.load_table_from_json([{"x": 2}], f"{local_env.project}.loc_eu.loaded")
+    job.result()
+    assert job.location == "EU"
+    with pytest.raises(exceptions.NotFound, match="loc_eu was not found in location US"):
+        bq.load_table_from_json([{"x": 3}], f"{local_env.project}.loc_eu.loaded",
+                                location="US").result()
+    extract = bq.extract_table(f"{local_env.project}.loc_eu.t",
+                               f"gs://{local_env.bucket}/loc/eu-*.csv")
+    extract.result()
+    assert extract.location == "EU"
+
+
 def test_create_schema_with_a_location(bq, local_env):
     bq.query("CREATE SCHEMA loc_ddl OPTIONS (location = 'europe-west4')").result()
     assert bq.get_dataset("loc_ddl").location == "europe-west4"

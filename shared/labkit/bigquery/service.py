@@ -305,7 +305,9 @@ class BigQueryService:
         created = now_ms()
         error, stats = None, None
         load = config["load"]
+        where = locations.JobLocation(self.wh.dataset_location, location)
         try:
+            self._locate(where, project, load.get("destinationTable"))
             if data is None:
                 staged = self._resolve_uris(load.get("sourceUris") or [])
                 try:
@@ -316,7 +318,7 @@ class BigQueryService:
                 stats = loads.run_load(self.wh, load, data)
         except BigQueryError as exc:
             error = exc
-        resource = jobstore.job_resource(project, job_id, location, config,
+        resource = jobstore.job_resource(project, job_id, where.effective, config,
                                          (created, created, now_ms()), error=error,
                                          extra_stats={"load": stats} if stats else None)
         self.jobs.save(resource)
@@ -325,7 +327,10 @@ class BigQueryService:
     def _extract(self, project: str, job_id: str, location: str | None, config: dict) -> dict:
         created = now_ms()
         error, stats = None, None
+        where = locations.JobLocation(self.wh.dataset_location, location)
         try:
+            extract = config["extract"] or {}
+            self._locate(where, project, extract.get("sourceTable") or extract.get("sourceModel"))
             if (config["extract"] or {}).get("sourceModel"):
                 stats = extracts.run_model_extract(self.engine.ml_engine(required=True),
                                                    config["extract"])
@@ -335,11 +340,17 @@ class BigQueryService:
             error = exc
         except Exception as exc:  # noqa: BLE001 - see internal_error
             error = internal_error(exc)
-        resource = jobstore.job_resource(project, job_id, location, config,
+        resource = jobstore.job_resource(project, job_id, where.effective, config,
                                          (created, created, now_ms()), error=error,
                                          extra_stats={"extract": stats} if stats else None)
         self.jobs.save(resource)
         return resource
+
+    def _locate(self, where: locations.JobLocation, project: str, ref: dict | None) -> None:
+        """A load or extract job runs where its table's dataset is."""
+        if isinstance(ref, dict) and ref.get("datasetId") and self.wh.dataset_exists(
+                ref.get("projectId") or project, ref["datasetId"]):
+            where.touch(ref.get("projectId") or project, ref["datasetId"])
 
     def _resolve_uris(self, uris: list[str]) -> Path:
         if len(uris) != 1:
