@@ -210,6 +210,12 @@ def test_resource_manager_checks_the_token_too(local_env):
 
     project = resourcemanager_v3.ProjectsClient().get_project(name="projects/labkit-local")
     assert project.project_id == "labkit-local"
+    from google.cloud.aiplatform import initializer
+    from google.cloud.aiplatform.utils import resource_manager_utils
+
+    # the call PipelineJob.submit() makes, with the credentials labkit.start() gave aiplatform
+    assert resource_manager_utils.get_project_number(
+        local_env.project, credentials=initializer.global_config.credentials) == "0"
     stranger = resourcemanager_v3.ProjectsClient(credentials=Credentials("wrong"))
     with pytest.raises(exceptions.Unauthenticated):
         stranger.get_project(name="projects/labkit-local")
