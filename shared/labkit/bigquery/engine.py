@@ -44,7 +44,8 @@ from labkit.bigquery.sql.translate import (
 )
 from labkit.bigquery.warehouse import Warehouse, now_ms
 
-_MAYBE_ML = re.compile(r"\bMODEL\b|\bML\s*\.", re.IGNORECASE)
+_MAYBE_ML = re.compile(r"\bMODEL\b|\bML\s*\.|\bVECTOR_SEARCH\b|\bVECTOR\s+INDEX\b",
+                       re.IGNORECASE)
 
 
 @dataclass
@@ -467,14 +468,16 @@ class Engine:
                                 f" ({self._ml_error})", "invalidQuery")
         return self._ml
 
-    def _ml_run_query(self, sql: str) -> pa.Table:
+    def _ml_run_query(self, sql: str, relations: dict | None = None) -> pa.Table:
         """The ML engine's way to read data: a BigQuery SELECT in the current statement's
-        project, dataset and transaction."""
+        project, dataset and transaction (`relations`: ML results the SELECT names)."""
         ctx: _Context = self._local.ctx
         tree = parse(sql)
         if not isinstance(tree, exp.Query):
             raise invalid_query("Only SELECT queries can feed a model")
-        return self._select(tree, ctx).table
+        scope = self._scope(ctx)
+        scope.relations.update(relations or {})
+        return self._select(tree, ctx, scope).table
 
     def _run_ml(self, ml, text: str, ctx: _Context) -> Result:
         from labkit.bigquery.ml import MLError
@@ -505,6 +508,8 @@ class Engine:
     def _ml_result(self, outcome, ctx: _Context) -> Result:
         if outcome.statement_type == "EXPORT_MODEL":
             return Result("EXPORT_MODEL")
+        if outcome.statement_type.endswith("_VECTOR_INDEX"):
+            return Result(outcome.statement_type, ddl_operation=outcome.operation)
         if outcome.statement_type != "SELECT":
             ref = outcome.model_ref or {}
             target = {"projectId": ref.get("projectId"), "datasetId": ref.get("datasetId"),

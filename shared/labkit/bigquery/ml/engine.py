@@ -15,7 +15,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from labkit.bigquery.errors import BigQueryError
-from labkit.bigquery.ml import export, functions, remote
+from labkit.bigquery.ml import export, functions, remote, vector
 from labkit.bigquery.ml import resource as resources
 from labkit.bigquery.ml.errors import MLError
 from labkit.bigquery.ml.functions import generate
@@ -45,6 +45,7 @@ class MLResult:
     model_ref: dict | None         # {"projectId", "datasetId", "modelId"} for DDL
     rewritten_sql: str | None = None
     relations: dict[str, pa.Table] | None = None
+    operation: str | None = None   # DDL on vector indexes: CREATE, REPLACE, SKIP, DROP
 
 
 _SINGLE = re.compile(r"^\s*SELECT\s+\*\s+FROM\s+(?P<rel>__bqml_\w+)\s*;?\s*$", re.I)
@@ -62,6 +63,7 @@ class MLEngine:
                  connections=None, vertex=None):
         self.store = ModelStore(root)
         self.connections, self.remote = connections, vertex
+        self.indexes = vector.VectorIndexes(Path(root).parent / "vector_indexes")
         self.run_query = run_query
         self.storage_path = storage_path
         self.vertex = VertexRegistration(registry, Path(root).parent / "vertex_models") \
@@ -70,8 +72,10 @@ class MLEngine:
         self._lock = threading.Lock()
 
     def handles(self, sql: str) -> bool:
+        masked = mask(sql)
         return is_create(sql) or is_drop(sql) or is_export(sql) or \
-            bool(ML_CALL.search(mask(sql)))
+            bool(ML_CALL.search(masked) or vector.SEARCH.search(masked)) or \
+            vector.is_index_ddl(sql)
 
     def execute(self, sql: str, project: str, dataset: str | None) -> MLResult:
         if is_create(sql):
@@ -89,31 +93,67 @@ class MLEngine:
                 raise MLError("EXPORT MODEL needs OPTIONS(URI = 'gs://bucket/folder')")
             self.export(stmt.ref, stmt.options["uri"], None, stmt.options.get("trial_id"))
             return MLResult("EXPORT_MODEL", None, stmt.ref.as_dict())
-        calls = find_calls(sql, project, dataset)
-        if not calls:
+        if vector.is_index_ddl(sql):
+            return self._index_ddl(sql, project, dataset)
+        if not find_calls(sql, project, dataset) and not vector.find_searches(sql):
             raise MLError("Expected an ML statement")
-        relations: dict[str, pa.Table] = {}
-        pieces, last = [], 0
+        rewritten, relations = self._rewrite(sql, project, dataset, {})
+        single = _SINGLE.match(rewritten)
+        return MLResult("SELECT", relations[single.group("rel")] if single else None, None,
+                        rewritten, relations)
+
+    def _rewrite(self, sql: str, project: str, dataset: str | None,
+                 outer: dict[str, pa.Table]) -> tuple[str, dict[str, pa.Table]]:
+        """`sql` with each ML.<FN>(MODEL ...) call, then each VECTOR_SEARCH(...), replaced by
+        the name of a relation holding its rows; (new sql, relations incl. `outer`)."""
+        relations = dict(outer)
         tag = uuid.uuid4().hex[:8]
-        for i, call in enumerate(calls):
+
+        def query(text: str) -> pa.Table:
+            return self._query(text, project, dataset, relations)
+
+        pieces, last = [], 0
+        for i, call in enumerate(find_calls(sql, project, dataset)):
             model = self.store.load(call.ref)
             if "trial_id" in call.settings:
                 model = model.for_trial(call.settings.pop("trial_id"))
             if call.fn in generate.HANDLERS or model.model_type.startswith("remote_"):
-                result = self._generate(call, model, project)
+                result = self._generate(call, model, project, query)
             else:
-                result = functions.run(call, model, self.run_query)
+                result = functions.run(call, model, query)
             name = f"__bqml_{tag}_{i}"
             relations[name] = result
             pieces += [sql[last:call.start], name]
             last = call.end
         pieces.append(sql[last:])
-        rewritten = "".join(pieces)
-        single = _SINGLE.match(rewritten)
-        return MLResult("SELECT", relations[single.group("rel")] if single else None, None,
-                        rewritten, relations)
+        sql, pieces, last = "".join(pieces), [], 0
+        for i, (start, end) in enumerate(vector.find_searches(sql)):
+            name = f"__bqvs_{tag}_{i}"
+            relations[name] = vector.vector_search(sql[start:end], project, dataset, query,
+                                                   self.indexes)
+            pieces += [sql[last:start], name]
+            last = end
+        pieces.append(sql[last:])
+        return "".join(pieces), relations
 
-    def _generate(self, call, model, project: str) -> pa.Table:
+    def _query(self, sql: str, project: str, dataset: str | None,
+               relations: dict[str, pa.Table]) -> pa.Table:
+        """A query an ML function or VECTOR_SEARCH reads: ML calls and vector searches in it
+        run first; the relations of the statement so far stay visible to it."""
+        if not (ML_CALL.search(mask(sql)) or vector.SEARCH.search(mask(sql)) or relations):
+            return self.run_query(sql)
+        rewritten, inner = self._rewrite(sql, project, dataset, relations)
+        named = {k: v for k, v in inner.items() if k in rewritten}
+        return self.run_query(rewritten, named) if named else self.run_query(rewritten)
+
+    def _index_ddl(self, sql: str, project: str, dataset: str | None) -> MLResult:
+        if re.match(r"^\s*DROP\b", mask(sql), re.I):
+            return MLResult("DROP_VECTOR_INDEX", None, None,
+                            operation=self.indexes.drop(sql, project, dataset))
+        operation = self.indexes.create(sql, project, dataset, self.run_query)
+        return MLResult("CREATE_VECTOR_INDEX", None, None, operation=operation)
+
+    def _generate(self, call, model, project: str, query) -> pa.Table:
         """ML.GENERATE_* on a remote model, answered by the local Vertex AI."""
         handler = generate.HANDLERS.get(call.fn)
         if handler is None or not model.model_type.startswith("remote_"):
@@ -123,7 +163,7 @@ class MLEngine:
         if self.remote is None:
             raise MLError("Remote models need the local Vertex AI, which this BigQuery was "
                           "started without")
-        return handler(model, call, self.run_query, self.remote, project)
+        return handler(model, call, query, self.remote, project)
 
     def _create(self, sql: str, project: str, dataset: str | None) -> MLResult:
         stmt = parse_create(sql, project, dataset)
