@@ -146,3 +146,26 @@ def test_a_vertex_dataset_uses_bigquery_data_of_its_region(bq, local_env):
                                                bq_source=f"bq://{local_env.project}.loc_eu.t")
     dataset.delete()
     aiplatform.init(location="us-central1")
+
+
+def test_a_pipeline_query_in_the_wrong_location_fails_its_task(local_env, tmp_path):
+    # Google's BigqueryQueryJobOp runs its job in `location`: the public data is in US, so a
+    # pipeline that passes its Vertex AI region there fails as it does on Google Cloud.
+    from google.cloud import aiplatform
+    from kfp import compiler
+
+    from .pipeline_defs import query_in_region
+
+    path = str(tmp_path / "query.yaml")
+    compiler.Compiler().compile(query_in_region, path)
+    aiplatform.init(project=local_env.project, location="us-central1")
+    job = aiplatform.PipelineJob(
+        display_name="query-in-region", template_path=path, enable_caching=False,
+        pipeline_root=f"gs://{local_env.bucket}/pipeline-root",
+        parameter_values={"project": local_env.project, "location": "us-central1"})
+    with pytest.raises(RuntimeError):
+        job.run(service_account="pipelines-runner@pmle-labs-local.iam.gserviceaccount.com")
+    task = {t.task_name: t for t in job.task_details}["bigquery-query-job"]
+    assert task.state.name == "FAILED"
+    assert ("Not found: Dataset bigquery-public-data:ml_datasets was not found in location "
+            "us-central1") in task.error.message
