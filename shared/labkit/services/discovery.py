@@ -123,8 +123,10 @@ class Api:
         return http_method, path.count("/"), verb
 
     def _body_field(self, request: str) -> str:
-        """The request message's field the body maps to: a *Request message is the body
-        itself (body: "*"); a resource is the field named after it (body: "model")."""
+        """The request message's field the body maps to, the root of Google's field paths:
+        a Vertex *Request message is the body itself (body: "*"); a resource is the field
+        named after it (body: "model"); BigQuery's v2 protos always name it (body: "job",
+        "table", "query_request")."""
         short = re.sub(r"^GoogleCloudAiplatformV1(beta1)?", "", request)
         if self.document["name"] == "aiplatform" and short.endswith("Request"):
             return ""
