@@ -46,7 +46,7 @@ lint: setup
 	$(PY) -m labkit.authoring check
 
 unit: setup
-	$(VENV)/bin/pytest -n 2 -q  # each worker serves the services in-process (tests/conftest.py)
+	$(VENV)/bin/pytest -n 2 --dist loadfile -q  # a file stays on one worker: its module fixtures (a tuning job, a graded class) run once; each worker serves the services in-process (tests/conftest.py)
 
 notebooks: setup
 	LAB_WORKSPACE=$(TEST_WORKSPACE) $(VENV)/bin/pytest -p no:cacheprovider -n 2 --dist loadfile \
