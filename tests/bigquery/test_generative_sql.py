@@ -169,3 +169,38 @@ def test_generate_text_flattened_and_json(bq, connection):
     with pytest.raises(exceptions.BadRequest, match=r"top_k must be in the range \[1, 40\]"):
         run(bq, f"SELECT * FROM ML.GENERATE_TEXT(MODEL {d}.gemini, (SELECT 'x' AS prompt), "
                 "STRUCT(100 AS top_k))")
+
+
+def test_rag_in_sql_embed_store_search_and_generate(bq, connection):
+    """Google's pattern: embed a table into a new one, search it with an embedded question,
+    and ground a generation on what the search found."""
+    d = bq.gen_dataset
+    ref = embedding_model(bq, connection, "rag_embedder")
+    run(bq, f"""CREATE OR REPLACE TABLE {d}.chunks AS
+        SELECT * FROM ML.GENERATE_EMBEDDING(MODEL {ref}, (
+          SELECT 'Penguins are flightless birds of the southern hemisphere' AS content
+          UNION ALL SELECT 'BigQuery stores tables in columnar form'
+          UNION ALL SELECT 'The Eiffel Tower is in Paris'))""")
+    table = bq.get_table(f"{d}.chunks")
+    assert table.num_rows == 3
+    assert [f.name for f in table.schema][:3] == ["ml_generate_embedding_result",
+                                                  "ml_generate_embedding_statistics",
+                                                  "ml_generate_embedding_status"]
+    hits = list(run(bq, f"""SELECT query.query, base.content, distance FROM VECTOR_SEARCH(
+        TABLE {d}.chunks, 'ml_generate_embedding_result',
+        (SELECT ml_generate_embedding_result, content AS query FROM ML.GENERATE_EMBEDDING(
+           MODEL {ref}, (SELECT 'Which birds cannot fly?' AS content))),
+        top_k => 1, distance_type => 'COSINE')"""))
+    assert [h["content"] for h in hits] == [
+        "Penguins are flightless birds of the southern hemisphere"]
+    run(bq, f"CREATE OR REPLACE MODEL {d}.rag_gemini REMOTE WITH CONNECTION DEFAULT "
+            "OPTIONS (ENDPOINT = 'gemini-2.5-flash')")
+    answer = list(run(bq, f"""SELECT ml_generate_text_llm_result AS a, ml_generate_text_status AS s
+        FROM ML.GENERATE_TEXT(MODEL {d}.rag_gemini, (
+          SELECT CONCAT('Context: ', base.content, ' Question: which birds cannot fly?')
+                 AS prompt
+          FROM VECTOR_SEARCH(TABLE {d}.chunks, 'ml_generate_embedding_result',
+            (SELECT ml_generate_embedding_result FROM ML.GENERATE_EMBEDDING(MODEL {ref},
+               (SELECT 'Which birds cannot fly?' AS content))), top_k => 1)),
+        STRUCT(3 AS max_output_tokens, 0.0 AS temperature, TRUE AS flatten_json_output))"""))
+    assert answer[0]["s"] == "" and answer[0]["a"]

@@ -198,13 +198,12 @@ def parse_struct(text: str) -> dict:
 
 
 def find_calls(sql: str, project: str, dataset: str | None) -> list[MLCall]:
-    """Every ML.<FN>(MODEL ...) call in `sql`, outermost first, in order of appearance."""
+    """Every outermost ML.<FN>(MODEL ...) call in `sql`, in order of appearance."""
     masked = mask(sql)
     calls: list[MLCall] = []
     for match in ML_CALL.finditer(masked):
         if calls and match.start() < calls[-1].end:
-            raise not_local("Nested ML.* table functions (an ML function inside another's "
-                            "input)")
+            continue  # inside an earlier call's input: that input's query runs it
         open_at = masked.index("(", match.start())
         close = close_paren(masked, open_at)
         args = split_top(sql[open_at + 1:close])
