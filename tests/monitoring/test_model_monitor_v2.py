@@ -132,7 +132,7 @@ def test_what_vertex_refuses(local_env, model, training):
     with pytest.raises(RuntimeError, match="query failed"):  # the job fails, with the reason
         monitor.run(target_dataset=objective.MonitoringInput(
             query="SELECT age FROM `no_such_dataset.table`"), sync=True)
-    with pytest.raises(exceptions.MethodNotImplemented, match="LAB_BACKEND=gcp"):
+    with pytest.raises(RuntimeError, match="is not found"):
         monitor.run(target_dataset=objective.MonitoringInput(
             endpoints=["projects/p/locations/us-central1/endpoints/1"]), sync=True)
     with pytest.raises(exceptions.MethodNotImplemented, match="notification channels"):
@@ -270,3 +270,30 @@ def test_an_endpoints_logged_traffic_is_a_target(local_env, model, training):
     finally:
         endpoint.undeploy_all()
         endpoint.delete()
+
+
+def test_a_batch_prediction_jobs_output_is_a_target(local_env, model, training):
+    blob = f"tests/monitoring-v2/{uuid.uuid4().hex[:8]}/instances.jsonl"
+    ages = np.random.default_rng(4).normal(75, 5, 100).round(1)
+    storage.Client().bucket(local_env.bucket).blob(blob).upload_from_string(
+        "\n".join(json.dumps([float(a)]) for a in ages) + "\n")
+    batch = model.batch_predict(
+        job_display_name="mm2-batch", instances_format="jsonl",
+        machine_type="n1-standard-2", gcs_source=[f"gs://{local_env.bucket}/{blob}"],
+        gcs_destination_prefix=f"gs://{local_env.bucket}/{blob.rsplit('/', 1)[0]}/out",
+        sync=True)
+    monitor = ml_monitoring.ModelMonitor.create(
+        model_name=model.resource_name, model_version_id=model.version_id,
+        training_dataset=objective.MonitoringInput(table_uri=training[1]),
+        model_monitoring_schema=schema.ModelMonitoringSchema(
+            feature_fields=[schema.FieldSchema(name="age", data_type="float")],
+            prediction_fields=[schema.FieldSchema(name="label", data_type="categorical")]),
+        tabular_objective_spec=objective.TabularObjective(
+            feature_drift_spec=objective.DataDriftSpec(),
+            prediction_output_drift_spec=objective.DataDriftSpec()))
+    job = monitor.run(sync=True, target_dataset=objective.MonitoringInput(
+        batch_prediction_job=batch.resource_name))
+    found = {s.tabular_stats.stats_name: s.tabular_stats.data_points[0]
+             for s in monitor.search_metrics(model_monitoring_job_name=job.resource_name)}
+    assert set(found) == {"age", "label"} and found["age"].has_anomaly
+    monitor.delete()

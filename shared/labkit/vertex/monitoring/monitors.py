@@ -14,13 +14,14 @@ ones (the metrics the SDK accepts), with the objective's thresholds (per field, 
 default for the field's kind, then stats.DEFAULT_THRESHOLD).
 
 Datasets read locally: BigQuery tables and queries, CSV / JSONL files on Cloud Storage,
-managed tabular datasets, and endpoints' request-response logging tables
-(vertex_endpoint_logs; their logging_time is the timestamp), with a timestamp_field and a
-time_interval or time_offset (a window ending `offset` before the run) filtering the rows.
+managed tabular datasets, a batch prediction job's output (batch_prediction_output) and
+endpoints' request-response logging tables (vertex_endpoint_logs; their logging_time is the
+timestamp), with a timestamp_field and a time_interval or time_offset (a window ending
+`offset` before the run) filtering the rows.
 Schedules (create_model_monitoring_job_request) run jobs on their cron through the
 pipelines' scheduler (labkit.vertex.pipelines.schedules).
-What runs only on Google is refused when the job is created (501): batch prediction output
-as a dataset, TFRecord files and the feature-attribution objective.
+What runs only on Google is refused when the job is created (501): TFRecord files and the
+feature-attribution objective.
 """
 
 from __future__ import annotations
@@ -365,8 +366,6 @@ class ModelMonitors:
 
         if self.request_log is not None:
             self.request_log.flush()
-        features = [f["name"] for f in schema.get("featureFields") or []]
-        outputs = [f["name"] for f in schema.get("predictionFields") or []]
         rows = []
         for name in endpoints:
             endpoint = self.store.get("endpoints", name.rsplit("/", 1)[-1])
@@ -385,22 +384,63 @@ class ModelMonitors:
                 pairs = zip(entry.get("request_payload") or [],
                             entry.get("response_payload") or [], strict=False)
                 for request, response in pairs:
-                    instance, prediction = json.loads(request), json.loads(response)
-                    row = dict(instance) if isinstance(instance, dict) else \
-                        dict(zip(features, instance, strict=False))
-                    if isinstance(prediction, dict):
-                        row.update(prediction)
-                    elif outputs:
-                        row[outputs[0]] = prediction
+                    row = self._row(json.loads(request), json.loads(response), schema)
                     row["logging_time"] = entry.get("logging_time")
                     rows.append(row)
         return rows
+
+    def _batch_rows(self, name: str, schema: dict) -> list[dict]:
+        """A batch prediction job's instances and predictions, from its output (Cloud Storage
+        prediction.results-* lines or the BigQuery predictions table)."""
+        from labkit.storage import local_path
+        from labkit.vertex.bq import read_rows
+
+        job = self.store.get("batchPredictionJobs", name.rsplit("/", 1)[-1])
+        if job is None or job["name"] != name:
+            raise errors.not_found("BatchPredictionJob", name)
+        if job.get("state") != "JOB_STATE_SUCCEEDED":
+            raise errors.failed_precondition(f"BatchPredictionJob {name} is {job.get('state')}; "
+                                             f"only a succeeded job's output can be monitored.")
+        info = job.get("outputInfo") or {}
+        if info.get("bigqueryOutputTable"):
+            project, dataset = info["bigqueryOutputDataset"].removeprefix("bq://").split(".")
+            pairs = [({k: v for k, v in r.items() if k != "prediction"},
+                      _loads(r.get("prediction")))
+                     for r in read_rows(self.bigquery, project, dataset,
+                                        info["bigqueryOutputTable"])]
+        else:
+            folder = local_path(info["gcsOutputDirectory"].rstrip("/") + "/", self.workspace)
+            pairs = []
+            for path in sorted(folder.glob("prediction.results-*")):
+                for line in path.read_text().splitlines():
+                    if line.strip():
+                        entry = json.loads(line)
+                        pairs.append((entry["instance"], entry["prediction"]))
+        return [self._row(instance, prediction, schema) for instance, prediction in pairs]
+
+    @staticmethod
+    def _row(instance, prediction, schema: dict) -> dict:
+        """One instance and its prediction as named columns: a list instance by the schema's
+        feature order, a bare prediction as the first prediction field."""
+        features = [f["name"] for f in schema.get("featureFields") or []]
+        outputs = [f["name"] for f in schema.get("predictionFields") or []]
+        row = dict(instance) if isinstance(instance, dict) else \
+            dict(zip(features, instance, strict=False))
+        if isinstance(prediction, dict):
+            row.update(prediction)
+        elif outputs:
+            row[outputs[0]] = prediction
+        return row
 
     def _read(self, source: dict, schema: dict | None = None) -> dict[str, list]:
         """{column: values} of a ModelMonitoringInput's rows (filtered by its time window)."""
         if source.get("vertexEndpointLogs"):
             rows = self._endpoint_rows(source["vertexEndpointLogs"]["endpoints"], schema or {})
             return self._columns(source, rows, "logging_time")
+        if source.get("batchPredictionOutput"):
+            rows = self._batch_rows(source["batchPredictionOutput"]["batchPredictionJob"],
+                                    schema or {})
+            return self._columns(source, rows, None)
         dataset = source["columnizedDataset"]
         if dataset.get("bigquerySource"):
             bq = dataset["bigquerySource"]
@@ -559,6 +599,16 @@ class ModelMonitors:
         return answer
 
 
+def _loads(value):
+    """A BigQuery predictions table's prediction: JSON text for anything but a number."""
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
+
+
 def _float(value):
     try:
         return None if value is None else float(value)
@@ -568,7 +618,10 @@ def _float(value):
 
 def _check_input(source: dict, key: str) -> None:
     if source.get("batchPredictionOutput"):
-        raise errors.gcp_only("Batch prediction output as a Model Monitoring v2 dataset")
+        if not source["batchPredictionOutput"].get("batchPredictionJob"):
+            raise errors.invalid(f"{key}.batch_prediction_output.batch_prediction_job is "
+                                 f"required.")
+        return
     if source.get("vertexEndpointLogs"):
         if not source["vertexEndpointLogs"].get("endpoints"):
             raise errors.invalid(f"{key}.vertex_endpoint_logs.endpoints is required.")
