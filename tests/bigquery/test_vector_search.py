@@ -126,12 +126,16 @@ def recall(approx: list, exact: list) -> float:
     return len(set(approx) & set(exact)) / len(exact)
 
 
-def neighbours(bq, table: str, options: str, queries: int = 20) -> dict[int, list[int]]:
-    rows = run(bq, f"""SELECT query.id AS q, base.id AS b FROM VECTOR_SEARCH(TABLE {table},
+def neighbours(bq, table: str, options: str, queries: int = 20, stats: list | None = None):
+    """{query id: its 10 base ids}; `stats` gets the job's vectorSearchStatistics."""
+    job = bq.query(f"""SELECT query.id AS q, base.id AS b FROM VECTOR_SEARCH(TABLE {table},
         'embedding', ({vector_sql(queries)}), top_k => 10, options => '{options}')""")
     out: dict[int, list[int]] = {}
-    for r in rows:
+    for r in job.result():
         out.setdefault(r["q"], []).append(r["b"])
+    if stats is not None:
+        bq_job = bq.get_job(job.job_id, location=job.location)  # the stored job resource
+        stats.append(bq_job._properties["statistics"]["query"]["vectorSearchStatistics"])
     return out
 
 
@@ -144,8 +148,12 @@ def test_ivf_index_is_used_on_a_large_table_and_not_below_10_mb(bq):
     assert job.statement_type == "CREATE_VECTOR_INDEX"
     with pytest.raises(exceptions.Conflict):
         run(bq, f"CREATE VECTOR INDEX other ON {d}.big(embedding) OPTIONS(index_type = 'IVF')")
-    exact = neighbours(bq, f"{d}.big", '{"use_brute_force": true}')
-    one_list = neighbours(bq, f"{d}.big", '{"fraction_lists_to_search": 0.02}')
+    stats: list = []
+    exact = neighbours(bq, f"{d}.big", '{"use_brute_force": true}', stats=stats)
+    one_list = neighbours(bq, f"{d}.big", '{"fraction_lists_to_search": 0.02}', stats=stats)
+    assert stats[0]["indexUsageMode"] == "UNUSED"
+    assert stats[0]["indexUnusedReasons"][0]["code"] == "INDEX_SUPPRESSED_BY_FUNCTION_OPTION"
+    assert stats[1] == {"indexUsageMode": "FULLY_USED"}
     every = neighbours(bq, f"{d}.big", '{"fraction_lists_to_search": 1.0}')
     low = np.mean([recall(one_list[q], exact[q]) for q in exact])
     assert low < 1.0          # one list of 50 misses neighbours: the index was searched
@@ -155,8 +163,11 @@ def test_ivf_index_is_used_on_a_large_table_and_not_below_10_mb(bq):
             "OPTIONS(index_type = 'TREE_AH', tree_ah_options = "
             "'{\"leaf_node_embedding_count\": 500, \"normalization_type\": \"L2\"}')")
     small_exact = neighbours(bq, f"{d}.small", '{"use_brute_force": true}')
-    small_tiny = neighbours(bq, f"{d}.small", '{"fraction_lists_to_search": 0.01}')
+    small_tiny = neighbours(bq, f"{d}.small", '{"fraction_lists_to_search": 0.01}',
+                            stats=stats)
     assert small_tiny == small_exact
+    assert stats[-1]["indexUnusedReasons"][0]["code"] == "BASE_TABLE_TOO_SMALL"
+    assert stats[-1]["indexUnusedReasons"][0]["indexName"] == "small_ix"
     run(bq, f"DROP VECTOR INDEX small_ix ON {d}.small")
     with pytest.raises(exceptions.NotFound):
         run(bq, f"DROP VECTOR INDEX small_ix ON {d}.small")

@@ -62,6 +62,7 @@ class Result:
     ddl_target_dataset: dict | None = None
     bytes_processed: int = 0
     children: list[Result] = field(default_factory=list)
+    statistics: dict | None = None  # more statistics.query fields (vectorSearchStatistics)
 
 
 @dataclass
@@ -520,8 +521,11 @@ class Engine:
         if outcome.rewritten_sql:
             scope = self._scope(ctx)
             scope.relations.update(outcome.relations or {})
-            return self._select(parse(outcome.rewritten_sql), ctx, scope)
-        return self.arrow_result(outcome.table, ctx.cursor)
+            result = self._select(parse(outcome.rewritten_sql), ctx, scope)
+        else:
+            result = self.arrow_result(outcome.table, ctx.cursor)
+        result.statistics = outcome.statistics
+        return result
 
     @staticmethod
     def arrow_result(table: pa.Table, cursor) -> Result:

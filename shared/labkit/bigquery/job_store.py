@@ -168,6 +168,7 @@ def query_statistics(result: Result | None, dry_run: bool) -> dict:
         stats["ddlTargetTable"] = result.ddl_target_table
     if result.ddl_target_dataset:
         stats["ddlTargetDataset"] = result.ddl_target_dataset
+    stats.update(result.statistics or {})
     return stats
 
 

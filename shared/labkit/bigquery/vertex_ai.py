@@ -39,6 +39,8 @@ class VertexCaller:
                 error = {}
             raise VertexCallError(error.get("code", exc.code),
                                   error.get("message") or str(exc)) from None
+        except (urllib.error.URLError, OSError) as exc:  # the services process is going away
+            raise VertexCallError(503, f"Vertex AI is unavailable: {exc}") from None
 
 
 class VertexCallError(Exception):

@@ -46,6 +46,7 @@ class MLResult:
     rewritten_sql: str | None = None
     relations: dict[str, pa.Table] | None = None
     operation: str | None = None   # DDL on vector indexes: CREATE, REPLACE, SKIP, DROP
+    statistics: dict | None = None  # job statistics.query fields (vectorSearchStatistics)
 
 
 _SINGLE = re.compile(r"^\s*SELECT\s+\*\s+FROM\s+(?P<rel>__bqml_\w+)\s*;?\s*$", re.I)
@@ -97,20 +98,24 @@ class MLEngine:
             return self._index_ddl(sql, project, dataset)
         if not find_calls(sql, project, dataset) and not vector.find_searches(sql):
             raise MLError("Expected an ML statement")
-        rewritten, relations = self._rewrite(sql, project, dataset, {})
+        searches: list = []
+        rewritten, relations = self._rewrite(sql, project, dataset, {}, searches)
         single = _SINGLE.match(rewritten)
         return MLResult("SELECT", relations[single.group("rel")] if single else None, None,
-                        rewritten, relations)
+                        rewritten, relations, statistics={"vectorSearchStatistics": vector
+                                                          .statistics(searches)} if searches
+                        else None)
 
     def _rewrite(self, sql: str, project: str, dataset: str | None,
-                 outer: dict[str, pa.Table]) -> tuple[str, dict[str, pa.Table]]:
+                 outer: dict[str, pa.Table], searches: list) -> tuple[str, dict[str, pa.Table]]:
         """`sql` with each ML.<FN>(MODEL ...) call, then each VECTOR_SEARCH(...), replaced by
-        the name of a relation holding its rows; (new sql, relations incl. `outer`)."""
+        the name of a relation holding its rows; (new sql, relations incl. `outer`). Each
+        search adds to `searches` why no index served it (None when one did)."""
         relations = dict(outer)
         tag = uuid.uuid4().hex[:8]
 
         def query(text: str) -> pa.Table:
-            return self._query(text, project, dataset, relations)
+            return self._query(text, project, dataset, relations, searches)
 
         pieces, last = [], 0
         for i, call in enumerate(find_calls(sql, project, dataset)):
@@ -129,20 +134,21 @@ class MLEngine:
         sql, pieces, last = "".join(pieces), [], 0
         for i, (start, end) in enumerate(vector.find_searches(sql)):
             name = f"__bqvs_{tag}_{i}"
-            relations[name] = vector.vector_search(sql[start:end], project, dataset, query,
-                                                   self.indexes)
+            relations[name], unused = vector.vector_search(sql[start:end], project, dataset,
+                                                           query, self.indexes)
+            searches.append(unused)
             pieces += [sql[last:start], name]
             last = end
         pieces.append(sql[last:])
         return "".join(pieces), relations
 
     def _query(self, sql: str, project: str, dataset: str | None,
-               relations: dict[str, pa.Table]) -> pa.Table:
+               relations: dict[str, pa.Table], searches: list) -> pa.Table:
         """A query an ML function or VECTOR_SEARCH reads: ML calls and vector searches in it
         run first; the relations of the statement so far stay visible to it."""
         if not (ML_CALL.search(mask(sql)) or vector.SEARCH.search(mask(sql)) or relations):
             return self.run_query(sql)
-        rewritten, inner = self._rewrite(sql, project, dataset, relations)
+        rewritten, inner = self._rewrite(sql, project, dataset, relations, searches)
         named = {k: v for k, v in inner.items() if k in rewritten}
         return self.run_query(rewritten, named) if named else self.run_query(rewritten)
 

@@ -285,8 +285,9 @@ def find_searches(sql: str) -> list[tuple[int, int]]:
 
 
 def vector_search(text: str, project: str, dataset: str | None, run_query,
-                  indexes: VectorIndexes | None) -> pa.Table:
-    """One VECTOR_SEARCH(...) call (its whole text) as an Arrow table."""
+                  indexes: VectorIndexes | None) -> tuple[pa.Table, dict | None]:
+    """One VECTOR_SEARCH(...) call (its whole text): its rows, and None when a vector index
+    served it or the IndexUnusedReason (REST JobStatistics2.vectorSearchStatistics) why not."""
     masked = mask(text)
     open_at = masked.index("(")
     args = split_top(text[open_at + 1:close_paren(masked, open_at)])
@@ -303,7 +304,8 @@ def vector_search(text: str, project: str, dataset: str | None, run_query,
                             "query_column_to_search", "top_k", "distance_type", "options"}
     if unknown:
         raise MLError(f"VECTOR_SEARCH has no argument named {sorted(unknown)[0]}")
-    if len(positional) < 3 and "query_table" not in named:
+    if len(positional) + len(set(named) & {"base_table", "column_to_search",
+                                           "query_table"}) < 3:
         raise MLError("VECTOR_SEARCH needs a base table, the column to search and a query "
                       "table: VECTOR_SEARCH(TABLE base, 'embedding', TABLE queries, ...)")
     order = ["base_table", "column_to_search", "query_table", "query_column_to_search"]
@@ -335,8 +337,8 @@ def vector_search(text: str, project: str, dataset: str | None, run_query,
         index = None
     if options.get("fraction_lists_to_search") is not None and index is None:
         raise MLError("fraction_lists_to_search needs a vector index on the column searched")
-    use_index = index is not None and not options.get("use_brute_force") and \
-        b.nbytes >= MIN_INDEXED_BYTES and index.distance_type == distance
+    unused = _unused_reason(base_ref, index, options, b, distance, indexes)
+    use_index = unused is None
     valid = np.flatnonzero(~np.isnan(b).any(axis=1)) if len(b) else np.array([], int)
     if use_index:
         rows, dist = _index_search(indexes, base_ref, index, b[valid], q, top_k, distance,
@@ -344,7 +346,40 @@ def vector_search(text: str, project: str, dataset: str | None, run_query,
     else:
         rows, dist = _exact(b[valid], q, top_k, distance)
     rows = [valid[r] for r in rows]  # rows with a NULL vector are never neighbours
-    return _output(queries, base, rows, dist)
+    return _output(queries, base, rows, dist), unused
+
+
+def _unused_reason(ref, index, options, b, distance, indexes) -> dict | None:
+    """Why no index serves this search (codes of the REST IndexUnusedReason), or None."""
+    if ref is None:
+        code, message = "OTHER_REASON", ("The local BigQuery uses a vector index when the base "
+                                         "is TABLE name; a base query is searched exactly.")
+    elif index is None:
+        code, message = "INDEX_CONFIG_NOT_AVAILABLE", "There is no vector index on the column."
+    elif options.get("use_brute_force"):
+        code, message = "INDEX_SUPPRESSED_BY_FUNCTION_OPTION", "use_brute_force is true."
+    elif b.nbytes < MIN_INDEXED_BYTES:
+        code, message = "BASE_TABLE_TOO_SMALL", ("The base table is smaller than 10 MB, so its "
+                                                 "vector index is not populated.")
+    elif index.distance_type != distance:
+        code, message = "OTHER_REASON", (f"The index was built for {index.distance_type}, the "
+                                         f"search asks for {distance}.")
+    else:
+        return None
+    reason = {"code": code, "message": message}
+    if ref is not None:
+        reason["baseTable"] = {"projectId": ref[0], "datasetId": ref[1], "tableId": ref[2]}
+    if index is not None:
+        reason["indexName"] = index.name
+    return reason
+
+
+def statistics(reasons: list) -> dict:
+    """vectorSearchStatistics of a query that ran these searches (None: index used)."""
+    unused = [r for r in reasons if r is not None]
+    mode = "FULLY_USED" if not unused else "UNUSED" if len(unused) == len(reasons) \
+        else "PARTIALLY_USED"
+    return {"indexUsageMode": mode, **({"indexUnusedReasons": unused} if unused else {})}
 
 
 def _string(text, what: str) -> str:
