@@ -166,8 +166,14 @@ def handler(methods: Methods):
 
 def register(router, services) -> None:
     """A room with no HTTP routes: it starts the gRPC server and routes dlp.googleapis.com to
-    it through the proxy (registered before it)."""
+    it, and REST calls to the same methods, through the proxy (registered before it)."""
+    from labkit.dlp import rest
     from labkit.services import grpc_server, proxy
 
-    methods = Methods(jobs.DlpJobs(services.workspace, services.bigquery))
-    proxy.add_route(proxy.DLP, grpc_server.serve(services.workspace, [handler(methods)]))
+    workspace = services.workspace
+    methods = Methods(jobs.DlpJobs(workspace, services.bigquery))
+    grpc_port = grpc_server.serve(workspace, [handler(methods)])
+    folder = proxy.certificates(workspace)[2].rsplit("/", 1)[0]
+    front = rest.Front(methods, workspace.token, grpc_port, f"{folder}/server.crt",
+                       f"{folder}/server.key")
+    proxy.add_route(proxy.DLP, front.serve)

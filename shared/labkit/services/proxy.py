@@ -180,10 +180,11 @@ _keep: list = []
 _routes: dict = {}  # the running proxy's routes: rooms registered after it add theirs
 
 
-def add_route(host: str, port: int) -> None:
-    """Sends the proxy's CONNECTs for `host` (one of HOSTS) to a local TLS stand-in."""
+def add_route(host: str, target) -> None:
+    """Sends the proxy's CONNECTs for `host` (one of HOSTS) to a local TLS stand-in (a port,
+    or a callable taking the client socket, as serve() says)."""
     assert host in HOSTS, host
-    _routes[host] = port
+    _routes[host] = target
 
 
 def register(router, services) -> None:
