@@ -90,7 +90,7 @@ class VectorIndexes:
     def __init__(self, root: Path):
         self.root = Path(root)
         self._lock = threading.Lock()
-        self._lists: dict[tuple, tuple] = {}  # (table, fingerprint) -> (centroids, members)
+        self._lists: dict[tuple, tuple] = {}  # (table, fingerprint) -> _kmeans_lists(...)
 
     def _path(self, ref: tuple[str, str, str]) -> Path:
         return self.root.joinpath(*ref).with_suffix(".json")
@@ -152,8 +152,9 @@ class VectorIndexes:
     def _forget(self, ref) -> None:
         self._lists = {k: v for k, v in self._lists.items() if k[0] != ref}
 
-    def lists(self, ref, index: Index, base: np.ndarray) -> tuple[np.ndarray, list]:
-        """(centroids, row numbers per list) of the table's current vectors, trained once per
+    def lists(self, ref, index: Index, base: np.ndarray, original: np.ndarray) -> tuple:
+        """(centroids, bounds, order, `original` in list order): the lists (_kmeans_lists) of
+        `base`, the table's current vectors (normalised for L2 indexes), trained once per
         version of the data (BigQuery refreshes an index in the background as rows change)."""
         key = (ref, base.shape, float(base[:: max(1, len(base) // 64)].sum()))
         with self._lock:
@@ -162,6 +163,7 @@ class VectorIndexes:
             count = index.num_lists or max(1, min(5000, round(math.sqrt(len(base))))) \
                 if index.index_type == "IVF" else max(1, math.ceil(len(base) / index.leaf_size))
             found = _kmeans_lists(base, min(count, len(base)))
+            found = (*found[:3], np.ascontiguousarray(original[found[2]]))
             with self._lock:
                 self._forget(ref)
                 self._lists[key] = found
@@ -244,22 +246,23 @@ def _validate(name, column, stored, options) -> Index:
     return Index(name, column, kind, distance, num_lists, leaf, normalize, stored)
 
 
-def _kmeans_lists(base: np.ndarray, k: int, rounds: int = 8) -> tuple[np.ndarray, list]:
-    """Lloyd's k-means (seeded, on a sample of at most 256 vectors per list) and the rows of
-    each list."""
+def _kmeans_lists(base: np.ndarray, k: int, rounds: int = 8) -> tuple:
+    """Lloyd's k-means (seeded, on a sample of at most 64 vectors per list, as IVF trainers
+    do), then every vector in its nearest list: (centroids, list bounds, row numbers sorted
+    by list)."""
     rng = np.random.default_rng(0)
-    sample = base[rng.choice(len(base), min(len(base), 256 * k), replace=False)]
+    sample = base[rng.choice(len(base), min(len(base), 64 * k), replace=False)]
     centroids = sample[rng.choice(len(sample), k, replace=False)].copy()
     for _ in range(rounds):
         nearest = _nearest_centroid(sample, centroids)
-        for j in range(k):
-            members = sample[nearest == j]
-            if len(members):
-                centroids[j] = members.mean(axis=0)
+        order = np.argsort(nearest, kind="stable")
+        present, starts = np.unique(nearest[order], return_index=True)
+        sums = np.add.reduceat(sample[order], starts, axis=0)
+        centroids[present] = sums / np.diff(np.append(starts, len(order)))[:, None]
     nearest = _nearest_centroid(base, centroids)
     order = np.argsort(nearest, kind="stable")
     bounds = np.searchsorted(nearest[order], np.arange(k + 1))
-    return centroids, [order[bounds[j]:bounds[j + 1]] for j in range(k)]
+    return centroids, bounds, order
 
 
 def _nearest_centroid(x: np.ndarray, centroids: np.ndarray) -> np.ndarray:
@@ -486,27 +489,38 @@ def _exact(b, q, k, kind) -> tuple[list, list]:
 
 
 def _index_search(indexes, ref, index, b, q, k, kind, fraction) -> tuple[list, list]:
-    """The approximate search: each query scans only its nearest lists."""
+    """The approximate search: each query scans only its nearest lists, list by list for all
+    the queries that probe it (one matrix product per list)."""
     vectors = b / np.maximum(np.linalg.norm(b, axis=1, keepdims=True), 1e-12) \
         if index.normalize else b
-    centroids, members = indexes.lists(ref, index, vectors)
+    # the vectors in list order, contiguous so that a list is one slice
+    centroids, bounds, order, stored = indexes.lists(ref, index, vectors, b)
     probes = max(1, math.ceil((fraction or DEFAULT_PROBE) * len(centroids)))
+    ok = ~np.isnan(q).any(axis=1) if len(q) else np.zeros(0, bool)
+    probe_q = q / np.maximum(np.linalg.norm(q, axis=1, keepdims=True), 1e-12) \
+        if index.normalize else q
+    near = np.zeros((len(q), 0), int) if not ok.any() else \
+        _top(_distances(centroids, np.nan_to_num(probe_q), "EUCLIDEAN"), probes)[0]
+    found: list[list] = [[] for _ in q]
+    for j in np.unique(near):
+        lo, hi = bounds[j], bounds[j + 1]
+        asking = np.flatnonzero((near == j).any(axis=1) & ok)
+        if hi == lo or not len(asking):
+            continue
+        r, d = _top(_distances(stored[lo:hi], q[asking], kind), k)
+        for row, ids, dist in zip(asking, r, d, strict=True):
+            found[row].append((order[lo + ids], dist))
     rows, dists = [], []
-    for row in q:
-        if np.isnan(row).any():
+    for parts in found:
+        if not parts:
             rows.append(np.array([], int))
             dists.append(np.array([]))
             continue
-        probe_vec = row / max(np.linalg.norm(row), 1e-12) if index.normalize else row
-        near = np.argsort(_distances(centroids, probe_vec[None, :], "EUCLIDEAN")[0])[:probes]
-        candidates = np.concatenate([members[j] for j in near])
-        if not len(candidates):
-            rows.append(np.array([], int))
-            dists.append(np.array([]))
-            continue
-        r, d = _top(_distances(b[candidates], row[None, :], kind), k)
-        rows.append(candidates[r[0]])
-        dists.append(d[0])
+        ids = np.concatenate([p[0] for p in parts])
+        dist = np.concatenate([p[1] for p in parts])
+        best = np.argsort(dist, kind="stable")[:k]
+        rows.append(ids[best])
+        dists.append(dist[best])
     return rows, dists
 
 
