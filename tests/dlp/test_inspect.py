@@ -230,3 +230,24 @@ def test_precision_and_recall_on_the_labelled_sample(dlp, parent):
     precision, recall = labelled.precision_recall(counts)
     misses = {name: c for name, c in counts.items() if c[1] or c[2]}
     assert precision >= 0.9 and recall >= 0.9, (precision, recall, misses)
+
+
+def test_excluded_custom_types_and_exclude_info_types(dlp, parent):
+    text = "ids E-12345 and jen@example.com"
+    employee = {"info_type": {"name": "EMPLOYEE_ID"}, "regex": {"pattern": r"E-\d{5}"}}
+    result = inspect(dlp, parent, text, info_types=types("EMAIL_ADDRESS"),
+                     custom_info_types=[employee])
+    assert ("EMPLOYEE_ID", "E-12345") in found(result)
+    employee["exclusion_type"] = dlp_v2.CustomInfoType.ExclusionType.EXCLUSION_TYPE_EXCLUDE
+    result = inspect(dlp, parent, text, info_types=types("EMAIL_ADDRESS"),
+                     custom_info_types=[employee])
+    assert found(result) == {("EMAIL_ADDRESS", "jen@example.com")}
+    result = inspect(dlp, parent, text, info_types=types("EMAIL_ADDRESS"),
+                     exclude_info_types=True)
+    assert [(f.info_type.name, f.quote) for f in result.findings] == [("", "jen@example.com")]
+
+
+def test_rules_are_refused_not_ignored(dlp, parent):
+    with pytest.raises(exceptions.MethodNotImplemented, match="rule_set"):
+        inspect(dlp, parent, "x", rule_set=[{"info_types": types("EMAIL_ADDRESS"), "rules": [
+            {"exclusion_rule": {"regex": {"pattern": "x"}, "matching_type": 1}}]}])

@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass
 
 from labkit.dlp import detectors
+from labkit.services.http import gcp_only_message
 
 # https://cloud.google.com/sensitive-data-protection/limits
 MAX_REQUEST_BYTES = 524288  # "Default request size limit: 0.5 MB"
@@ -108,7 +109,13 @@ def detectors_for(config) -> dict:
     if sum(1 for c in customs if "dictionary" in c) > MAX_DICTIONARIES:
         raise DlpError(f"Too many dictionaries: at most {MAX_DICTIONARIES} regular custom "
                        f"dictionaries per request.")
+    if config and config.rule_set:
+        raise DlpError(gcp_only_message("InspectConfig.rule_set (hotword and exclusion rules)",
+                                        "Sensitive Data Protection"), "UNIMPLEMENTED")
     for custom in customs:
+        if custom.detection_rules:
+            raise DlpError(gcp_only_message("CustomInfoType.detection_rules",
+                                            "Sensitive Data Protection"), "UNIMPLEMENTED")
         name, find = _custom_detector(custom)
         chosen[name] = find
     for info_type in (config.info_types if config else []):
@@ -138,6 +145,11 @@ def find(config, values) -> tuple[list[Match], bool]:
     threshold and the limits; and whether the limits cut findings off."""
     chosen = detectors_for(config)
     default, per_type = _thresholds(config)
+    # "If set to EXCLUSION_TYPE_EXCLUDE this infoType will not cause a finding to be
+    # returned" (CustomInfoType.exclusion_type)
+    for custom in (config.custom_info_types if config else []):
+        if custom.exclusion_type == 1:
+            chosen.pop(custom.info_type.name, None)
     excluded = set()
     matches = []
     for text, row, column in values:
@@ -232,7 +244,8 @@ def item_values(item) -> list[tuple[str, int | None, str | None]]:
     return [(item.value, None, None)]
 
 
-def to_findings(matches: list[Match], values, include_quote: bool, now) -> list:
+def to_findings(matches: list[Match], values, include_quote: bool, now,
+                exclude_info_types: bool = False) -> list:
     """dlp_v2.Finding messages (built as raw protobuf messages: proto-plus construction costs
     a millisecond a finding, and a request may have 3,000)."""
     from google.cloud import dlp_v2
@@ -245,7 +258,8 @@ def to_findings(matches: list[Match], values, include_quote: bool, now) -> list:
         start_byte = len(text[:m.start].encode())
         end_byte = start_byte + len(text[m.start:m.end].encode())
         finding = finding_pb(likelihood=m.likelihood)
-        finding.info_type.name = m.info_type
+        if not exclude_info_types:
+            finding.info_type.name = m.info_type
         location = finding.location
         location.byte_range.start, location.byte_range.end = start_byte, end_byte
         location.codepoint_range.start, location.codepoint_range.end = m.start, m.end
@@ -271,5 +285,5 @@ def inspect(config, item, now):
     matches, truncated = find(config, values)
     result = dlp_v2.InspectResult.pb()(findings_truncated=truncated)
     result.findings.extend(to_findings(matches, values, bool(config and config.include_quote),
-                                       now))
+                                       now, bool(config and config.exclude_info_types)))
     return dlp_v2.InspectResult.wrap(result)
