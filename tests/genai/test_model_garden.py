@@ -58,6 +58,8 @@ def test_bad_predictions_are_400s(deployed):
                       [{"prompt": "x", "temperature": 3}], [{"prompt": "x", "beam": 2}]):
         with pytest.raises(exceptions.BadRequest):
             deployed.predict(instances=instances)
+    with pytest.raises(exceptions.BadRequest, match="in each instance"):
+        deployed.predict(instances=[{"prompt": "x"}], parameters={"max_tokens": 4})
 
 
 def test_what_is_not_local_is_refused_clearly():

@@ -213,6 +213,10 @@ class VllmServer:
         self.engine = Engine()
 
     def predict(self, instances: list, parameters) -> list:
+        if parameters:  # the container reads sampling parameters from each instance only
+            raise errors.invalid("The vLLM serving container takes its sampling parameters "
+                                 "(max_tokens, temperature, top_p, top_k, raw_response) in "
+                                 "each instance, not in parameters.")
         configs = [self._config(i) for i in instances]  # every instance checked first
         out = []
         for instance, config in zip(instances, configs, strict=True):
