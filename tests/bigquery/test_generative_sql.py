@@ -204,3 +204,9 @@ def test_rag_in_sql_embed_store_search_and_generate(bq, connection):
                (SELECT 'Which birds cannot fly?' AS content))), top_k => 1)),
         STRUCT(3 AS max_output_tokens, 0.0 AS temperature, TRUE AS flatten_json_output))"""))
     assert answer[0]["s"] == "" and answer[0]["a"]
+
+
+def test_ai_functions_fail_loudly(bq):
+    with pytest.raises(exceptions.BadRequest, match=r"AI.GENERATE_TEXT .*LAB_BACKEND=gcp"):
+        run(bq, f"SELECT * FROM AI.GENERATE_TEXT(MODEL {bq.gen_dataset}.gemini, "
+                "(SELECT 'hi' AS prompt))")

@@ -44,7 +44,7 @@ from labkit.bigquery.sql.translate import (
 )
 from labkit.bigquery.warehouse import Warehouse, now_ms
 
-_MAYBE_ML = re.compile(r"\bMODEL\b|\bML\s*\.|\bVECTOR_SEARCH\b|\bVECTOR\s+INDEX\b",
+_MAYBE_ML = re.compile(r"\bMODEL\b|\b(?:ML|AI)\s*\.|\bVECTOR_SEARCH\b|\bVECTOR\s+INDEX\b",
                        re.IGNORECASE)
 
 

@@ -17,7 +17,7 @@ import pyarrow as pa
 from labkit.bigquery.errors import BigQueryError
 from labkit.bigquery.ml import export, functions, remote, vector
 from labkit.bigquery.ml import resource as resources
-from labkit.bigquery.ml.errors import MLError
+from labkit.bigquery.ml.errors import MLError, not_local
 from labkit.bigquery.ml.functions import generate
 from labkit.bigquery.ml.options import resolve_options
 from labkit.bigquery.ml.sqlscan import mask
@@ -49,6 +49,7 @@ class MLResult:
     statistics: dict | None = None  # job statistics.query fields (vectorSearchStatistics)
 
 
+_AI_CALL = re.compile(r"\bAI\s*\.\s*(?P<fn>[A-Za-z_]+)\s*\(", re.I)
 _SINGLE = re.compile(r"^\s*SELECT\s+\*\s+FROM\s+(?P<rel>__bqml_\w+)\s*;?\s*$", re.I)
 
 
@@ -75,8 +76,8 @@ class MLEngine:
     def handles(self, sql: str) -> bool:
         masked = mask(sql)
         return is_create(sql) or is_drop(sql) or is_export(sql) or \
-            bool(ML_CALL.search(masked) or vector.SEARCH.search(masked)) or \
-            vector.is_index_ddl(sql)
+            bool(ML_CALL.search(masked) or vector.SEARCH.search(masked)
+                 or _AI_CALL.search(masked)) or vector.is_index_ddl(sql)
 
     def execute(self, sql: str, project: str, dataset: str | None) -> MLResult:
         if is_create(sql):
@@ -96,6 +97,10 @@ class MLEngine:
             return MLResult("EXPORT_MODEL", None, stmt.ref.as_dict())
         if vector.is_index_ddl(sql):
             return self._index_ddl(sql, project, dataset)
+        ai = _AI_CALL.search(mask(sql))
+        if ai:  # the AI.* generative functions (AI.GENERATE, AI.GENERATE_TEXT, AI.EMBED, ...)
+            raise not_local(f"AI.{ai.group('fn').upper()} (locally, ML.GENERATE_TEXT and "
+                            "ML.GENERATE_EMBEDDING over a remote model do the same)")
         if not find_calls(sql, project, dataset) and not vector.find_searches(sql):
             raise MLError("Expected an ML statement")
         searches: list = []
