@@ -108,3 +108,26 @@ def test_bad_job_requests(dlp, parent, local_env):
     with pytest.raises(exceptions.InvalidArgument, match="job_id"):
         dlp.create_dlp_job(request={"parent": parent, "job_id": "bad id!",
                                     "inspect_job": inspect_job(local_env.project)})
+
+
+def test_job_options_rows_identifying_fields_and_limits(dlp, parent, source, local_env):
+    project = local_env.project
+    config = inspect_job(project, output="keyed", limits={"max_findings_per_request": 2})
+    config["storage_config"]["big_query_options"].update(
+        identifying_fields=[{"name": "id"}], excluded_fields=[{"name": "ssn"}])
+    done = wait(dlp, dlp.create_dlp_job(request={"parent": parent,
+                                                 "inspect_job": config}).name)
+    assert done.state == State.DONE, done.errors
+    assert sum(s.count for s in done.inspect_details.result.info_type_stats) == 2
+    rows = source.query_and_wait("""
+        SELECT quote, location.content_locations[OFFSET(0)].record_location.record_key
+                   .id_values AS ids
+        FROM dlp_src.keyed ORDER BY quote""").to_dataframe()
+    # the first two findings in table order (ssn excluded), each row named by its id
+    assert rows.quote.tolist() == ["ada@example.com", "bob@example.org"]
+    assert [list(ids) for ids in rows.ids] == [["1"], ["3"]]
+    one = inspect_job(project, output="first_row")
+    one["storage_config"]["big_query_options"]["rows_limit"] = 1
+    done = wait(dlp, dlp.create_dlp_job(request={"parent": parent, "inspect_job": one}).name)
+    assert {s.info_type.name: s.count for s in done.inspect_details.result.info_type_stats} \
+        == {"EMAIL_ADDRESS": 1, "US_SOCIAL_SECURITY_NUMBER": 1}

@@ -140,9 +140,10 @@ def _thresholds(config) -> tuple[int, dict[str, int]]:
     return default, per_type
 
 
-def find(config, values) -> tuple[list[Match], bool]:
+def find(config, values, limited: bool = True) -> tuple[list[Match], bool]:
     """Matches in `values` [(text, row, column)], ordered by place, after the likelihood
-    threshold and the limits; and whether the limits cut findings off."""
+    threshold and (unless not `limited`: a job limits all its findings at once) the limits;
+    and whether the limits cut findings off."""
     chosen = detectors_for(config)
     default, per_type = _thresholds(config)
     # "If set to EXCLUSION_TYPE_EXCLUDE this infoType will not cause a finding to be
@@ -160,13 +161,16 @@ def find(config, values) -> tuple[list[Match], bool]:
                     excluded.add((name, row, column, start, end))
                     matches.append(Match(name, likelihood, start, end, row, column))
     matches.sort(key=lambda m: (m.row or 0, m.column or "", m.start, -m.end, m.info_type))
-    return _limit(config, matches)
+    return limit(config, matches) if limited else (matches, False)
 
 
-def _limit(config, matches: list[Match]) -> tuple[list[Match], bool]:
+def limit(config, matches: list[Match], cap: int | None = MAX_FINDINGS
+          ) -> tuple[list[Match], bool]:
+    """The findings the limits keep (`cap`: 3,000 for content requests, none for jobs)."""
     limits = config.limits if config else None
     if limits is None:
-        return matches[:MAX_FINDINGS], len(matches) > MAX_FINDINGS
+        kept = matches[:cap] if cap else matches
+        return kept, len(kept) < len(matches)
     for limit in limits.max_findings_per_info_type:
         if limit.max_findings < 0:
             raise DlpError("max_findings must be non-negative.")
@@ -174,7 +178,8 @@ def _limit(config, matches: list[Match]) -> tuple[list[Match], bool]:
         raise DlpError("Finding limits must be non-negative.")
     # "If you set this field in an InspectContentRequest, the resulting maximum value is the
     # value that you set or 3,000, whichever is lower." (FindingLimits)
-    total = min(limits.max_findings_per_request or MAX_FINDINGS, MAX_FINDINGS)
+    total = limits.max_findings_per_request or cap or len(matches)
+    total = min(total, cap) if cap else total
     per_item = limits.max_findings_per_item or total
     caps = {limit.info_type.name: limit.max_findings
             for limit in limits.max_findings_per_info_type}

@@ -44,6 +44,7 @@ def _findings_schema():
                 F("container_name", "STRING"),
                 F("record_location", "RECORD", fields=[
                     F("record_key", "RECORD", fields=[
+                        F("id_values", "STRING", mode="REPEATED"),
                         F("big_query_key", "RECORD", fields=[
                             F("table_reference", "RECORD", fields=[
                                 F("project_id", "STRING"), F("dataset_id", "STRING"),
@@ -253,6 +254,8 @@ class DlpJobs:
         self._update(name, done)
 
     def _inspect_table(self, config, job_name: str):
+        from google.cloud import dlp_v2
+
         options = config.storage_config.big_query_options
         ref = options.table_reference
         client = self.bigquery.client()
@@ -265,30 +268,40 @@ class DlpJobs:
             if name not in columns:
                 raise DlpError(f"Field {name} is not in table {table.full_table_id}.")
         inspected = [c for c in selected if c not in excluded]
-        limit = options.rows_limit or None
-        rows = client.list_rows(table, max_results=limit)
+        limit, start = options.rows_limit or None, 0
+        if options.rows_limit_percent:
+            if not 0 < options.rows_limit_percent <= 100:
+                raise DlpError("rows_limit_percent must be between 1 and 100.")
+            limit = max(1, table.num_rows * options.rows_limit_percent // 100)
+        if limit and options.sample_method == dlp_v2.BigQueryOptions.SampleMethod.RANDOM_START:
+            start = random.randrange(max(table.num_rows - limit, 0) + 1)
+        rows = client.list_rows(table, max_results=limit, start_index=start or None)
         stats: dict[str, int] = {}
         findings, processed = [], 0
         batch: list = []
+
+        texts, ids = {}, {}
 
         def flush():
             nonlocal processed
             values = [(text, row, column) for row, cells in batch for column, text in cells]
             processed += sum(len(text.encode()) for text, _, _ in values)
-            matches, _ = inspection.find(config.inspect_config, values)
-            texts = {(row, column): text for text, row, column in values}
-            for m in matches:
-                stats[m.info_type] = stats.get(m.info_type, 0) + 1
-                findings.append((m, texts[(m.row, m.column)]))
+            matches, _ = inspection.find(config.inspect_config, values, limited=False)
+            texts.update({(row, column): text for text, row, column in values})
+            findings.extend(matches)
             batch.clear()
 
-        for number, row in enumerate(rows):
+        for number, row in enumerate(rows, start=start):
             batch.append((number, [(c, "" if row[c] is None else str(row[c]))
                                    for c in inspected]))
+            ids[number] = ["" if row[c] is None else str(row[c]) for c in wanted]
             if len(batch) >= _CHUNK_ROWS:
                 flush()
         flush()
-        return processed, stats, [(m, text, ref) for m, text in findings]
+        kept, _ = inspection.limit(config.inspect_config, findings, cap=None)
+        for m in kept:
+            stats[m.info_type] = stats.get(m.info_type, 0) + 1
+        return processed, stats, [(m, texts[(m.row, m.column)], ref, ids[m.row]) for m in kept]
 
     def _save_findings(self, output, findings, job_name: str, include_quote: bool) -> None:
         from google.api_core import exceptions
@@ -304,7 +317,7 @@ class DlpJobs:
             table = client.create_table(bigquery.Table(full, schema=_findings_schema()))
         now = _now().isoformat()
         rows = []
-        for m, text, ref in findings:
+        for m, text, ref, id_values in findings:
             start_byte = len(text[:m.start].encode())
             rows.append({
                 "quote": text[m.start:m.end] if include_quote else None,
@@ -317,11 +330,13 @@ class DlpJobs:
                     "content_locations": [{
                         "container_name": f"{ref.project_id}:{ref.dataset_id}.{ref.table_id}",
                         "record_location": {
-                            "record_key": {"big_query_key": {
-                                "table_reference": {"project_id": ref.project_id,
-                                                    "dataset_id": ref.dataset_id,
-                                                    "table_id": ref.table_id},
-                                "row_number": m.row}},
+                            # with identifying_fields, a row is named by their values
+                            "record_key": {"id_values": id_values} if id_values else {
+                                "big_query_key": {
+                                    "table_reference": {"project_id": ref.project_id,
+                                                        "dataset_id": ref.dataset_id,
+                                                        "table_id": ref.table_id},
+                                    "row_number": m.row}},
                             "field_id": {"name": m.column}}}]},
                 "create_time": now, "job_name": job_name,
                 "finding_id": f"{random.getrandbits(63)}"})
