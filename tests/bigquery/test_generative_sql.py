@@ -102,6 +102,18 @@ def test_remote_model_refusals(bq, connection, local_env):
     with pytest.raises(exceptions.BadRequest, match="Invalid ENDPOINT 'gpt-4'"):
         run(bq, f"CREATE MODEL {d}.m REMOTE WITH CONNECTION `{conn[1]}.{conn[3]}.{conn[5]}` "
                 "OPTIONS (ENDPOINT = 'gpt-4')")
+    from google.cloud import bigquery
+
+    eu = bigquery.Dataset(f"{bq.project}.{d}_eu")
+    eu.location = "EU"
+    bq.create_dataset(eu)
+    try:
+        with pytest.raises(exceptions.BadRequest, match="must be in its dataset's location"):
+            bq.query(f"CREATE MODEL {d}_eu.m REMOTE WITH CONNECTION "
+                     f"`{conn[1]}.{conn[3]}.{conn[5]}` OPTIONS (ENDPOINT = 'gemini-2.5-flash')",
+                     location="EU").result()
+    finally:
+        bq.delete_dataset(eu, delete_contents=True)
     with pytest.raises(exceptions.BadRequest, match="ENDPOINT must be set"):
         run(bq, f"CREATE MODEL {d}.m REMOTE WITH CONNECTION DEFAULT")
     with pytest.raises(exceptions.NotFound):

@@ -168,7 +168,12 @@ def test_ivf_index_is_used_on_a_large_table_and_not_below_10_mb(bq):
     assert small_tiny == small_exact
     assert stats[-1]["indexUnusedReasons"][0]["code"] == "BASE_TABLE_TOO_SMALL"
     assert stats[-1]["indexUnusedReasons"][0]["indexName"] == "small_ix"
-    run(bq, f"DROP VECTOR INDEX small_ix ON {d}.small")
+    # replacing the table drops its index, as in BigQuery
+    run(bq, f"CREATE OR REPLACE TABLE {d}.small AS {vector_sql(2000)}")
+    neighbours(bq, f"{d}.small", '{}', stats=stats)
+    assert stats[-1]["indexUnusedReasons"][0]["code"] == "INDEX_CONFIG_NOT_AVAILABLE"
     with pytest.raises(exceptions.NotFound):
         run(bq, f"DROP VECTOR INDEX small_ix ON {d}.small")
+    run(bq, f"CREATE VECTOR INDEX small_ix ON {d}.small(embedding) OPTIONS(index_type = 'IVF')")
+    run(bq, f"DROP VECTOR INDEX small_ix ON {d}.small")
     run(bq, f"DROP VECTOR INDEX IF EXISTS small_ix ON {d}.small")

@@ -58,7 +58,8 @@ class BigQueryService:
 
         self.engine = Engine(self.wh, root / "models", {
             "storage_path": lambda uri: local_path(uri, workspace), "registry": registry,
-            "connections": ConnectionStore(workspace), "vertex": vertex})
+            "connections": ConnectionStore(workspace), "vertex": vertex,
+            "dataset_location": self.wh.dataset_location, "table_meta": self.wh.table_meta})
         self.resources = Resources(self.engine)
         self.jobs = jobstore.JobStore(root / "jobs", self.wh)
         self.uploads: dict[str, dict] = {}

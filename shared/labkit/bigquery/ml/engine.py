@@ -58,14 +58,17 @@ class MLEngine:
     `registry`: the Vertex AI Model Registry (model_registry='vertex_ai'). Without them
     (unit tests of the SQL engine alone) those statements fail loudly. `connections` (the
     BigQuery Connection API's store) and `vertex` (bigquery.vertex_ai.VertexCaller) serve
-    remote models."""
+    remote models; `dataset_location(project, dataset)` and `table_meta(project, dataset,
+    table)` (the warehouse's) place connections and tell a recreated table from its index."""
 
     def __init__(self, root: Path, run_query: Callable[[str], pa.Table],
                  storage_path: Callable[[str], Path] | None = None, registry=None,
-                 connections=None, vertex=None):
+                 connections=None, vertex=None, dataset_location=None, table_meta=None):
         self.store = ModelStore(root)
         self.connections, self.remote = connections, vertex
-        self.indexes = vector.VectorIndexes(Path(root).parent / "vector_indexes")
+        self.dataset_location = dataset_location or (lambda project, dataset: "US")
+        self.indexes = vector.VectorIndexes(Path(root).parent / "vector_indexes",
+                                            table_meta or (lambda *ref: {}))
         self.run_query = run_query
         self.storage_path = storage_path
         self.vertex = VertexRegistration(registry, Path(root).parent / "vertex_models") \
@@ -220,7 +223,8 @@ class MLEngine:
                 raise MLError(f"Already Exists: Model {stmt.ref}", "duplicate")
         self._check_dataset(stmt.ref)
         model = remote.create(stmt.ref, stmt.connection, stmt.options, stmt.query,
-                              self.connections)
+                              self.connections,
+                              self.dataset_location(stmt.ref.project, stmt.ref.dataset))
         self.store.save(stmt.ref, model, remote.resource(stmt.ref, model, time.time()))
         return MLResult("CREATE_MODEL", None, stmt.ref.as_dict())
 

@@ -69,8 +69,10 @@ def connection_parts(text: str, project: str) -> tuple[str, str, str]:
 
 
 def create(ref: ModelRef, connection: str, options: dict, query: str | None,
-           connections) -> TrainedModel:
-    """The remote model's artifact (a TrainedModel holding the endpoint and connection)."""
+           connections, dataset_location: str) -> TrainedModel:
+    """The remote model's artifact (a TrainedModel holding the endpoint and connection). The
+    connection lives where the model's dataset does ("The connection must be in the same
+    location as the dataset", remote model docs above)."""
     unknown = set(options) - _OPTIONS
     if unknown & _TUNING or query is not None:
         raise not_local("Supervised tuning of remote models (CREATE MODEL ... REMOTE ... AS "
@@ -81,8 +83,9 @@ def create(ref: ModelRef, connection: str, options: dict, query: str | None,
     if connections is None:
         raise MLError("Remote models need the BigQuery Connection API, which this BigQuery "
                       "was started without")
+    here = dataset_location.lower()
     if connection.upper() == "DEFAULT":
-        project, location, conn_id = ref.project, "us", DEFAULT_CONNECTION
+        project, location, conn_id = ref.project, here, DEFAULT_CONNECTION
         found = connections.find(project, location, conn_id) or connections.create(
             f"projects/{project}/locations/{location}", conn_id, {"cloud_resource": {}})
     else:
@@ -90,6 +93,10 @@ def create(ref: ModelRef, connection: str, options: dict, query: str | None,
         found = connections.find(project, location, conn_id)
         if found is None:
             raise MLError(f"Not found: Connection {project}.{location}.{conn_id}", "notFound")
+        if location != here:
+            raise MLError(f"The connection {project}.{location}.{conn_id} is in {location}, "
+                          f"but dataset {ref.project}:{ref.dataset} is in {dataset_location}: "
+                          "a remote model's connection must be in its dataset's location")
     return TrainedModel(model_type=f"remote_{kind}", options={
         "endpoint": options["endpoint"], "model_id": model_id, "connection": found["name"],
         "location": location})

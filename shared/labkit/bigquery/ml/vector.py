@@ -82,13 +82,15 @@ class Index:
     leaf_size: int | None
     normalize: bool
     stored: list[str]
+    table_created: str | None = None  # the table's creationTime: a recreated table has none
 
 
 class VectorIndexes:
     """Index definitions (root/<project>/<dataset>/<table>.json) and their trained lists."""
 
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, table_meta):
         self.root = Path(root)
+        self.table_meta = table_meta  # (project, dataset, table) -> the table's REST resource
         self._lock = threading.Lock()
         self._lists: dict[tuple, tuple] = {}  # (table, fingerprint) -> _kmeans_lists(...)
 
@@ -96,10 +98,15 @@ class VectorIndexes:
         return self.root.joinpath(*ref).with_suffix(".json")
 
     def get(self, ref: tuple[str, str, str]) -> Index | None:
+        """The table's index; none once the table was dropped or replaced (which drops its
+        index in BigQuery)."""
         try:
-            return Index(**json.loads(self._path(ref).read_text()))
+            index = Index(**json.loads(self._path(ref).read_text()))
         except FileNotFoundError:
             return None
+        if index.table_created != self.table_meta(*ref).get("creationTime"):
+            return None
+        return index
 
     def create(self, sql: str, project: str, dataset: str | None, run_query) -> str:
         masked = mask(sql)
@@ -110,6 +117,7 @@ class VectorIndexes:
         rest = sql[match.start("rest"):match.end("rest")].strip()
         stored, options = _index_clauses(rest, mask(rest))
         index = _validate(name, column, stored, options)
+        index.table_created = self.table_meta(*ref).get("creationTime")
         table = run_query(f"SELECT * FROM `{'.'.join(ref)}` LIMIT 0")   # notFound if missing
         field = table.schema.field(column) if column in table.column_names else None
         if field is None:
