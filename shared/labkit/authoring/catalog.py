@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from labkit.authoring import metadata
+from labkit.authoring import coverage, metadata
 from labkit.authoring.notebook import EXERCISE, LABS, SOLUTION, lab_dirs, read
 
 README_START, README_END = "<!-- catalog:start -->", "<!-- catalog:end -->"
@@ -39,8 +39,8 @@ def _rows(labs: Path, full: bool) -> list[str]:
 
 
 def render(labs: Path = LABS) -> str:
-    """The whole of labs/README.md."""
-    return HEADER + "\n".join(_rows(labs, full=True)) + "\n"
+    """The whole of labs/README.md: the catalog, then the exam guide coverage map."""
+    return HEADER + "\n".join(_rows(labs, full=True)) + "\n" + coverage.render(labs)
 
 
 def render_into_readme(readme: str, labs: Path = LABS) -> str:

@@ -32,6 +32,13 @@ EXAM_GUIDE = {
 }
 
 
+# A subsection no lab exercises yet, and what will: the coverage test fails on any other gap,
+# and on this one once a lab claims it (then delete the entry).
+NO_LAB_YET = {
+    "2.1": "lab 09, data preparation (Dataflow, Feature Store, Sensitive Data Protection)",
+}
+
+
 def coverage(labs: Path = LABS) -> dict[str, dict[str, list[str]]]:
     """section -> {"labs": [lab folder names], "questions": ["07 Q3", ...]}."""
     table = {section: {"labs": [], "questions": []} for section in EXAM_GUIDE}
@@ -58,7 +65,8 @@ def render(labs: Path = LABS) -> str:
     rows = []
     for section, row in coverage(labs).items():
         links = ", ".join(f"[{name[:2]}]({name}/{SOLUTION})" for name in row["labs"])
-        rows.append(f"| {section} {EXAM_GUIDE[section]} | {links or '**none yet**'} | "
+        missing = f"**none yet** ({NO_LAB_YET[section]})" if section in NO_LAB_YET else "**none**"
+        rows.append(f"| {section} {EXAM_GUIDE[section]} | {links or missing} | "
                     f"{', '.join(row['questions']) or '-'} |")
     return ("\n## Exam guide coverage\n\n"
             "Generated from each lab's exam guide sections and its practice questions "
