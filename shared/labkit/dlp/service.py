@@ -137,6 +137,12 @@ def handler(methods: Methods):
                 return method(request)
             except DlpError as e:
                 context.abort(getattr(grpc.StatusCode, e.code), e.message)
+            except Exception as e:  # a bug here, said as one (not gRPC's bare UNKNOWN)
+                if isinstance(e, grpc.RpcError) or context.code() is not None:
+                    raise
+                context.abort(grpc.StatusCode.INTERNAL,
+                              f"The local Sensitive Data Protection failed on {name}: "
+                              f"{type(e).__name__}: {e}")
 
         serialize = response_type.serialize if response_type else \
             empty_pb2.Empty.SerializeToString
