@@ -222,3 +222,15 @@ def test_ai_functions_fail_loudly(bq):
     with pytest.raises(exceptions.BadRequest, match=r"AI.GENERATE_TEXT .*LAB_BACKEND=gcp"):
         run(bq, f"SELECT * FROM AI.GENERATE_TEXT(MODEL {bq.gen_dataset}.gemini, "
                 "(SELECT 'hi' AS prompt))")
+
+
+def test_a_deleted_connection_leaves_its_model_unusable(bq, connections, local_env):
+    from google.cloud import bigquery_connection_v1 as bc
+
+    made = connections.create_connection(
+        parent=f"projects/{local_env.project}/locations/us", connection_id="short_lived",
+        connection=bc.Connection(cloud_resource=bc.CloudResourceProperties()))
+    ref = embedding_model(bq, made, "orphan")
+    connections.delete_connection(name=made.name)
+    with pytest.raises(exceptions.NotFound, match="Not found: Connection"):
+        run(bq, f"SELECT * FROM ML.GENERATE_EMBEDDING(MODEL {ref}, (SELECT 'x' AS content))")

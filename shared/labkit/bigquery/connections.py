@@ -41,7 +41,7 @@ _OTHER_KINDS = ("cloud_sql", "aws", "azure", "cloud_spanner", "spark",
                 "salesforce_data_cloud")
 
 
-class ConnectionError_(Exception):
+class ConnectionAPIError(Exception):
     """code: a grpc.StatusCode name."""
 
     def __init__(self, code: str, message: str):
@@ -59,29 +59,29 @@ class ConnectionStore:
     def _path(self, project: str, location: str, connection_id: str):
         for part in (project, location, connection_id):
             if not re.match(r"^[A-Za-z0-9_.:-]+$", part) or part.startswith("."):
-                raise ConnectionError_("INVALID_ARGUMENT", f"Invalid resource name part "
+                raise ConnectionAPIError("INVALID_ARGUMENT", f"Invalid resource name part "
                                        f"{part!r}.")
         return self.root / project / location.lower() / f"{connection_id}.json"
 
     def create(self, parent: str, connection_id: str, body: dict) -> dict:
         match = _PARENT.match(parent or "")
         if not match:
-            raise ConnectionError_("INVALID_ARGUMENT", f"Invalid parent {parent!r}: expected "
+            raise ConnectionAPIError("INVALID_ARGUMENT", f"Invalid parent {parent!r}: expected "
                                    "projects/PROJECT/locations/LOCATION.")
         project, location = match["project"], match["location"].lower()
         if not _LOCATION.match(location):
-            raise ConnectionError_("INVALID_ARGUMENT", f"Invalid location {location!r}.")
+            raise ConnectionAPIError("INVALID_ARGUMENT", f"Invalid location {location!r}.")
         connection_id = connection_id or uuid.uuid4().hex
         if not _ID.match(connection_id):
-            raise ConnectionError_("INVALID_ARGUMENT", f"Invalid connection id "
+            raise ConnectionAPIError("INVALID_ARGUMENT", f"Invalid connection id "
                                    f"{connection_id!r}: use letters, numbers, underscores "
                                    "and hyphens, at most 64 characters.")
         kinds = [k for k in _OTHER_KINDS if k in body]
         if kinds:
-            raise ConnectionError_("UNIMPLEMENTED", gcp_only_message(
+            raise ConnectionAPIError("UNIMPLEMENTED", gcp_only_message(
                 f"{kinds[0]} connections", "the BigQuery Connection API"))
         if "cloud_resource" not in body:
-            raise ConnectionError_("INVALID_ARGUMENT", "Connection properties are required: "
+            raise ConnectionAPIError("INVALID_ARGUMENT", "Connection properties are required: "
                                    "set cloud_resource (CLOUD_RESOURCE connection).")
         now = int(time.time() * 1000)
         name = f"projects/{project}/locations/{location}/connections/{connection_id}"
@@ -97,7 +97,7 @@ class ConnectionStore:
         path = self._path(project, location, connection_id)
         with self._lock:
             if path.exists():
-                raise ConnectionError_("ALREADY_EXISTS", f"Connection {name} already "
+                raise ConnectionAPIError("ALREADY_EXISTS", f"Connection {name} already "
                                        "exists.")
             path.parent.mkdir(parents=True, exist_ok=True)
             write_atomic(path, json.dumps(resource))
@@ -106,25 +106,25 @@ class ConnectionStore:
     def get(self, name: str) -> dict:
         match = _NAME.match(name or "")
         if not match:
-            raise ConnectionError_("INVALID_ARGUMENT", f"Invalid connection name {name!r}.")
+            raise ConnectionAPIError("INVALID_ARGUMENT", f"Invalid connection name {name!r}.")
         path = self._path(match["project"], match["location"], match["id"])
         try:
             return json.loads(path.read_text())
         except FileNotFoundError:
-            raise ConnectionError_("NOT_FOUND", f"Not found: Connection {name}") from None
+            raise ConnectionAPIError("NOT_FOUND", f"Not found: Connection {name}") from None
 
     def find(self, project: str, location: str, connection_id: str) -> dict | None:
         """The connection `project.location.id` that SQL names, or None."""
         try:
             return self.get(f"projects/{project}/locations/{location.lower()}/connections/"
                             f"{connection_id}")
-        except ConnectionError_:
+        except ConnectionAPIError:
             return None
 
     def list(self, parent: str) -> list[dict]:
         match = _PARENT.match(parent or "")
         if not match:
-            raise ConnectionError_("INVALID_ARGUMENT", f"Invalid parent {parent!r}.")
+            raise ConnectionAPIError("INVALID_ARGUMENT", f"Invalid parent {parent!r}.")
         folder = self._path(match["project"], match["location"], "x").parent
         if not folder.is_dir():
             return []
@@ -182,7 +182,7 @@ def handler(store: ConnectionStore):
         def call(request, context):
             try:
                 return method(request)
-            except ConnectionError_ as exc:
+            except ConnectionAPIError as exc:
                 context.abort(getattr(grpc.StatusCode, exc.code), exc.message)
         return grpc.unary_unary_rpc_method_handler(
             call, request_deserializer=request_type.deserialize, response_serializer=serialize)

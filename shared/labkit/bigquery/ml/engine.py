@@ -177,6 +177,14 @@ class MLEngine:
         if self.remote is None:
             raise MLError("Remote models need the local Vertex AI, which this BigQuery was "
                           "started without")
+        if self.connections is not None:  # a deleted connection leaves its models unusable
+            from labkit.bigquery.connections import ConnectionAPIError
+
+            try:
+                self.connections.get(model.options["connection"])
+            except ConnectionAPIError:
+                raise MLError(f"Not found: Connection {model.options['connection']}",
+                              "notFound") from None
         return handler(model, call, query, self.remote, project)
 
     def _create(self, sql: str, project: str, dataset: str | None) -> MLResult:

@@ -15,8 +15,9 @@ Docs:
   ground_with_google_search); flattened: ml_generate_text_llm_result STRING,
   ml_generate_text_rai_result STRING, ml_generate_text_status STRING; otherwise
   ml_generate_text_result JSON and ml_generate_text_status).
-Ranges as in the reference (and bigframes.bigquery.ml.generate_text's docstring):
-max_output_tokens [1, 8192], temperature [0.0, 2.0], top_p [0.0, 1.0], top_k [1, 40].
+Ranges: max_output_tokens [1, 8192], top_p [0.0, 1.0] and top_k [1, 40] as the reference
+gives them; temperature [0.0, 2.0], Gemini's range (bigframes.bigquery.ml.generate_text's
+docstring still says [0.0, 1.0], the PaLM models' range).
 """
 
 from __future__ import annotations
