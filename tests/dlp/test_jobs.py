@@ -108,6 +108,10 @@ def test_bad_job_requests(dlp, parent, local_env):
     with pytest.raises(exceptions.InvalidArgument, match="job_id"):
         dlp.create_dlp_job(request={"parent": parent, "job_id": "bad id!",
                                     "inspect_job": inspect_job(local_env.project)})
+    with_schema = inspect_job(local_env.project)
+    with_schema["actions"][0]["save_findings"]["output_config"]["output_schema"] = "BASIC_COLUMNS"
+    with pytest.raises(exceptions.MethodNotImplemented, match="output_schema"):
+        dlp.create_dlp_job(request={"parent": parent, "inspect_job": with_schema})
 
 
 def test_job_options_rows_identifying_fields_and_limits(dlp, parent, source, local_env):

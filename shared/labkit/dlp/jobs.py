@@ -22,6 +22,7 @@ import threading
 from labkit.dlp import inspection
 from labkit.dlp.inspection import DlpError
 from labkit.services.files import write_atomic
+from labkit.services.http import gcp_only_message
 
 _JOB_ID = re.compile(r"[a-zA-Z\d_-]{1,100}")  # CreateDlpJobRequest.job_id
 _PARENT = re.compile(r"projects/([^/]+)(?:/locations/([^/]+))?")
@@ -214,6 +215,9 @@ class DlpJobs:
             if not (table.project_id and table.dataset_id):
                 raise DlpError("SaveFindings output_config.table must set project_id and "
                                "dataset_id.")
+            if action.save_findings.output_config.output_schema:  # never ignored silently
+                raise DlpError(gcp_only_message("OutputStorageConfig.output_schema",
+                                                "Sensitive Data Protection"), "UNIMPLEMENTED")
 
     def _update(self, name: str, change) -> bool:
         with self._lock:
