@@ -48,6 +48,8 @@ def _listing(items: list, request: Request) -> tuple[list, str | None]:
 
 class BigQueryService:
     def __init__(self, workspace: Workspace, registry=None, vertex=None):
+        """registry: labkit.vertex.bigquery_models.VertexRegistration (BigQuery ML models in
+        the Vertex AI Model Registry); vertex: bigquery.vertex_ai.VertexCaller."""
         self.workspace = workspace
         root = workspace.path("bigquery", "x").parent
         self.root = root
@@ -646,6 +648,6 @@ def _content_range(value: str, length: int) -> tuple[int, int | None]:
 def register(router: Router, services) -> None:
     from labkit.bigquery.vertex_ai import VertexCaller  # remote models call Vertex AI
 
-    BigQueryService(services.workspace, services.registry,
+    BigQueryService(services.workspace, services.bigquery_models,
                     VertexCaller(services.endpoint, services.workspace.token)).register(router)
 

@@ -56,6 +56,7 @@ class Services:
     model_monitors: object  # labkit.vertex.monitoring.monitors.ModelMonitors (schedules too)
     objects: object  # labkit.storage.engine.Store (Cloud Storage)
     bigquery: object  # labkit.vertex.bq.LocalBigQuery: the real client, pointed here
+    bigquery_models: object  # labkit.vertex.bigquery_models.VertexRegistration (BigQuery ML)
     closers: list[Callable[[], None]] = field(default_factory=list)
 
     def client_environment(self, project: str | None = None) -> dict[str, str]:
@@ -73,6 +74,7 @@ class Services:
 def build(workspace: Workspace, endpoint: str, project: str) -> Services:
     from labkit.services import auth
     from labkit.storage.engine import Store
+    from labkit.vertex.bigquery_models import VertexRegistration
     from labkit.vertex.bq import LocalBigQuery
     from labkit.vertex.metadata.engine import Metadata
     from labkit.vertex.monitoring.engine import MonitoringJobs
@@ -89,7 +91,8 @@ def build(workspace: Workspace, endpoint: str, project: str) -> Services:
         workspace=workspace, endpoint=endpoint, project=project, vertex_store=store,
         registry=registry, metadata=Metadata(store), monitoring=monitoring,
         model_monitors=ModelMonitors(store, workspace, registry, bigquery, monitoring.log),
-        objects=Store(workspace, project), bigquery=bigquery)
+        objects=Store(workspace, project), bigquery=bigquery,
+        bigquery_models=VertexRegistration(registry, workspace.path("bigquery", "vertex_models")))
 
 
 def router(services: Services) -> Router:

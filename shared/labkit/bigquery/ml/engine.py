@@ -34,7 +34,6 @@ from labkit.bigquery.ml.statements import (
 )
 from labkit.bigquery.ml.store import ModelStore
 from labkit.bigquery.ml.training import train
-from labkit.bigquery.ml.vertex_registry import VertexRegistration
 from labkit.bigquery.ml.vertex_registry import check_options as check_registry_options
 
 
@@ -55,7 +54,8 @@ _SINGLE = re.compile(r"^\s*SELECT\s+\*\s+FROM\s+(?P<rel>__bqml_\w+)\s*;?\s*$", r
 
 class MLEngine:
     """`storage_path(uri)`: the local file behind a gs:// URI (exports write there);
-    `registry`: the Vertex AI Model Registry (model_registry='vertex_ai'). Without them
+    `registry`: labkit.vertex.bigquery_models.VertexRegistration, which registers models in
+    the Vertex AI Model Registry (model_registry='vertex_ai'). Without them
     (unit tests of the SQL engine alone) those statements fail loudly. `connections` (the
     BigQuery Connection API's store) and `vertex` (bigquery.vertex_ai.VertexCaller) serve
     remote models; `dataset_location(project, dataset)` and `table_meta(project, dataset,
@@ -71,8 +71,7 @@ class MLEngine:
                                             table_meta or (lambda *ref: {}))
         self.run_query = run_query
         self.storage_path = storage_path
-        self.vertex = VertexRegistration(registry, Path(root).parent / "vertex_models") \
-            if registry is not None else None
+        self.vertex = registry
         self._creating: set[tuple] = set()
         self._lock = threading.Lock()
 

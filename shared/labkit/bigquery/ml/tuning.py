@@ -13,7 +13,7 @@ HPARAM_TUNING_ALGORITHM, HPARAM_TUNING_OBJECTIVES:
 - the table's search spaces: L1_REG / L2_REG (0, 10] on a log scale, NUM_CLUSTERS [2, 10]
   by default within [2, 100]; the others as the DNN and tree pages list them (see SPACES);
 - algorithms: VIZIER_DEFAULT (Vertex AI Vizier; locally the Bayesian search of the local
-  Vertex AI hyperparameter tuning, labkit.vertex.training.study), RANDOM_SEARCH,
+  Vertex AI hyperparameter tuning, labkit.hparams), RANDOM_SEARCH,
   GRID_SEARCH (discrete spaces only). MAX_PARALLEL_TRIALS trials are proposed together
   from the same finished trials, as parallel trials are; they then run one after another.
 Local choices where the page leaves it open (said here, not hidden): a log-scale range
@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 
 from labkit.bigquery.ml.errors import MLError, not_local
 from labkit.bigquery.ml.sqlscan import HparamCandidates, HparamRange
+from labkit.hparams import Param, SearchSpaceError, Suggester
 
 ALGORITHMS = {"VIZIER_DEFAULT": "ALGORITHM_UNSPECIFIED", "RANDOM_SEARCH": "RANDOM_SEARCH",
               "GRID_SEARCH": "GRID_SEARCH"}
@@ -93,7 +94,7 @@ class Plan:
     parallel: int
     algorithm: str
     objective: str
-    params: list                         # labkit.vertex.training.study.Param
+    params: list                         # labkit.hparams.Param
     fixed: dict = field(default_factory=dict)   # the options without HPARAM_* values
 
     @property
@@ -172,8 +173,6 @@ def _objective(model_type: str, value) -> str:
 
 
 def _param(name: str, value, spec):
-    from labkit.vertex.training.study import Param
-
     kind, low_ok, high_ok, default, scale = spec
     scale_name = "UNIT_LOG_SCALE" if scale == "LOG" else "UNIT_LINEAR_SCALE"
     if kind == "CATEGORICAL":
@@ -208,15 +207,10 @@ def _in_range(name: str, value, low, high) -> None:
 def proposals(plan_: Plan):
     """A generator of trial hyperparameter batches: send it the finished (params, objective)
     list, get back up to MAX_PARALLEL_TRIALS new parameter dicts."""
-    from labkit.vertex import errors as vertex_errors
-    from labkit.vertex.training.study import Suggester
-
     try:
-        suggester = Suggester(plan_.params, ALGORITHMS[plan_.algorithm], plan_.maximize,
-                              seed=0)
-    except vertex_errors.VertexError as exc:
-        raise MLError(exc.message.replace("Grid search", "GRID_SEARCH")) from None
-    return suggester
+        return Suggester(plan_.params, ALGORITHMS[plan_.algorithm], plan_.maximize, seed=0)
+    except SearchSpaceError as exc:
+        raise MLError(str(exc).replace("Grid search", "GRID_SEARCH")) from None
 
 
 def value_for(param, value):

@@ -24,7 +24,7 @@ from labkit.vertex.store import ResourceStore, new_id, now
 from labkit.vertex.training import runner
 from labkit.vertex.training.custom_jobs import validate_job_spec
 from labkit.vertex.training.job_table import JobCollection, JobTable
-from labkit.vertex.training.study import Suggester, median_should_stop, parse_parameters
+from labkit.vertex.training.study import median_should_stop, parse_parameters, suggester
 from labkit.workspace import Workspace
 
 POLL_S = 0.1
@@ -84,7 +84,7 @@ class TuningJobs(JobCollection):
                                  "metric_id and a goal (MAXIMIZE or MINIMIZE).")
         algorithm = _enum(StudySpec.Algorithm, study.get("algorithm"), "ALGORITHM_UNSPECIFIED")
         params = parse_parameters(study.get("parameters") or [])
-        Suggester(params, algorithm, True)  # refuses what the algorithm cannot search
+        suggester(params, algorithm, True)  # refuses what the algorithm cannot search
         for unsupported in ("decayCurveStoppingSpec", "convexAutomatedStoppingSpec"):
             if study.get(unsupported):
                 raise errors.gcp_only(f"Early stopping with {unsupported}")
@@ -122,7 +122,7 @@ class TuningJobs(JobCollection):
                                study.get("measurementSelectionType"),
                                "LAST_MEASUREMENT") == "BEST_MEASUREMENT"
         median_stop = "medianAutomatedStoppingSpec" in study
-        suggester = Suggester(parse_parameters(study["parameters"]), study["algorithm"],
+        proposer = suggester(parse_parameters(study["parameters"]), study["algorithm"],
                               maximize)
         folder = self.workspace.root / "vertex" / "training" / job_id
         trials: list[dict] = []
@@ -145,7 +145,7 @@ class TuningJobs(JobCollection):
                    and not (job["maxFailedTrialCount"] and failed >= job["maxFailedTrialCount"])):
                 done = [(self._values(t), objective(t)) for t in trials
                         if t["state"] == "SUCCEEDED"]
-                values = suggester.suggest(done)
+                values = proposer.suggest(done)
                 if values is None:
                     exhausted = True
                     break
