@@ -116,3 +116,21 @@ def test_a_folder_without_notebooks_is_an_error(tmp_path):
     result = subprocess.run([sys.executable, "-m", "labkit.authoring", "grade", str(tmp_path),
                              "--out", str(tmp_path / "out")], capture_output=True, text=True)
     assert result.returncode == 2 and "No notebooks" in result.stdout
+
+
+def test_no_submission_leaves_its_services_running(graded):
+    from pathlib import Path
+
+    proc = Path("/proc")
+    if not proc.exists():
+        pytest.skip("needs /proc")
+    left = []
+    for pid in proc.iterdir():
+        try:
+            command = (pid / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            cwd = str((pid / "cwd").readlink())
+        except (OSError, ValueError):
+            continue
+        if "labkit.services serve" in command and "labkit-grade-" in cwd:
+            left.append((pid.name, cwd))
+    assert left == []

@@ -17,6 +17,7 @@ with its hint. Not a sandbox: submissions run as the instructor's user.
 from __future__ import annotations
 
 import csv
+import fcntl
 import glob
 import html
 import json
@@ -122,9 +123,6 @@ def _learner_names(paths: list[Path]) -> dict[Path, str]:
 
 def _grade_one(learner: str, path: Path, content: bytes, timeout_s: float,
                quiz: bool) -> Result:
-    from labkit.services import daemon
-    from labkit.workspace import Workspace
-
     private = Path(tempfile.mkdtemp(prefix="labkit-grade-"))
     work, workspace = private / "work", private / "workspace"
     work.mkdir()
@@ -145,10 +143,7 @@ def _grade_one(learner: str, path: Path, content: bytes, timeout_s: float,
         output, _ = process.communicate()
         timed_out = True
     seconds = time.monotonic() - started
-    try:
-        daemon.stop(Workspace(workspace))  # detached: not in the killed process group
-    except OSError:
-        pass
+    _stop_services(workspace)
     try:
         data = json.loads(report.read_text()) if report.exists() else None
     except ValueError:
@@ -162,6 +157,37 @@ def _grade_one(learner: str, path: Path, content: bytes, timeout_s: float,
         return Result(learner, str(path), NOT_EXECUTED, seconds,
                       problem=" / ".join(tail) or f"the grader exited {process.returncode}")
     return Result(learner, str(path), GRADED, seconds, _checks(content, data["checks"]))
+
+
+def _stop_services(workspace: Path) -> None:
+    """Stops the submission's services (detached: not in the killed process group), also
+    ones still starting when the grader was stopped: they hold the owner lock before they
+    write services.json, so wait for one or the other."""
+    from labkit.services import daemon
+    from labkit.workspace import Workspace
+
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            daemon.stop(Workspace(workspace))
+        except OSError:
+            pass
+        if not _services_alive(workspace) or time.monotonic() > deadline:
+            return
+        time.sleep(0.5)
+
+
+def _services_alive(workspace: Path) -> bool:
+    owner = workspace / "services.owner"
+    if not owner.exists():
+        return False
+    with owner.open() as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(handle, fcntl.LOCK_UN)
+    return False
 
 
 def _kill_group(process: subprocess.Popen) -> None:
