@@ -26,9 +26,15 @@ def now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+# From the OS, not the global random module: libraries that run in the services process
+# reseed that (FLAML's AutoML search, keras.utils.set_random_seed in BigQuery ML's DNN), after
+# which every run drew the same ids and a second pipeline run's execution "already existed".
+_IDS = random.SystemRandom()
+
+
 def new_id() -> str:
     """Vertex resource IDs are large decimal numbers."""
-    return str(random.randint(10**18, 9 * 10**18))
+    return str(_IDS.randint(10**18, 9 * 10**18))
 
 
 class ResourceStore:

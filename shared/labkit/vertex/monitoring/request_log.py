@@ -153,7 +153,7 @@ class RequestLog:
                 rows.setdefault(table, []).append({
                     "endpoint": endpoint, "deployed_model_id": deployed,
                     "logging_time": datetime.fromtimestamp(t, UTC).isoformat(),
-                    "request_id": random.randint(10**17, 9 * 10**17),
+                    "request_id": random.SystemRandom().randint(10**17, 9 * 10**17),
                     "request_payload": [json.dumps(i) for i in instances],
                     "response_payload": [json.dumps(p) for p in predictions]})
         self.folder.mkdir(parents=True, exist_ok=True)
