@@ -55,7 +55,7 @@ def _analysis(tmp: Path, requests: int, training_rows: int) -> list[dict]:
     out = io.StringIO()
     csv.writer(out).writerows([names] + training)
     local_path("gs://bench/train.csv", workspace).write_text(out.getvalue())
-    jobs = MonitoringJobs(ResourceStore(workspace), workspace)
+    jobs = MonitoringJobs(ResourceStore(workspace), workspace, startup_s=0)  # RUNNING at once
     job = jobs.create(PARENT, {
         "displayName": "bench", "endpoint": ENDPOINT,
         "modelDeploymentMonitoringObjectiveConfigs": [{"deployedModelId": "7", "objectiveConfig": {

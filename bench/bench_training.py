@@ -46,7 +46,7 @@ os.makedirs(out, exist_ok=True)
 with open(os.path.join(out, "model.json"), "w") as f:
     json.dump({"a": a, "b": b}, f)
 '''
-IMAGE = "us-docker.pkg.dev/vertex-ai/training/sklearn-cpu.1-0:latest"
+IMAGE = "us-docker.pkg.dev/vertex-ai/training/sklearn-cpu.1-6:latest"
 
 
 def _submission(folder: Path, smoke: bool) -> dict:
