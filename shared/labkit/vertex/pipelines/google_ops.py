@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import uuid
 
 PREFIX = "google_cloud_pipeline_components.container.v1."
@@ -90,8 +91,10 @@ def bigquery_query(task: Task) -> None:
         job_config.write_disposition = config.get("writeDisposition") or config.get(
             "write_disposition") or "WRITE_EMPTY"
     else:
-        # BigQuery writes an unnamed query's result to an anonymous dataset; so does this.
-        dataset = client.create_dataset("_pipeline_results", exists_ok=True)
+        # BigQuery writes an unnamed query's result to an anonymous dataset, one per
+        # location (a dataset has one location; a US query cannot write into a regional one).
+        where = re.sub(r"[^a-z0-9]", "_", (task.param("location") or "US").lower())
+        dataset = client.create_dataset(f"_pipeline_results_{where}", exists_ok=True)
         job_config.destination = dataset.table(f"anon{uuid.uuid4().hex}")
     parameters = task.param("query_parameters", []) or []
     if parameters:
