@@ -23,9 +23,10 @@ from labkit.workspace import Workspace
 RESOURCE_MANAGER = "cloudresourcemanager.googleapis.com"
 DLP = "dlp.googleapis.com"  # Sensitive Data Protection's client: gRPC, no endpoint switch
 BIGQUERY_CONNECTION = "bigqueryconnection.googleapis.com"  # ConnectionServiceClient: gRPC
+BIGQUERY_STORAGE = "bigquerystorage.googleapis.com"  # BigQueryReadClient: gRPC
 STORAGE_HOSTS = ("storage.googleapis.com", "www.googleapis.com")
 # names the stand-ins' certificate carries
-HOSTS = (RESOURCE_MANAGER, DLP, BIGQUERY_CONNECTION, *STORAGE_HOSTS)
+HOSTS = (RESOURCE_MANAGER, DLP, BIGQUERY_CONNECTION, BIGQUERY_STORAGE, *STORAGE_HOSTS)
 
 
 def _folder(workspace: Workspace):
