@@ -14,7 +14,7 @@ BENCH_SMOKE_WORKSPACE := $(CURDIR)/build/bench-smoke-workspace
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)  # containers often run as root
 SOLUTIONS := $(sort $(wildcard labs/*/solution.ipynb))
 
-.PHONY: setup lab test lint unit notebooks run grade exercises catalog environment bench bench-smoke stop clean
+.PHONY: setup lab test lint unit notebooks run grade exercises catalog environment bench bench-smoke conformance stop clean
 
 setup: $(VENV)/.ready
 
@@ -80,6 +80,11 @@ bench: setup
 bench-smoke: setup
 	$(PY) -m bench --smoke --workspace $(BENCH_SMOKE_WORKSPACE) $(ONLY); status=$$?; \
 	  LAB_WORKSPACE=$(BENCH_SMOKE_WORKSPACE) $(PY) -m labkit.services stop >/dev/null; exit $$status
+
+## make conformance: google-cloud-bigquery's own system tests against the local BigQuery (not in
+## make test; CONFORMANCE_SRC=<python-bigquery checkout or git repository>, JOBS=2, a node id in T)
+conformance: setup
+	$(PY) tests/conformance/run.py --jobs $(or $(JOBS),2) $(T)
 
 stop: setup
 	$(PY) -m labkit.services stop
