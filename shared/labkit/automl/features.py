@@ -124,4 +124,7 @@ class Featurizer:
                 parts[f"{column}__hour"] = stamps.dt.hour.astype(float)
                 parts[f"{column}__epoch"] = (stamps - pd.Timestamp(0, tz="UTC")) \
                     .dt.total_seconds()
-        return pd.DataFrame(parts)
+        # Column labels as objects: pandas 3 labels a frame with its string dtype, which
+        # scikit-learn 1.6's ColumnTransformer (inside FLAML) cannot read ("Cannot
+        # interpret '<StringDtype(na_value=nan)>' as a data type").
+        return pd.DataFrame(parts, columns=pd.Index(list(parts), dtype=object))
