@@ -12,7 +12,7 @@ import uuid
 
 import numpy as np
 
-IMAGE = "us-docker.pkg.dev/vertex-ai/prediction/sklearn-cpu.1-5:latest"
+IMAGE = "us-docker.pkg.dev/vertex-ai/prediction/sklearn-cpu.1-6:latest"
 CALLS = 100
 BATCH_ROWS = 10_000
 

@@ -215,7 +215,7 @@ def test_batch_explanations_need_an_explanation_spec(local_env):
     bucket.blob(f"{prefix}/in.jsonl").upload_from_string("[1]\n")
     model = aiplatform.Model.upload(
         display_name="no-explanations", artifact_uri=f"gs://{bucket.name}/{prefix}/model",
-        serving_container_image_uri="us-docker.pkg.dev/vertex-ai/prediction/sklearn-cpu.1-5:latest")
+        serving_container_image_uri="us-docker.pkg.dev/vertex-ai/prediction/sklearn-cpu.1-6:latest")
     try:
         with pytest.raises(exceptions.BadRequest, match="explanation_spec"):
             model.batch_predict(

@@ -35,7 +35,7 @@ NOT_LOCAL = {  # task definition fragment -> what it is
 }
 MIN_BUDGET, MAX_BUDGET = 1000, 72000
 # Served by the prebuilt scikit-learn engine (labkit.automl.model.AutoMLModel.predict).
-IMAGE = "us-docker.pkg.dev/vertex-ai/prediction/sklearn-cpu.1-5:latest"
+IMAGE = "us-docker.pkg.dev/vertex-ai/prediction/sklearn-cpu.1-6:latest"
 SCHEMATA = "gs://google-cloud-aiplatform/schema/predict/"
 TERMINAL = {f"PIPELINE_STATE_{s}" for s in ("SUCCEEDED", "FAILED", "CANCELLED")}
 CANCELLING = "PIPELINE_STATE_CANCELLING"
