@@ -23,10 +23,15 @@ from labkit.workspace import Workspace
 RESOURCE_MANAGER = "cloudresourcemanager.googleapis.com"
 DLP = "dlp.googleapis.com"  # Sensitive Data Protection's client: gRPC, no endpoint switch
 BIGQUERY_CONNECTION = "bigqueryconnection.googleapis.com"  # ConnectionServiceClient: gRPC
+DATAFLOW = "dataflow.googleapis.com"  # Beam's DataflowRunner (google-cloud-dataflow-client)
 BIGQUERY_STORAGE = "bigquerystorage.googleapis.com"  # BigQueryReadClient: gRPC
 STORAGE_HOSTS = ("storage.googleapis.com", "www.googleapis.com")
+# Beam's BigQuery I/O (its apitools client) calls https://bigquery.googleapis.com/bigquery/v2/
+# and honours no emulator variable: storage_front forwards it to the local BigQuery routes.
+BIGQUERY_REST = "bigquery.googleapis.com"
 # names the stand-ins' certificate carries
-HOSTS = (RESOURCE_MANAGER, DLP, BIGQUERY_CONNECTION, BIGQUERY_STORAGE, *STORAGE_HOSTS)
+HOSTS = (RESOURCE_MANAGER, DLP, BIGQUERY_CONNECTION, BIGQUERY_STORAGE, DATAFLOW, BIGQUERY_REST,
+         *STORAGE_HOSTS)
 
 
 def _folder(workspace: Workspace):
@@ -200,7 +205,7 @@ def register(router, services) -> None:
                                 str(_folder(workspace) / "server.crt"),
                                 str(_folder(workspace) / "server.key"))
     _routes.update({RESOURCE_MANAGER: resource_manager.serve(workspace),
-                    **{host: front.serve for host in STORAGE_HOSTS}})
+                    **{host: front.serve for host in (*STORAGE_HOSTS, BIGQUERY_REST)}})
     proxy_port = serve(_routes)
     ca_bundle(workspace)
     write_atomic(_folder(workspace) / "proxy.json",
@@ -216,4 +221,6 @@ def client_environment(workspace: Workspace) -> dict[str, str]:
     return {"grpc_proxy": proxy, "no_grpc_proxy": local,
             "GRPC_DEFAULT_SSL_ROOTS_FILE_PATH": certificates(workspace)[2],
             "https_proxy": proxy, "no_proxy": local,
-            "CURL_CA_BUNDLE": str(_folder(workspace) / "ca-bundle.pem")}
+            "CURL_CA_BUNDLE": str(_folder(workspace) / "ca-bundle.pem"),
+            # httplib2 (Beam's apitools BigQuery client) reads its own CA variable
+            "HTTPLIB2_CA_CERTS": str(_folder(workspace) / "ca-bundle.pem")}

@@ -25,6 +25,10 @@ from labkit.services.http import MAX_BODY_BYTES, error_body
 from labkit.workspace import Workspace
 
 JSON_API = ("/storage/v1/", "/upload/storage/v1/", "/download/storage/v1/")
+# Beam's BigQuery I/O calls https://bigquery.googleapis.com/bigquery/v2/ (its apitools
+# client, no emulator switch): forwarded to the local BigQuery routes the same way.
+BIGQUERY_HOST = "bigquery.googleapis.com"
+BIGQUERY_API = ("/bigquery/v2/", "/upload/bigquery/v2/")
 HOP_BY_HOP = {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "te",
               "trailer", "upgrade", "host", "content-length"}
 IDLE_TIMEOUT_S = 60
@@ -60,6 +64,8 @@ class Front:
     def local_path(host: str, method: str, target: str) -> str | None:
         """The local route for a request to Google's `host`, or None if not served."""
         path, _, query = target.partition("?")
+        if host == BIGQUERY_HOST:
+            return target if path.startswith(BIGQUERY_API) else None
         if path.startswith(JSON_API):
             return target
         if host == "storage.googleapis.com" and method in ("GET", "HEAD"):
@@ -114,7 +120,7 @@ class _Handler(BaseHTTPRequestHandler):
                                                      "invalid")).encode())
         if path is None:
             message = (f"{self.command} https://{self.google_host}{self.path.split('?')[0]} "
-                       f"is not served by the local Cloud Storage; it runs with "
+                       f"is not served by the local services; it runs with "
                        f"LAB_BACKEND=gcp.")
             return self._reply(404, {"Content-Type": "application/json"},
                                json.dumps(error_body(404, "NOT_FOUND", message)).encode())
