@@ -40,6 +40,7 @@ ROOMS = [
     "labkit.genai.tuning.routes",
     "labkit.dlp.service",  # gRPC behind the proxy: after labkit.services.proxy
     "labkit.bigquery.connections",  # gRPC behind the proxy, as DLP
+    "labkit.dataflow.service",  # gRPC behind the proxy, as DLP
 ]
 
 
