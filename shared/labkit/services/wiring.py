@@ -36,6 +36,8 @@ ROOMS = [
     "labkit.vertex.automl.service",
     "labkit.vertex.training.service",
     "labkit.vertex.monitoring.service",
+    "labkit.vertex.vector_search.service",  # Vector Search indexes and the match service
+    "labkit.vertex.feature_store.routes",
     "labkit.genai.routes",
     "labkit.genai.tuning.routes",
     "labkit.dlp.service",  # gRPC behind the proxy: after labkit.services.proxy
