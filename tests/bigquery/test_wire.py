@@ -20,7 +20,9 @@ def test_query_and_wait_and_query_result_agree(client):
     rows_b = [tuple(r.values()) for r in job.result()]
     assert rows_a == rows_b == [(i, 2 * i) for i in range(1, 6)]
     assert job.state == "DONE" and job.statement_type == "SELECT"
-    assert job.destination is None  # never named unless asked (Storage API would be tried)
+    # as on BigQuery: the results are an anonymous table (read by the Storage Read API)
+    assert job.destination.dataset_id.startswith("_")
+    assert job.destination.table_id.startswith("anon")
     assert [f.name for f in job.result().schema] == ["x", "doubled"]
 
 

@@ -143,6 +143,8 @@ def handler(store: ConnectionStore):
     from google.cloud import bigquery_connection_v1 as bc
     from google.protobuf import empty_pb2, json_format
 
+    from labkit.services import grpc_server
+
     def to_message(resource: dict):
         return bc.Connection.wrap(json_format.ParseDict(
             {**resource, "creation_time": str(resource["creation_time"]),
@@ -188,22 +190,7 @@ def handler(store: ConnectionStore):
             call, request_deserializer=request_type.deserialize, response_serializer=serialize)
 
     served = {name: rpc(*spec) for name, spec in methods.items()}
-
-    class Handler(grpc.GenericRpcHandler):
-        def service(self, details):
-            prefix = f"/{SERVICE}/"
-            if not details.method.startswith(prefix):
-                return None
-            name = details.method[len(prefix):]
-            if name in served:
-                return served[name]
-
-            def refuse(request, context):
-                context.abort(grpc.StatusCode.UNIMPLEMENTED, gcp_only_message(
-                    f"ConnectionService.{name}", "the BigQuery Connection API"))
-            return grpc.unary_unary_rpc_method_handler(refuse)
-
-    return Handler()
+    return grpc_server.generic_handler(SERVICE, served, "the BigQuery Connection API")
 
 
 def register(router, services) -> None:

@@ -2,9 +2,10 @@
 pages in the f/v row shape.
 
 Jobs run to completion inside jobs.insert / jobs.query, so every job a client sees is
-DONE (with status.errorResult when it failed) and nobody polls. A job's resource never
-names a destinationTable unless the user asked for one: with one, to_dataframe() would
-try the BigQuery Storage API over gRPC at Google.
+DONE (with status.errorResult when it failed) and nobody polls. A SELECT's job names a
+destination table as BigQuery's do: an anonymous table (`anon...`) in the project's hidden
+dataset for the location (`_...`), which is the job's result kept here; the client reads it
+through the Storage Read API (labkit.bigquery.storage_read) when it takes that fast path.
 """
 
 from __future__ import annotations
@@ -28,6 +29,18 @@ RESULTS_KEPT = 64  # most recent job results held for paging
 MIN_BILLED = 10 * 1024 * 1024  # BigQuery bills at least 10 MB per query that reads data
 DEFAULT_PAGE_ROWS = 200_000
 PYTHON_ENCODE_ROWS = 500  # pages this small are encoded in Python (no DuckDB round trip)
+
+
+def anonymous_table(project: str, location: str, job_id: str) -> dict:
+    """The destination BigQuery gives a query that names none: a table in the anonymous
+    dataset ("_" and a hash, one per project and location; hidden from datasets.list)."""
+    dataset = "_" + hashlib.sha1(f"{project}/{location.lower()}".encode()).hexdigest()
+    return {"projectId": project, "datasetId": dataset,
+            "tableId": "anon" + hashlib.sha1(job_id.encode()).hexdigest()}
+
+
+def is_anonymous(dataset: str, table: str) -> bool:
+    return dataset.startswith("_") and table.startswith("anon")
 
 
 def new_job_id() -> str:
@@ -97,6 +110,19 @@ class JobStore:
     def result(self, project: str, job_id: str) -> Result | None:
         with self._lock:
             return self._results.get((project, job_id))
+
+    def anonymous_result(self, project: str, dataset: str, table: str) -> Result | None:
+        """The result a query's anonymous destination table holds, while it is kept."""
+        if not is_anonymous(dataset, table):
+            return None
+        with self._lock:
+            kept = list(self._results.items())
+        for (job_project, job_id), result in kept:
+            resource = self.get(job_project, job_id) or {}
+            dest = resource.get("configuration", {}).get("query", {}).get("destinationTable")
+            if dest == {"projectId": project, "datasetId": dataset, "tableId": table}:
+                return result
+        return None
 
     def list(self, project: str) -> list[dict]:
         folder = self._folder(project)

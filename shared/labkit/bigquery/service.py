@@ -150,6 +150,12 @@ class BigQueryService:
             except Exception as exc:  # noqa: BLE001 - see internal_error
                 error = internal_error(exc)
         location = where.effective  # the job ran where its datasets are
+        if (error is None and not dry_run and result is not None and result.table is not None
+                and result.statement_type == "SELECT" and not query.get("destinationTable")):
+            # as BigQuery does: the results are an anonymous table the client may read
+            # through the Storage Read API
+            config = {**config, "query": {**query, "destinationTable": jobstore.anonymous_table(
+                project, location or LOCATION, job_id)}}
         resource = jobstore.job_resource(project, job_id, location, config,
                                          (created, created, now_ms()), result=result,
                                          error=error, parent_job_id=parent)
@@ -518,6 +524,14 @@ class BigQueryService:
         return self.resources.create_table(project, dataset, body)
 
     def get_table(self, request: Request, project: str, dataset: str, table: str):
+        result = self.jobs.anonymous_result(project, dataset, table)
+        if result is not None:  # a query's results, as their anonymous table
+            return {"kind": "bigquery#table", "type": "TABLE",
+                    "id": f"{project}:{dataset}.{table}",
+                    "tableReference": {"projectId": project, "datasetId": dataset,
+                                       "tableId": table},
+                    "schema": {"fields": result.fields}, "numRows": str(result.table.num_rows),
+                    "numBytes": str(result.table.nbytes), "location": LOCATION}
         return self.resources.table(project, dataset, table)
 
     def patch_table(self, request: Request, project: str, dataset: str, table: str):
@@ -646,8 +660,13 @@ def _content_range(value: str, length: int) -> tuple[int, int | None]:
 
 
 def register(router: Router, services) -> None:
+    from labkit.bigquery import storage_read
     from labkit.bigquery.vertex_ai import VertexCaller  # remote models call Vertex AI
 
-    BigQueryService(services.workspace, services.bigquery_models,
-                    VertexCaller(services.endpoint, services.workspace.token)).register(router)
+    service = BigQueryService(services.workspace, services.bigquery_models,
+                              VertexCaller(services.endpoint, services.workspace.token))
+    service.register(router)
+    # the Storage Read API over gRPC, behind the proxy (registered before this room)
+    storage_read.serve(services.workspace, service.engine, service.wh,
+                       service.jobs.anonymous_result)
 

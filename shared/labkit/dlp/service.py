@@ -115,6 +115,8 @@ def handler(methods: Methods):
     from google.cloud import dlp_v2
     from google.protobuf import empty_pb2
 
+    from labkit.services import grpc_server
+
     types = {
         "InspectContent": (dlp_v2.InspectContentRequest, dlp_v2.InspectContentResponse),
         "DeidentifyContent": (dlp_v2.DeidentifyContentRequest,
@@ -151,23 +153,7 @@ def handler(methods: Methods):
             response_serializer=serialize)
 
     served = {name: rpc(name, *pair) for name, pair in types.items()}
-
-    class Handler(grpc.GenericRpcHandler):
-        def service(self, details):
-            prefix = f"/{SERVICE}/"
-            if not details.method.startswith(prefix):
-                return None
-            name = details.method[len(prefix):]
-            if name in served:
-                return served[name]
-
-            def refuse(request, context):
-                context.abort(grpc.StatusCode.UNIMPLEMENTED,
-                              gcp_only_message(f"DlpService.{name}",
-                                               "Sensitive Data Protection"))
-            return grpc.unary_unary_rpc_method_handler(refuse)
-
-    return Handler()
+    return grpc_server.generic_handler(SERVICE, served, "Sensitive Data Protection")
 
 
 def register(router, services) -> None:

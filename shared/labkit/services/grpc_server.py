@@ -1,4 +1,5 @@
-"""The local TLS gRPC servers behind the proxy (Resource Manager, Sensitive Data Protection):
+"""The local TLS gRPC servers behind the proxy (Resource Manager, Sensitive Data Protection,
+the BigQuery Connection and Storage Read APIs):
 a certificate from the workspace CA, and the workspace secret checked on every call.
 
 Google's gRPC clients send their credentials as `authorization: Bearer <token>` metadata
@@ -37,6 +38,33 @@ def _token_check(token: str):
             return refusal
 
     return TokenCheck()
+
+
+def generic_handler(service: str, served: dict, product: str):
+    """A generic handler for `service` (its full name) answering the RPCs in `served`
+    (method name -> grpc method handler); its other RPCs answer UNIMPLEMENTED with the
+    house wording, naming `product` (e.g. "Sensitive Data Protection")."""
+    import grpc
+
+    from labkit.services.http import gcp_only_message
+
+    prefix = f"/{service}/"
+    short = service.rsplit(".", 1)[-1]
+
+    class Handler(grpc.GenericRpcHandler):
+        def service(self, details):
+            if not details.method.startswith(prefix):
+                return None
+            name = details.method[len(prefix):]
+            if name in served:
+                return served[name]
+
+            def refuse(request, context):
+                context.abort(grpc.StatusCode.UNIMPLEMENTED,
+                              gcp_only_message(f"{short}.{name}", product))
+            return grpc.unary_unary_rpc_method_handler(refuse)
+
+    return Handler()
 
 
 def serve(workspace: Workspace, handlers: list, max_workers: int = 4) -> int:
