@@ -15,7 +15,7 @@ import pyarrow as pa
 
 from labkit.bigquery import schema as bqschema
 from labkit.bigquery.errors import BigQueryError, access_denied, duplicate, invalid, not_found
-from labkit.bigquery.sql.translate import PUBLIC_PROJECT
+from labkit.bigquery.sql.translate import PUBLIC_PROJECT, schema_name
 from labkit.bigquery.warehouse import Warehouse
 
 
@@ -37,7 +37,7 @@ def _source_sql(path: Path, load: dict, fields: list[dict] | None,
     columns = ""
     if fields:
         columns = ", columns = {" + ", ".join(
-            f"{_sql_str(f['name'])}: {_sql_str(bqschema.duck_type(f))}" for f in fields) + "}"
+            f"{_sql_str(f['name'])}: {_sql_str(_read_as(f))}" for f in fields) + "}"
     if fmt == "CSV":
         skip = int(load.get("skipLeadingRows") or 0)
         options = [f"delim = {_sql_str(load.get('fieldDelimiter') or ',')}",
@@ -59,6 +59,35 @@ def _source_sql(path: Path, load: dict, fields: list[dict] | None,
     raise BigQueryError(f"The source format {fmt} is not supported by the local BigQuery "
                         "(use PARQUET, CSV or NEWLINE_DELIMITED_JSON). It runs with "
                         "LAB_BACKEND=gcp.", "invalid")
+
+
+# Types whose text BigQuery reads in its own way, DuckDB's readers not: they are read as
+# text and decoded (_decoded). BYTES are base64 (line breaks allowed, as in MIME);
+# FLOAT64 takes "inf", "+inf", "-inf" and "nan"; INTERVAL is ISO 8601 or canonical.
+# https://cloud.google.com/bigquery/docs/loading-data-cloud-storage-json#details_of_loading_json_data
+_DECODED = {"BYTES": lambda c: f"from_base64(replace(replace({c}, chr(10), ''), chr(13), ''))",
+            "FLOAT": lambda c: f"CAST({c} AS DOUBLE)", "FLOAT64": lambda c: f"CAST({c} AS DOUBLE)",
+            "INTERVAL": bqschema.interval_from_text}
+
+
+def _decodes(f: dict) -> bool:
+    return (f.get("type") or "").upper() in _DECODED and \
+        (f.get("mode") or "").upper() != "REPEATED"
+
+
+def _read_as(f: dict) -> str:
+    return "VARCHAR" if _decodes(f) else bqschema.duck_type(f)
+
+
+def _decoded(source: str, fields: list[dict] | None) -> str:
+    """The source with its text-read columns decoded to their BigQuery types."""
+    decoded = [f for f in fields or [] if _decodes(f)]
+    if not decoded:
+        return source
+    casts = ", ".join(
+        f"{_DECODED[f['type'].upper()](bqschema.quote(f['name']))} AS {bqschema.quote(f['name'])}"
+        for f in decoded)
+    return f"(SELECT * REPLACE ({casts}) FROM {source})"
 
 
 def _as_bigquery_detects(cur, source: str) -> str:
@@ -108,12 +137,16 @@ def run_load(wh: Warehouse, load: dict, path: Path) -> dict:
     try:
         with wh.write() as cur:
             exists = wh.table_kind(project, dataset, table)
+            created = not exists
             if exists == "VIEW":
                 raise invalid(f"Cannot load into {name}: it is a view")
             if exists and write == "WRITE_EMPTY" and wh.num_rows(project, dataset, table):
                 raise duplicate("Table", name)
             if not exists and create == "CREATE_NEVER":
                 raise not_found("Table", name)
+            if exists and not wh.columns(project, dataset, table)[0]:
+                cur.execute(f"DROP TABLE {target}")  # created without a schema: it gets one
+                exists = None
             positional = fmt == "CSV"
             if exists and not fields:
                 if positional and not load.get("autodetect"):  # the table's schema reads it
@@ -122,6 +155,8 @@ def run_load(wh: Warehouse, load: dict, path: Path) -> dict:
             if not exists and not fields and fmt != "PARQUET" and not load.get("autodetect"):
                 raise invalid("No schema specified on job or table.")
             source = _source_sql(path, load, fields, rejects if max_bad else None)
+            if fmt != "PARQUET":
+                source = _decoded(source, fields)
             if load.get("autodetect") and not fields and fmt != "PARQUET":
                 source = _as_bigquery_detects(cur, source)
             if fields and fmt == "PARQUET":
@@ -151,7 +186,7 @@ def run_load(wh: Warehouse, load: dict, path: Path) -> dict:
                     raise _too_many_errors(fmt, bad, row_errors)
             extra = {"schema": {"fields": fields}} if fields and (replace or not exists) \
                 else None
-            wh.touch_table(cur, project, dataset, table, created=not exists, extra=extra)
+            wh.touch_table(cur, project, dataset, table, created=created, extra=extra)
     except BigQueryError:
         raise
     except Exception as exc:
@@ -245,6 +280,10 @@ def insert_all(wh: Warehouse, project: str, dataset: str, table: str,
         return errors
     rows_json = pa.table({"r": pa.array([json.dumps(values) for _, values in good],
                                         pa.string())})
+    defaults = dict(wh.cursor().execute(
+        "SELECT column_name, column_default FROM duckdb_columns() WHERE schema_name = ? AND "
+        "table_name = ? AND column_default IS NOT NULL",
+        [schema_name(project, dataset), table]).fetchall())
     selects = []
     for column, t in zip(columns, types, strict=True):
         path = _sql_str("$." + json.dumps(column))
@@ -252,8 +291,12 @@ def insert_all(wh: Warehouse, project: str, dataset: str, table: str,
             value = f"CAST(json_extract(r, {path}) AS {t})"
         elif t.id == "blob":
             value = f"from_base64(json_extract_string(r, {path}))"
+        elif t.id == "interval":
+            value = bqschema.interval_from_text(f"json_extract_string(r, {path})")
         else:
             value = f"CAST(json_extract_string(r, {path}) AS {t})"
+        if column in defaults:  # a row without the column gets its default value
+            value = f"CASE WHEN json_exists(r, {path}) THEN {value} ELSE {defaults[column]} END"
         selects.append(f"{value} AS {bqschema.quote(column)}")
     relation = f"__insert_all_{secrets.token_hex(6)}"
     try:

@@ -8,9 +8,16 @@ import json
 from labkit.bigquery import locations
 from labkit.bigquery import schema as bqschema
 from labkit.bigquery.engine import Engine, validate_dataset_id
-from labkit.bigquery.errors import access_denied, duplicate, invalid, not_found
-from labkit.bigquery.sql.translate import PUBLIC_PROJECT, schema_name
-from labkit.bigquery.warehouse import LOCATION, Warehouse, now_ms
+from labkit.bigquery.errors import (
+    LOCAL_ONLY_HINT,
+    BigQueryError,
+    access_denied,
+    duplicate,
+    invalid,
+    not_found,
+)
+from labkit.bigquery.sql.translate import PUBLIC_PROJECT, Scope, expression_to_duckdb, schema_name
+from labkit.bigquery.warehouse import LOCATION, NO_SCHEMA, Warehouse, now_ms
 
 _DATASET_FIELDS = ("description", "friendlyName", "labels", "defaultTableExpirationMs",
                    "defaultPartitionExpirationMs", "access", "defaultCollation",
@@ -178,6 +185,9 @@ class Resources:
             raise invalid(f"Invalid table ID \"{table}\".")
         if not self.wh.dataset_exists(project, dataset):
             raise not_found("Dataset", f"{project}:{dataset}")
+        if body.get("externalDataConfiguration"):  # its data live outside BigQuery
+            raise BigQueryError("External tables (externalDataConfiguration) are not supported "
+                                f"by the local BigQuery. {LOCAL_ONLY_HINT}", "notImplemented")
         fields = (body.get("schema") or {}).get("fields") or []
         view = body.get("view")
         extra = {k: body[k] for k in _TABLE_FIELDS if k in body}
@@ -200,16 +210,23 @@ class Resources:
             target = self.wh.ref(project, dataset, table)
             columns = ", ".join(
                 f"{bqschema.quote(f['name'])} {bqschema.duck_type(f)}"
+                + self._default(project, dataset, f)
                 + (" NOT NULL" if (f.get("mode") or "").upper() == "REQUIRED" else "")
                 for f in fields)
-            cur.execute(f"CREATE TABLE {target} ({columns})" if columns else
-                        f"CREATE TABLE {target} (__labkit_empty BOOLEAN)")
-            if not columns:  # BigQuery allows schemaless tables; DuckDB needs a column
-                cur.execute(f"ALTER TABLE {target} DROP COLUMN __labkit_empty")
+            cur.execute(f"CREATE TABLE {target} ({columns or NO_SCHEMA + ' BOOLEAN'})")
             if fields:
                 extra["schema"] = {"fields": fields}
             self.wh.touch_table(cur, project, dataset, table, created=True, extra=extra)
         return self.table(project, dataset, table)
+
+    def _default(self, project: str, dataset: str, f: dict) -> str:
+        """A column's DEFAULT clause from its defaultValueExpression (BigQuery SQL): a row
+        written without the column gets it (insertAll, INSERT, loads).
+        https://cloud.google.com/bigquery/docs/default-values"""
+        expression = f.get("defaultValueExpression")
+        if not expression:
+            return ""
+        return f" DEFAULT ({expression_to_duckdb(expression, Scope(project, dataset, self.wh))})"
 
     def patch_table(self, project: str, dataset: str, table: str, body: dict,
                     replace: bool) -> dict:
@@ -247,12 +264,15 @@ class Resources:
                               f"{table}. Field {name} is missing in new schema")
         for f in new_fields:
             if f["name"].lower() not in current:
-                if (f.get("mode") or "NULLABLE").upper() == "REQUIRED":
+                if (f.get("mode") or "NULLABLE").upper() == "REQUIRED" and current:
                     raise invalid(f"Provided Schema does not match Table {project}:{dataset}."
                                   f"{table}. Cannot add required fields to an existing schema."
                                   f" (field: {f['name']})")
                 cur.execute(f"ALTER TABLE {self.wh.ref(project, dataset, table)} ADD COLUMN "
                             f"{bqschema.quote(f['name'])} {bqschema.duck_type(f)}")
+        if not current:  # a table created without a schema has one now
+            cur.execute(f"ALTER TABLE {self.wh.ref(project, dataset, table)} DROP COLUMN "
+                        f"IF EXISTS {NO_SCHEMA}")
 
     def delete_table(self, project: str, dataset: str, table: str) -> None:
         _writable(project, f"Table {project}:{dataset}.{table}")

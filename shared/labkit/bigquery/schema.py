@@ -108,8 +108,71 @@ def check_schema(schema_fields: list[dict]) -> None:
         duck_type(f)
 
 
+# INTERVAL text, as BigQuery reads it: ISO 8601 durations ("P7Y11M9DT4H15M37.123456S", each
+# part signed) or its canonical "[sign]Y-M [sign]D [sign]H:M:S[.F]"; and writes it: canonical.
+# https://cloud.google.com/bigquery/docs/reference/standard-sql/data-types#interval_type
+_ISO_INTERVAL = (r"^P(?:(-?\d+)Y)?(?:(-?\d+)M)?(?:(-?\d+)D)?"
+                 r"(?:T(?:(-?\d+)H)?(?:(-?\d+)M)?(?:(-?\d+(?:\.\d{1,9})?)S)?)?$")
+_CANONICAL_INTERVAL = r"^(-?)(\d+)-(\d+) (-?\d+) (-?)(\d+):(\d+):(\d+(?:\.\d{1,9})?)$"
+_SECONDS = "DECIMAL(38,9)"
+
+
+def interval_from_text(expr: str) -> str:
+    """SQL turning BigQuery INTERVAL text into a DuckDB INTERVAL (months, days and
+    microseconds, as BigQuery keeps them); other text is an error naming the value."""
+    def part(pattern: str, n: int, kind: str = "BIGINT") -> str:
+        return (f"coalesce(CAST(nullif(regexp_extract({expr}, '{pattern}', {n}), '') "
+                f"AS {kind}), 0)")
+
+    def micros(seconds: str) -> str:
+        return f"CAST(round({seconds} * 1000000) AS BIGINT)"
+
+    i, c = _ISO_INTERVAL, _CANONICAL_INTERVAL
+    iso = (f"to_months({part(i, 1)} * 12 + {part(i, 2)}) + to_days({part(i, 3)}) + "
+           f"to_hours({part(i, 4)}) + to_minutes({part(i, 5)}) + "
+           f"to_microseconds({micros(part(i, 6, _SECONDS))})")
+
+    def sign(n: int) -> str:
+        return f"(CASE regexp_extract({expr}, '{c}', {n}) WHEN '-' THEN -1 ELSE 1 END)"
+
+    seconds = f"({part(c, 6)} * 3600 + {part(c, 7)} * 60 + {part(c, 8, _SECONDS)})"
+    canonical = (f"to_months({sign(1)} * ({part(c, 2)} * 12 + {part(c, 3)})) + "
+                 f"to_days({part(c, 4)}) + to_microseconds({sign(5)} * {micros(seconds)})")
+    return (f"CASE WHEN {expr} IS NULL THEN NULL "
+            f"WHEN regexp_matches({expr}, '{i}') THEN {iso} "
+            f"WHEN regexp_matches({expr}, '{c}') THEN {canonical} "
+            f"ELSE error('Invalid INTERVAL value: ' || {expr}) END")
+
+
+def _interval_json(expr: str) -> str:
+    """SQL giving an INTERVAL cell's canonical text (see interval_text)."""
+    months = f"(datepart('year', {expr}) * 12 + datepart('month', {expr}))"
+    micros = (f"(datepart('hour', {expr})::BIGINT * 3600000000 + "
+              f"datepart('minute', {expr}) * 60000000 + datepart('microseconds', {expr}))")
+    m, u = f"abs({months})", f"abs({micros})"
+    fraction = (f"CASE WHEN {u} % 1000000 = 0 THEN '' ELSE '.' || "
+                f"rtrim(lpad(({u} % 1000000)::VARCHAR, 6, '0'), '0') END")
+    return (f"'\"' || CASE WHEN {months} < 0 THEN '-' ELSE '' END || ({m} // 12)::VARCHAR "
+            f"|| '-' || ({m} % 12)::VARCHAR || ' ' || datepart('day', {expr})::VARCHAR || ' ' "
+            f"|| CASE WHEN {micros} < 0 THEN '-' ELSE '' END || ({u} // 3600000000)::VARCHAR "
+            f"|| ':' || ({u} // 60000000 % 60)::VARCHAR || ':' || ({u} // 1000000 % 60)::VARCHAR"
+            f" || {fraction} || '\"'")
+
+
+def interval_text(months: int, days: int, micros: int) -> str:
+    """An INTERVAL's canonical text: months as Y-M, days, then the time; each part keeps its
+    own sign, as BigQuery prints it."""
+    m, u = abs(months), abs(micros)
+    fraction = f".{u % 1_000_000:06d}".rstrip("0") if u % 1_000_000 else ""
+    return (f"{'-' if months < 0 else ''}{m // 12}-{m % 12} {days} "
+            f"{'-' if micros < 0 else ''}{u // 3_600_000_000}:{u // 60_000_000 % 60}:"
+            f"{u // 1_000_000 % 60}{fraction}")
+
+
 def _scalar_json(expr: str, t: duckdb.typing.DuckDBPyType, int64_timestamps: bool) -> str:
     """SQL giving the JSON text of one non-null scalar cell."""
+    if t.id == "interval":
+        return _interval_json(expr)
     if t.id == "timestamp with time zone":
         if int64_timestamps:
             return f"'\"' || epoch_us({expr})::VARCHAR || '\"'"
@@ -204,6 +267,8 @@ def _py_value(value, f: dict, int64_timestamps: bool):
     if kind == "BYTES":
         import base64
         return base64.b64encode(value).decode()
+    if kind == "INTERVAL":  # arrow's month_day_nano_interval
+        return interval_text(value.months, value.days, value.nanoseconds // 1000)
     return str(value)
 
 

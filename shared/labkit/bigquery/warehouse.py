@@ -32,6 +32,9 @@ import pyarrow as pa
 from labkit.bigquery import schema as bqschema
 from labkit.bigquery.sql.translate import PUBLIC_PROJECT, schema_name
 
+# BigQuery tables may have no schema (tables.insert without one, given one later by a patch
+# or a load); a DuckDB table needs a column: such a table holds only this one, never shown.
+NO_SCHEMA = "__labkit_no_schema"
 META = "__labkit"
 LOCATION = "US"
 
@@ -188,6 +191,8 @@ class Warehouse:
 
     def columns(self, project: str, dataset: str, table: str) -> tuple[list[str], list]:
         rel = self.cursor().sql(f"SELECT * FROM {self.ref(project, dataset, table)} LIMIT 0")
+        if rel.columns == [NO_SCHEMA]:
+            return [], []
         return rel.columns, rel.types
 
     @staticmethod
