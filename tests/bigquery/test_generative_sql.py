@@ -218,10 +218,96 @@ def test_rag_in_sql_embed_store_search_and_generate(bq, connection):
     assert answer[0]["s"] == "" and answer[0]["a"]
 
 
-def test_ai_functions_fail_loudly(bq):
+def test_ai_functions_not_built_fail_loudly(bq):
     with pytest.raises(exceptions.BadRequest, match=r"AI.GENERATE_TEXT .*LAB_BACKEND=gcp"):
         run(bq, f"SELECT * FROM AI.GENERATE_TEXT(MODEL {bq.gen_dataset}.gemini, "
                 "(SELECT 'hi' AS prompt))")
+    with pytest.raises(exceptions.BadRequest, match=r"AI.IF .*LAB_BACKEND=gcp"):
+        run(bq, "SELECT AI.IF('Is the sky blue?') AS yes")
+
+
+def test_ai_generate_embedding_columns(bq, connection):
+    ref = embedding_model(bq, connection, "ai_embedder")
+    rows = list(run(bq, f"""
+        SELECT * FROM AI.GENERATE_EMBEDDING(MODEL {ref},
+          (SELECT 'Penguins live in Antarctica' AS content, 1 AS id UNION ALL SELECT NULL, 2),
+          STRUCT('RETRIEVAL_DOCUMENT' AS task_type, 64 AS output_dimensionality))
+        ORDER BY id"""))
+    assert list(rows[0].keys()) == ["embedding", "statistics", "status", "content", "id"]
+    assert len(rows[0]["embedding"]) == 64 and rows[0]["status"] == ""
+    assert rows[0]["statistics"]["token_count"] > 0
+    assert rows[1]["embedding"] == [] and "NULL or empty" in rows[1]["status"]
+    same = list(run(bq, f"""SELECT ml_generate_embedding_result AS e FROM ML.GENERATE_EMBEDDING(
+        MODEL {ref}, (SELECT 'Penguins live in Antarctica' AS content),
+        STRUCT('RETRIEVAL_DOCUMENT' AS task_type, 64 AS output_dimensionality))"""))
+    assert same[0]["e"] == pytest.approx(rows[0]["embedding"], abs=1e-6)
+    with pytest.raises(exceptions.BadRequest, match="Unknown argument .*AI.GENERATE_EMBEDDING"):
+        run(bq, f"SELECT * FROM AI.GENERATE_EMBEDDING(MODEL {ref}, (SELECT 'x' AS content), "
+                "STRUCT(TRUE AS flatten_json_output))")
+    with pytest.raises(exceptions.BadRequest, match="column named content"):
+        run(bq, f"SELECT * FROM AI.GENERATE_EMBEDDING(MODEL {ref}, (SELECT 'x' AS text))")
+
+
+def test_ai_generate_table_follows_the_output_schema(bq, connection):
+    d = bq.gen_dataset
+    run(bq, f"CREATE OR REPLACE MODEL {d}.gemini_table REMOTE WITH CONNECTION DEFAULT "
+            "OPTIONS (ENDPOINT = 'gemini-2.5-flash')")
+    rows = list(run(bq, f"""
+        SELECT * FROM AI.GENERATE_TABLE(MODEL {d}.gemini_table,
+          (SELECT 'Paris is the capital of France.' AS prompt, 1 AS id
+           UNION ALL SELECT '', 2),
+          STRUCT('city STRING, is_capital BOOL, tags ARRAY<STRING>' AS output_schema,
+                 0.0 AS temperature, 48 AS max_output_tokens))
+        ORDER BY id"""))
+    assert list(rows[0].keys()) == ["city", "is_capital", "tags", "full_response", "status",
+                                    "prompt", "id"]
+    assert rows[0]["status"] == "", rows[0]["status"]
+    assert isinstance(rows[0]["city"], str) and isinstance(rows[0]["is_capital"], bool)
+    assert isinstance(rows[0]["tags"], list)
+    assert rows[0]["full_response"]["candidates"][0]["content"]["parts"][0]["text"]
+    assert rows[1]["city"] is None and rows[1]["status"]
+    with pytest.raises(exceptions.BadRequest, match="needs STRUCT.*output_schema"):
+        run(bq, f"SELECT * FROM AI.GENERATE_TABLE(MODEL {d}.gemini_table, "
+                "(SELECT 'x' AS prompt))")
+    with pytest.raises(exceptions.BadRequest, match="type DATE is not supported"):
+        run(bq, f"SELECT * FROM AI.GENERATE_TABLE(MODEL {d}.gemini_table, "
+                "(SELECT 'x' AS prompt), STRUCT('day DATE' AS output_schema))")
+
+
+def test_ai_generate_scalar_result_and_structured_output(bq, connection):
+    params = "JSON '{\"generation_config\": {\"max_output_tokens\": 3, \"temperature\": 0}}'"
+    rows = list(run(bq, f"""
+        SELECT city, AI.GENERATE(('The capital of ', city, ' is'),
+                                 endpoint => 'gemini-2.5-flash',
+                                 model_params => {params}) AS g
+        FROM UNNEST(['France', CAST(NULL AS STRING)]) AS city ORDER BY city NULLS LAST"""))
+    assert set(rows[0]["g"]) == {"result", "full_response", "status"}
+    assert rows[0]["g"]["status"] == "" and rows[0]["g"]["result"]
+    usage = rows[0]["g"]["full_response"]["usageMetadata"]
+    assert usage["candidatesTokenCount"] <= 3
+    assert rows[1]["g"]["result"] is None and rows[1]["g"]["status"]  # the row, not the query
+    conn = connection.name.split("/")
+    typed = list(run(bq, f"""SELECT AI.GENERATE('Is Paris in France? Answer yes or no.',
+        connection_id => '{conn[1]}.{conn[3]}.{conn[5]}', output_schema => 'answer BOOL',
+        model_params => {params}).answer AS answer"""))
+    assert isinstance(typed[0]["answer"], bool)
+
+
+def test_ai_generate_refusals(bq, local_env):
+    with pytest.raises(exceptions.BadRequest, match="no argument named temperature"):
+        run(bq, "SELECT AI.GENERATE('hi', temperature => 0.5) AS g")
+    with pytest.raises(exceptions.BadRequest, match="is an embedding model"):
+        run(bq, "SELECT AI.GENERATE('hi', endpoint => 'text-embedding-005') AS g")
+    with pytest.raises(exceptions.BadRequest, match="Invalid ENDPOINT 'gpt-4'"):
+        run(bq, "SELECT AI.GENERATE('hi', endpoint => 'gpt-4') AS g")
+    with pytest.raises(exceptions.NotFound, match="Not found: Connection"):
+        run(bq, f"SELECT AI.GENERATE('hi', connection_id => '{local_env.project}.us.nope') AS g")
+    with pytest.raises(exceptions.BadRequest, match="model_params must be a JSON"):
+        run(bq, "SELECT AI.GENERATE('hi', model_params => 'temperature=0') AS g")
+    with pytest.raises(exceptions.BadRequest, match="cannot set contents"):
+        run(bq, "SELECT AI.GENERATE('hi', model_params => JSON '{\"contents\": []}') AS g")
+    with pytest.raises(exceptions.BadRequest, match="Invalid output_schema"):
+        run(bq, "SELECT AI.GENERATE('hi', output_schema => 'answer') AS g")
 
 
 def test_a_deleted_connection_leaves_its_model_unusable(bq, connections, local_env):

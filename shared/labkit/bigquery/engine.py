@@ -76,6 +76,7 @@ class _Context:
     temp_tables: set[str] = field(default_factory=set)
     in_transaction: bool = False
     location: locations.JobLocation | None = None  # where the job runs (checked per table)
+    functions: list[str] = field(default_factory=list)  # made for this statement (AI.GENERATE)
 
 
 class Engine:
@@ -461,6 +462,7 @@ class Engine:
                 try:
                     from labkit.bigquery.ml import MLEngine
                     self._ml = MLEngine(self.models_root, self._ml_run_query,
+                                        scalar_function=self._ml_scalar_function,
                                         **self.ml_services)
                 except Exception as exc:  # noqa: BLE001 - any import failure means "absent"
                     self._ml_error = f"{type(exc).__name__}: {exc}"
@@ -479,6 +481,14 @@ class Engine:
         scope = self._scope(ctx)
         scope.relations.update(relations or {})
         return self._select(tree, ctx, scope).table
+
+    def _ml_scalar_function(self, name: str, function, return_type: str) -> None:
+        """A Python function over a STRING column, callable by name until the statement
+        ends (batches of rows as Arrow arrays)."""
+        ctx: _Context = self._local.ctx
+        ctx.cursor.create_function(name, function, ["VARCHAR"], duckdb.sqltype(return_type),
+                                   type="arrow", null_handling="special", side_effects=True)
+        ctx.functions.append(name)
 
     def _run_ml(self, ml, text: str, ctx: _Context) -> Result:
         from labkit.bigquery.ml import MLError
@@ -504,6 +514,8 @@ class Engine:
                 ctx.cursor.rollback()
             raise
         finally:
+            while ctx.functions:
+                ctx.cursor.remove_function(ctx.functions.pop())
             self._local.ctx = None
 
     def _ml_result(self, outcome, ctx: _Context) -> Result:

@@ -18,7 +18,7 @@ from labkit.bigquery.errors import BigQueryError
 from labkit.bigquery.ml import export, functions, remote, vector
 from labkit.bigquery.ml import resource as resources
 from labkit.bigquery.ml.errors import MLError, not_local
-from labkit.bigquery.ml.functions import generate
+from labkit.bigquery.ml.functions import ai, generate
 from labkit.bigquery.ml.options import resolve_options
 from labkit.bigquery.ml.sqlscan import mask
 from labkit.bigquery.ml.statements import (
@@ -49,6 +49,7 @@ class MLResult:
 
 
 _AI_CALL = re.compile(r"\bAI\s*\.\s*(?P<fn>[A-Za-z_]+)\s*\(", re.I)
+_AI_SCALAR = re.compile(r"\bAI\s*\.\s*(?P<fn>[A-Za-z_]+)\s*\((?!\s*MODEL\b)", re.I)
 _SINGLE = re.compile(r"^\s*SELECT\s+\*\s+FROM\s+(?P<rel>__bqml_\w+)\s*;?\s*$", re.I)
 
 
@@ -59,17 +60,21 @@ class MLEngine:
     (unit tests of the SQL engine alone) those statements fail loudly. `connections` (the
     BigQuery Connection API's store) and `vertex` (bigquery.vertex_ai.VertexCaller) serve
     remote models; `dataset_location(project, dataset)` and `table_meta(project, dataset,
-    table)` (the warehouse's) place connections and tell a recreated table from its index."""
+    table)` (the warehouse's) place connections and tell a recreated table from its index.
+    `scalar_function(name, function, duckdb_return_type)` makes a Python function callable
+    from the statement's SQL (each AI.GENERATE call becomes one)."""
 
     def __init__(self, root: Path, run_query: Callable[[str], pa.Table],
                  storage_path: Callable[[str], Path] | None = None, registry=None,
-                 connections=None, vertex=None, dataset_location=None, table_meta=None):
+                 connections=None, vertex=None, dataset_location=None, table_meta=None,
+                 scalar_function=None):
         self.store = ModelStore(root)
         self.connections, self.remote = connections, vertex
         self.dataset_location = dataset_location or (lambda project, dataset: "US")
         self.indexes = vector.VectorIndexes(Path(root).parent / "vector_indexes",
                                             table_meta or (lambda *ref: {}))
         self.run_query = run_query
+        self.scalar_function = scalar_function
         self.storage_path = storage_path
         self.vertex = registry
         self._creating: set[tuple] = set()
@@ -99,11 +104,15 @@ class MLEngine:
             return MLResult("EXPORT_MODEL", None, stmt.ref.as_dict())
         if vector.is_index_ddl(sql):
             return self._index_ddl(sql, project, dataset)
-        ai = _AI_CALL.search(mask(sql))
-        if ai:  # the AI.* generative functions (AI.GENERATE, AI.GENERATE_TEXT, AI.EMBED, ...)
-            raise not_local(f"AI.{ai.group('fn').upper()} (locally, ML.GENERATE_TEXT and "
-                            "ML.GENERATE_EMBEDDING over a remote model do the same)")
-        if not find_calls(sql, project, dataset) and not vector.find_searches(sql):
+        scalars = bool(ai.GENERATE.search(mask(sql)))
+        if scalars:
+            sql = self._ai_scalars(sql, project, dataset)
+        other = _AI_SCALAR.search(mask(sql))
+        if other:  # AI.GENERATE_BOOL, AI.IF, AI.EMBED, AI.SIMILARITY, AI.FORECAST, ...
+            raise not_local(f"AI.{other.group('fn').upper()} (locally: AI.GENERATE, "
+                            "AI.GENERATE_TABLE, AI.GENERATE_EMBEDDING, ML.GENERATE_TEXT)")
+        if not scalars and not find_calls(sql, project, dataset) and \
+                not vector.find_searches(sql):
             raise MLError("Expected an ML statement")
         searches: list = []
         rewritten, relations = self._rewrite(sql, project, dataset, {}, searches)
@@ -126,10 +135,14 @@ class MLEngine:
 
         pieces, last = [], 0
         for i, call in enumerate(find_calls(sql, project, dataset)):
+            if call.namespace == "AI" and call.fn not in ai.HANDLERS:
+                raise not_local(f"{call.name} (locally: AI.GENERATE_TABLE, "
+                                "AI.GENERATE_EMBEDDING and ML.GENERATE_TEXT)")
             model = self.store.load(call.ref)
             if "trial_id" in call.settings:
                 model = model.for_trial(call.settings.pop("trial_id"))
-            if call.fn in generate.HANDLERS or model.model_type.startswith("remote_"):
+            if call.namespace == "AI" or call.fn in generate.HANDLERS or \
+                    model.model_type.startswith("remote_"):
                 result = self._generate(call, model, project, query)
             else:
                 result = functions.run(call, model, query)
@@ -166,11 +179,21 @@ class MLEngine:
         operation = self.indexes.create(sql, project, dataset, self.run_query)
         return MLResult("CREATE_VECTOR_INDEX", None, None, operation=operation)
 
+    def _ai_scalars(self, sql: str, project: str, dataset: str | None) -> str:
+        """AI.GENERATE(...) calls made callable functions of this statement."""
+        if self.remote is None or self.scalar_function is None:
+            raise MLError("AI.GENERATE needs the local Vertex AI, which this BigQuery was "
+                          "started without")
+        location = self.dataset_location(project, dataset) if dataset else "US"
+        return ai.rewrite_generate(sql, project, location.lower(), self.connections,
+                                   self.remote, self.scalar_function)
+
     def _generate(self, call, model, project: str, query) -> pa.Table:
-        """ML.GENERATE_* on a remote model, answered by the local Vertex AI."""
-        handler = generate.HANDLERS.get(call.fn)
+        """ML.GENERATE_* and AI.GENERATE_* on a remote model, answered by the local
+        Vertex AI."""
+        handler = (ai.HANDLERS if call.namespace == "AI" else generate.HANDLERS).get(call.fn)
         if handler is None or not model.model_type.startswith("remote_"):
-            raise MLError(f"ML.{call.fn} is not supported for "
+            raise MLError(f"{call.name} is not supported for "
                           f"{'remote models' if handler is None else model.model_type.upper()}"
                           f"{'' if handler is None else ' models: it needs a remote model'}")
         if self.remote is None:

@@ -16,7 +16,8 @@ _CREATE = re.compile(rf"^\s*CREATE\s+(?P<replace>OR\s+REPLACE\s+)?(?:TEMP\w*\s+)
                      rf"(?P<ine>IF\s+NOT\s+EXISTS\s+)?(?P<name>{NAME})", re.I)
 _DROP = re.compile(rf"^\s*DROP\s+MODEL\s+(?P<ie>IF\s+EXISTS\s+)?(?P<name>{NAME})\s*;?\s*$", re.I)
 _EXPORT = re.compile(rf"^\s*EXPORT\s+MODEL\s+(?P<name>{NAME})(?P<rest>.*?)\s*;?\s*$", re.I | re.S)
-ML_CALL = re.compile(r"\bML\s*\.\s*(?P<fn>[A-Za-z_]+)\s*\(\s*MODEL\b", re.I)
+# ML.<FN>(MODEL ...) and the AI.<FN>(MODEL ...) table functions (AI.GENERATE_EMBEDDING, ...)
+ML_CALL = re.compile(r"\b(?P<ns>ML|AI)\s*\.\s*(?P<fn>[A-Za-z_]+)\s*\(\s*MODEL\b", re.I)
 
 
 @dataclass
@@ -76,6 +77,11 @@ class MLCall:
     table: str | None = None      # TABLE name argument
     query: str | None = None      # (subquery) argument
     settings: dict = field(default_factory=dict)   # STRUCT(value AS name, ...) argument
+    namespace: str = "ML"         # or "AI" (AI.GENERATE_EMBEDDING, AI.GENERATE_TABLE)
+
+    @property
+    def name(self) -> str:
+        return f"{self.namespace}.{self.fn}"
 
 
 def is_create(sql: str) -> bool:
@@ -198,7 +204,7 @@ def parse_struct(text: str) -> dict:
 
 
 def find_calls(sql: str, project: str, dataset: str | None) -> list[MLCall]:
-    """Every outermost ML.<FN>(MODEL ...) call in `sql`, in order of appearance."""
+    """Every outermost ML.<FN>(MODEL ...) or AI.<FN>(MODEL ...) call in `sql`, in order."""
     masked = mask(sql)
     calls: list[MLCall] = []
     for match in ML_CALL.finditer(masked):
@@ -209,7 +215,7 @@ def find_calls(sql: str, project: str, dataset: str | None) -> list[MLCall]:
         args = split_top(sql[open_at + 1:close])
         name = re.sub(r"^\s*MODEL\s+", "", args[0], flags=re.I)
         call = MLCall(match.group("fn").upper(), resolve(name, project, dataset),
-                      match.start(), close + 1)
+                      match.start(), close + 1, namespace=match.group("ns").upper())
         for arg in args[1:]:
             m_arg = mask(arg)
             if re.match(r"^\s*TABLE\s", m_arg, re.I):
@@ -221,6 +227,6 @@ def find_calls(sql: str, project: str, dataset: str | None) -> list[MLCall]:
             elif re.match(r"^\s*(GENERATE_ARRAY\s*\(|\[|ARRAY\b)", m_arg, re.I):
                 call.settings["thresholds"] = literal(arg)
             else:
-                raise MLError(f"Invalid argument to ML.{call.fn}: {arg}")
+                raise MLError(f"Invalid argument to {call.name}: {arg}")
         calls.append(call)
     return calls

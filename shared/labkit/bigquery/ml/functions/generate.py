@@ -38,7 +38,7 @@ BATCH = 250  # instances per Vertex AI predict call (its limit)
 def _settings(call, allowed: set[str]) -> dict:
     unknown = set(call.settings) - allowed
     if unknown:
-        raise MLError(f"Unknown argument in STRUCT of ML.{call.fn}: {sorted(unknown)[0]}; "
+        raise MLError(f"Unknown argument in STRUCT of {call.name}: {sorted(unknown)[0]}; "
                       f"expected {', '.join(sorted(allowed))}")
     return call.settings
 
@@ -67,21 +67,56 @@ def _input_texts(call, model, run_query, column: str, kind: str) -> tuple[pa.Tab
     if model.model_type != f"remote_{kind}":
         wanted = "an embedding model (ENDPOINT = 'text-embedding-005', ...)" \
             if kind == "embedding" else "a Gemini model (ENDPOINT = 'gemini-2.5-flash', ...)"
-        raise MLError(f"ML.{call.fn} needs a remote model over {wanted}; "
+        raise MLError(f"{call.name} needs a remote model over {wanted}; "
                       f"{call.ref} is not one")
     table = run_query(require_input(call))
     if column not in table.column_names:
-        raise MLError(f"ML.{call.fn}: the input must have a column named {column}: name the "
+        raise MLError(f"{call.name}: the input must have a column named {column}: name the "
                       f"column {column}, or alias one in the query (SELECT text AS {column})")
     field = table.schema.field(column).type
     if not (pa.types.is_string(field) or pa.types.is_large_string(field)):
-        raise MLError(f"ML.{call.fn}: column {column} must be STRING, not {field}")
+        raise MLError(f"{call.name}: column {column} must be STRING, not {field}")
     return table, table.column(column).to_pylist()
 
 
 def generate_embedding(model, call, run_query, vertex, project: str) -> pa.Table:
     settings = _settings(call, {"flatten_json_output", "task_type", "output_dimensionality"})
     flatten = _bool(settings, "flatten_json_output", True)
+    table, answers, status = embeddings(model, call, run_query, vertex, project, settings)
+    if flatten:
+        columns = {
+            "ml_generate_embedding_result": _vectors(answers),
+            "ml_generate_embedding_statistics": _statistics(answers),
+            "ml_generate_embedding_status": pa.array(status, pa.string())}
+    else:
+        columns = {"ml_generate_embedding_result": pa.array(
+            [json.dumps(a) if a else None for a in answers], pa.json_()),
+            "ml_generate_embedding_status": pa.array(status, pa.string())}
+    return with_inputs(columns, table)
+
+
+def ai_generate_embedding(model, call, run_query, vertex, project: str) -> pa.Table:
+    """AI.GENERATE_EMBEDDING over a text embedding model: columns embedding, statistics,
+    status, then the input's (https://cloud.google.com/bigquery/docs/reference/standard-sql/
+    bigqueryml-syntax-ai-generate-embedding: STRUCT(task_type, output_dimensionality))."""
+    settings = _settings(call, {"task_type", "output_dimensionality"})
+    table, answers, status = embeddings(model, call, run_query, vertex, project, settings)
+    return with_inputs({"embedding": _vectors(answers), "statistics": _statistics(answers),
+                        "status": pa.array(status, pa.string())}, table)
+
+
+def _vectors(answers) -> pa.Array:
+    return pa.array([a["embeddings"]["values"] if a else None for a in answers],
+                    pa.list_(pa.float64()))
+
+
+def _statistics(answers) -> pa.Array:
+    return pa.array([json.dumps(a["embeddings"]["statistics"]) if a else None
+                     for a in answers], pa.json_())
+
+
+def embeddings(model, call, run_query, vertex, project: str, settings: dict):
+    """(input table, the model's answer per row or None, status per row)."""
     task = settings.get("task_type")
     if task is not None and task not in TASK_TYPES:
         raise MLError(f"Invalid task_type '{task}': use one of {', '.join(TASK_TYPES)}")
@@ -106,20 +141,7 @@ def generate_embedding(model, call, run_query, vertex, project: str) -> pa.Table
                     _embed(vertex, model, project, texts, [i], task, parameters, answers)
                 except VertexCallError as exc:
                     status[i] = f"A non-retryable error occurred: {exc.message}"
-    if flatten:
-        columns = {
-            "ml_generate_embedding_result": pa.array(
-                [a["embeddings"]["values"] if a else None for a in answers],
-                pa.list_(pa.float64())),
-            "ml_generate_embedding_statistics": pa.array(
-                [json.dumps(a["embeddings"]["statistics"]) if a else None for a in answers],
-                pa.json_()),
-            "ml_generate_embedding_status": pa.array(status, pa.string())}
-    else:
-        columns = {"ml_generate_embedding_result": pa.array(
-            [json.dumps(a) if a else None for a in answers], pa.json_()),
-            "ml_generate_embedding_status": pa.array(status, pa.string())}
-    return with_inputs(columns, table)
+    return table, answers, status
 
 
 def _embed(vertex, model, project, texts, rows, task, parameters, answers) -> None:
@@ -138,48 +160,21 @@ def generate_text(model, call, run_query, vertex, project: str) -> pa.Table:
     if _bool(settings, "ground_with_google_search", False):
         raise not_local("ML.GENERATE_TEXT with ground_with_google_search (grounding with "
                         "Google Search needs Google's search index)")
-    if settings.get("safety_settings") is not None:
-        raise not_local("ML.GENERATE_TEXT with safety_settings")
-    request_type = settings.get("request_type")
-    if request_type is not None and str(request_type).upper() not in (
-            "DEDICATED", "SHARED", "UNSPECIFIED"):
-        raise MLError(f"Invalid request_type '{request_type}': use DEDICATED, SHARED or "
-                      "UNSPECIFIED")
     flatten = _bool(settings, "flatten_json_output", False)
-    config = {"maxOutputTokens": _number(settings, "max_output_tokens", 1, 8192, True) or 128,
-              "temperature": _number(settings, "temperature", 0.0, 2.0, False),
-              "topP": _number(settings, "top_p", 0.0, 1.0, False),
-              "topK": _number(settings, "top_k", 1, 40, True)}
-    stops = settings.get("stop_sequences")
-    if stops is not None:
-        if not isinstance(stops, list) or not all(isinstance(s, str) for s in stops):
-            raise MLError("stop_sequences must be an ARRAY<STRING>")
-        config["stopSequences"] = stops
-    config = {k: v for k, v in config.items() if v is not None}
+    config = generation_config(call, settings)
     table, prompts = _input_texts(call, model, run_query, "prompt", "generative")
     answers, status = [], []
     for prompt in prompts:
-        if prompt is None or not prompt.strip():
-            answers.append(None)
-            status.append("The prompt is NULL or empty.")
-            continue
-        body = {"contents": [{"role": "user", "parts": [{"text": prompt}]}],
-                "generationConfig": config}
-        try:
-            answer = vertex.call(model, project, "generateContent", body)
-        except VertexCallError as exc:
-            answers.append(None)
-            status.append(f"A non-retryable error occurred: {exc.message}")
-            continue
-        blocked = (answer.get("promptFeedback") or {}).get("blockReason")
+        answer, state = generate_one(
+            lambda body: vertex.call(model, project, "generateContent", body),
+            prompt, {"generationConfig": config})
         answers.append(answer)
-        status.append(f"The prompt was blocked: {blocked}" if blocked else "")
+        status.append(state)
     if flatten:
         texts, rai = [], []
         for answer in answers:
             candidate = ((answer or {}).get("candidates") or [None])[0]
-            parts = ((candidate or {}).get("content") or {}).get("parts") or []
-            texts.append("".join(p.get("text", "") for p in parts) if candidate else None)
+            texts.append(answer_text(answer))
             rai.append(json.dumps(candidate.get("safetyRatings", [])) if candidate else None)
         columns = {"ml_generate_text_llm_result": pa.array(texts, pa.string()),
                    "ml_generate_text_rai_result": pa.array(rai, pa.string()),
@@ -189,6 +184,49 @@ def generate_text(model, call, run_query, vertex, project: str) -> pa.Table:
             [json.dumps(a) if a else None for a in answers], pa.json_()),
             "ml_generate_text_status": pa.array(status, pa.string())}
     return with_inputs(columns, table)
+
+
+def generation_config(call, settings: dict) -> dict:
+    """The STRUCT's generation settings as a generateContent generationConfig."""
+    if settings.get("safety_settings") is not None:
+        raise not_local(f"{call.name} with safety_settings")
+    request_type = settings.get("request_type")
+    if request_type is not None and str(request_type).upper() not in (
+            "DEDICATED", "SHARED", "UNSPECIFIED"):
+        raise MLError(f"Invalid request_type '{request_type}': use DEDICATED, SHARED or "
+                      "UNSPECIFIED")
+    config = {"maxOutputTokens": _number(settings, "max_output_tokens", 1, 8192, True) or 128,
+              "temperature": _number(settings, "temperature", 0.0, 2.0, False),
+              "topP": _number(settings, "top_p", 0.0, 1.0, False),
+              "topK": _number(settings, "top_k", 1, 40, True)}
+    stops = settings.get("stop_sequences")
+    if stops is not None:
+        if not isinstance(stops, list) or not all(isinstance(s, str) for s in stops):
+            raise MLError("stop_sequences must be an ARRAY<STRING>")
+        config["stopSequences"] = stops
+    return {k: v for k, v in config.items() if v is not None}
+
+
+def generate_one(generate, prompt, request: dict) -> tuple[dict | None, str]:
+    """(the generateContent answer or None, the row's status) for one prompt; `generate`
+    POSTs a request body. A failed row is a status, never a failed query."""
+    if prompt is None or not prompt.strip():
+        return None, "The prompt is NULL or empty."
+    body = {"contents": [{"role": "user", "parts": [{"text": prompt}]}], **request}
+    try:
+        answer = generate(body)
+    except VertexCallError as exc:
+        return None, f"A non-retryable error occurred: {exc.message}"
+    blocked = (answer.get("promptFeedback") or {}).get("blockReason")
+    return answer, f"The prompt was blocked: {blocked}" if blocked else ""
+
+
+def answer_text(answer: dict | None) -> str | None:
+    candidate = ((answer or {}).get("candidates") or [None])[0]
+    if not candidate:
+        return None
+    parts = (candidate.get("content") or {}).get("parts") or []
+    return "".join(p.get("text", "") for p in parts)
 
 
 HANDLERS = {"GENERATE_EMBEDDING": generate_embedding, "GENERATE_TEXT": generate_text}
