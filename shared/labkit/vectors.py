@@ -105,15 +105,15 @@ class TreeAH:
     and how many candidates are scored approximately before the exact reordering."""
     approximate_neighbors_count: int
     leaf_node_embedding_count: int = 1000
-    leaf_nodes_to_search_percent: int = 10
+    leaf_nodes_to_search_percent: float = 10
 
     def __post_init__(self):
         if self.approximate_neighbors_count <= 0:
             raise VectorError("approximateNeighborsCount must be a positive number")
         if self.leaf_node_embedding_count <= 0:
             raise VectorError("leafNodeEmbeddingCount must be a positive number")
-        if not 1 <= self.leaf_nodes_to_search_percent <= 100:
-            raise VectorError("leafNodesToSearchPercent must be between 1 and 100")
+        if not 0 < self.leaf_nodes_to_search_percent <= 100:
+            raise VectorError("leafNodesToSearchPercent must be in (0, 100]")
 
 
 def load_scann():
@@ -362,11 +362,15 @@ class VectorIndex:
             search = max(1, math.ceil(leaves * config.leaf_nodes_to_search_percent / 100))
             builder = builder.tree(num_leaves=leaves, num_leaves_to_search=search,
                                    training_sample_size=min(len(rows.points), 100_000))
-            # 2 dimensions per block and the anisotropic threshold are ScaNN's recommended
-            # settings for dot products; squared L2 uses plain (isotropic) quantization.
-            threshold = 0.2 if measure == "dot_product" else float("nan")
-            builder = builder.score_ah(2, anisotropic_quantization_threshold=threshold,
-                                       training_sample_size=min(len(rows.points), 100_000))
+            # Dot products: ScaNN's recommended 2 dimensions per block with anisotropic
+            # quantization (residual, as ScaNN does under a tree). Squared L2 gets neither
+            # residuals nor anisotropy from ScaNN, and at 2 dimensions per block its recall
+            # fell to 0.44 on 100k x 64 clustered vectors; 1 dimension per block gave 0.95.
+            if measure == "dot_product":
+                builder = builder.score_ah(2, anisotropic_quantization_threshold=0.2,
+                                           training_sample_size=min(len(rows.points), 100_000))
+            else:
+                builder = builder.score_ah(1, training_sample_size=min(len(rows.points), 100_000))
             builder = builder.reorder(config.approximate_neighbors_count)
         else:
             builder = builder.score_brute_force()
