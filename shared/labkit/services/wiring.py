@@ -37,7 +37,6 @@ ROOMS = [
     "labkit.vertex.training.service",
     "labkit.vertex.monitoring.service",
     "labkit.vertex.vector_search.service",  # Vector Search indexes and the match service
-    "labkit.vertex.vector_search.service",  # Vector Search indexes and the match service
     "labkit.vertex.feature_store.routes",
     "labkit.genai.routes",
     "labkit.genai.tuning.routes",
