@@ -127,3 +127,42 @@ def test_default_value_expressions_fill_rows_written_without_the_column(client, 
         client.create_table(bigquery.Table(
             f"{table_id}_bad", schema=[bigquery.SchemaField(
                 "x", "INT64", default_value_expression="NO_SUCH_FUNCTION(")]))
+
+
+def test_table_constraints_are_kept_checked_and_removable(client, table_id):
+    from google.cloud.bigquery.table import (
+        ColumnReference,
+        ForeignKey,
+        PrimaryKey,
+        TableConstraints,
+        TableReference,
+    )
+
+    parent = client.create_table(bigquery.Table(
+        f"{table_id}_p", schema=[bigquery.SchemaField("id", "INTEGER", mode="REQUIRED")]))
+    child = client.create_table(bigquery.Table(
+        table_id, schema=[bigquery.SchemaField("pid", "INTEGER")]))
+    key = ForeignKey(name="fk", referenced_table=TableReference.from_string(parent.full_table_id
+                                                                              .replace(":", ".")),
+                     column_references=[ColumnReference("pid", "id")])
+    child.table_constraints = TableConstraints(primary_key=PrimaryKey(["pid"]),
+                                               foreign_keys=[key])
+    got = client.update_table(child, ["table_constraints"]).table_constraints
+    assert got.primary_key.columns == ["pid"] and got.foreign_keys[0].name == "fk"
+    child.table_constraints = TableConstraints(primary_key=PrimaryKey(["nope"]),
+                                               foreign_keys=None)
+    with pytest.raises(exceptions.BadRequest, match="nope"):
+        client.update_table(child, ["table_constraints"])
+    child.table_constraints = None
+    assert client.update_table(child, ["table_constraints"]).table_constraints is None
+
+
+def test_an_emptied_policy_tag_list_leaves_no_policy_tags(client, table_id):
+    from google.cloud.bigquery.schema import PolicyTagList
+
+    tag = "projects/p/locations/us/taxonomies/1/policyTags/2"
+    table = client.create_table(bigquery.Table(table_id, schema=[
+        bigquery.SchemaField("x", "STRING", policy_tags=PolicyTagList([tag]))]))
+    assert list(table.schema[0].policy_tags.names) == [tag]
+    table.schema = [bigquery.SchemaField("x", "STRING", policy_tags=PolicyTagList())]
+    assert client.update_table(table, ["schema"]).schema[0].policy_tags is None

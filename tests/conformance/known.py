@@ -36,6 +36,8 @@ KNOWN: dict[str, str] = {
         "Avro files"),
     BQ + "test_load_table_from_uri_with_reference_file_schema_uri_parquet": SAMPLES.format(
         "Parquet files"),
+    BQ + "test_update_table_autodetect_schema": SAMPLES.format(
+        "an external table's Avro files"),
     BQ + "test_create_table_with_real_custom_policy": "creates Data Catalog taxonomies and "
                                                       "policy tags (a Google service)",
     BQ + "test_update_dataset": "creates Resource Manager tag keys and values "

@@ -22,9 +22,11 @@ from labkit.bigquery.warehouse import LOCATION, NO_SCHEMA, Warehouse, now_ms
 _DATASET_FIELDS = ("description", "friendlyName", "labels", "defaultTableExpirationMs",
                    "defaultPartitionExpirationMs", "access", "defaultCollation",
                    "maxTimeTravelHours", "storageBillingModel")
+# tableConstraints: primary and foreign keys, which BigQuery keeps as metadata and does not
+# enforce (NOT ENFORCED) https://cloud.google.com/bigquery/docs/primary-foreign-keys
 _TABLE_FIELDS = ("description", "friendlyName", "labels", "expirationTime",
                  "timePartitioning", "rangePartitioning", "clustering",
-                 "requirePartitionFilter")
+                 "requirePartitionFilter", "tableConstraints")
 
 
 def _etag(resource: dict) -> str:
@@ -204,6 +206,8 @@ class Resources:
                     self.wh.touch_table(cur, project, dataset, table, extra=extra)
             return self.table(project, dataset, table)
         bqschema.check_schema(fields)
+        self._check_constraints(project, dataset, [f["name"] for f in fields],
+                                body.get("tableConstraints"))
         with self.wh.write() as cur:
             if self.wh.table_kind(project, dataset, table):
                 raise duplicate("Table", f"{project}:{dataset}.{table}")
@@ -218,6 +222,26 @@ class Resources:
                 extra["schema"] = {"fields": fields}
             self.wh.touch_table(cur, project, dataset, table, created=True, extra=extra)
         return self.table(project, dataset, table)
+
+    def _check_constraints(self, project: str, dataset: str, columns: list[str],
+                           constraints: dict | None) -> None:
+        """Keys must name columns that exist (here and in a foreign key's table)."""
+        have = {c.lower() for c in columns}
+        for name in ((constraints or {}).get("primaryKey") or {}).get("columns") or []:
+            if name.lower() not in have:
+                raise invalid(f"Primary key column {name} is not in the table's schema")
+        for key in (constraints or {}).get("foreignKeys") or []:
+            ref = key.get("referencedTable") or {}
+            where = (ref.get("projectId") or project, ref.get("datasetId") or dataset,
+                     ref.get("tableId") or "")
+            if not self.wh.dataset_exists(*where[:2]) or not self.wh.table_kind(*where):
+                raise not_found("Table", f"{where[0]}:{where[1]}.{where[2]}")
+            theirs = {c.lower() for c in self.wh.columns(*where)[0]}
+            for pair in key.get("columnReferences") or []:
+                if (pair.get("referencingColumn") or "").lower() not in have or \
+                        (pair.get("referencedColumn") or "").lower() not in theirs:
+                    raise invalid(f"Foreign key {key.get('name') or ''} names a column that "
+                                  f"does not exist: {pair}")
 
     def _default(self, project: str, dataset: str, f: dict) -> str:
         """A column's DEFAULT clause from its defaultValueExpression (BigQuery SQL): a row
@@ -235,6 +259,11 @@ class Resources:
         if body.get("view") and kind == "VIEW":
             self.engine.run(f"CREATE OR REPLACE VIEW `{project}.{dataset}.{table}` AS "
                             f"{body['view']['query']}", project=project, dataset=dataset)
+        if body.get("tableConstraints"):
+            fields = (body.get("schema") or {}).get("fields")
+            self._check_constraints(project, dataset, [f["name"] for f in fields] if fields
+                                    else self.wh.columns(project, dataset, table)[0],
+                                    body["tableConstraints"])
         with self.wh.write() as cur:
             meta = self.wh.table_meta(project, dataset, table)
             for key in _TABLE_FIELDS:
@@ -293,8 +322,8 @@ def _overlay(actual: list[dict], declared: list[dict]) -> list[dict]:
             f = dict(f)
             for key in ("description", "policyTags", "maxLength", "precision", "scale",
                         "defaultValueExpression"):
-                if key in d:
-                    f[key] = d[key]
+                if key in d and not (key == "policyTags" and not (d[key] or {}).get("names")):
+                    f[key] = d[key]  # an emptied policy tag list is no policyTags at all
             if (d.get("mode") or "").upper() == "REQUIRED" and f["mode"] == "NULLABLE":
                 f["mode"] = "REQUIRED"
             if d.get("type", "").upper() in ("GEOGRAPHY", "JSON") and f["type"] == "STRING":
