@@ -61,7 +61,10 @@ def register(router: Router, services) -> None:
                 raise VertexError(exc.status, exc.message) from None
         return run
 
-    router.add("POST", MODEL + r":generateContent", wrap(lambda r: _generate(engine, r)))
+    from labkit.genai.rag import routes as rag_routes
+
+    rag = rag_routes.register(router, engine, services)  # RAG Engine, on this embedder
+    router.add("POST", MODEL + r":generateContent", wrap(lambda r: _generate(engine, r, rag)))
     router.add("POST", MODEL + r":streamGenerateContent", wrap(lambda r: _stream(engine, r)))
     router.add("POST", MODEL + r":countTokens", wrap(lambda r: _count(engine, r)))
     router.add("POST", MODEL + r":computeTokens", wrap(lambda r: _compute(engine, r)))
@@ -283,16 +286,20 @@ def _generative(request: Request) -> str:
     return model
 
 
-def _parsed(request: Request) -> tuple[str, tuple]:
-    """The model and engine.generate's arguments; every malformed field is a 400 here."""
+def _parsed(request: Request, grounded=None) -> tuple[str, tuple]:
+    """The model and engine.generate's arguments; every malformed field is a 400 here.
+    grounded: a retrieval tool's chunks (genai.rag.grounding), put ahead of the prompt."""
     model = _generative(request)
     body = _body(request)
     if body.get("cachedContent"):
         raise NotLocal("Context caching (cachedContent)")
     turns = _turns(body)
     config = _config(body, model)
+    if grounded is not None:
+        body["tools"] = grounded.other_tools
     tools, mode, allowed = _tools(body)
-    return model, (turns, config, _system(body), tools, mode, allowed)
+    system = _system(body) if grounded is None else grounded.preamble(_system(body))
+    return model, (turns, config, system, tools, mode, allowed)
 
 
 def _run(engine: Engine, request: Request):
@@ -326,9 +333,17 @@ def _response(model: str, result: dict) -> dict:
     return out
 
 
-def _generate(engine: Engine, request: Request) -> dict:
-    model, result = _run(engine, request)
-    return _response(model, result)
+def _generate(engine: Engine, request: Request, rag=None) -> dict:
+    from labkit.genai.rag.grounding import Grounded
+
+    grounded = Grounded.of(rag, request.json())  # None without a retrieval tool
+    if grounded is None:
+        model, result = _run(engine, request)
+        return _response(model, result)
+    model, args = _parsed(request, grounded)
+    response = _response(model, engine.generate(*args))
+    grounded.annotate(response)
+    return response
 
 
 def _stream(engine: Engine, request: Request) -> StreamedResponse:
