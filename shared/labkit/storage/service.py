@@ -79,7 +79,10 @@ def _parse_multipart(request: Request) -> tuple[dict, bytes]:
 
 
 def register(router: Router, services) -> None:
+    from labkit.storage import batch
+
     store = services.objects
+    batch.register(router, services)  # POST /batch/storage/v1 over the routes below
 
     def add(method: str, pattern: str, handler) -> None:
         router.add(method, pattern, _names_checked(handler))
