@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from labkit.services.http import Request, Router
 from labkit.vertex.feature_store.online_stores import OnlineStores
-from labkit.vertex.feature_store.registry import FeatureRegistry
+from labkit.vertex.feature_store.registry import FeatureRegistry, key
 from labkit.vertex.feature_store.serving import OnlineServing
 from labkit.vertex.routes import PARENT, parent_of, query_of, refuse
 
@@ -94,8 +94,9 @@ def register(router: Router, services) -> None:
     # ---- online serving
     def fetch(r: Request):
         name = _view(r)
-        online.get_view(name)
-        return serving.fetch(name, name.replace("/", "~"), r.json())
+        if not serving.serves(key(name)):  # an unknown view (404) or one never synced
+            online.get_view(name)
+        return serving.fetch(name, key(name), r.json())
 
     add("POST", VIEW + r":fetchFeatureValues", fetch)
     add("POST", VIEW + r":searchNearestEntities",

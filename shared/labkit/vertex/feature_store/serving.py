@@ -128,6 +128,10 @@ class OnlineServing:
             self._views.pop(view_key, None)
         self._path(view_key).unlink(missing_ok=True)
 
+    def serves(self, view_key: str) -> bool:
+        """Whether a sync of this view is in memory (the view exists: deleting it drops it)."""
+        return view_key in self._views
+
     def _data(self, view_key: str) -> dict | None:
         data = self._views.get(view_key)
         if data is None:
