@@ -166,3 +166,16 @@ def test_an_emptied_policy_tag_list_leaves_no_policy_tags(client, table_id):
     assert list(table.schema[0].policy_tags.names) == [tag]
     table.schema = [bigquery.SchemaField("x", "STRING", policy_tags=PolicyTagList())]
     assert client.update_table(table, ["schema"]).schema[0].policy_tags is None
+
+
+def test_time_of_a_timestamp_is_its_utc_time_of_day(client):
+    import datetime as dt
+
+    row = list(client.query(
+        'SELECT TIME(TIMESTAMP "2016-12-05 12:41:09") AS a, '
+        'TIME(DATETIME "2016-12-05 23:59:58.5") AS b, '
+        'TIME(TIMESTAMP "2016-12-05 12:41:09+02:00") AS c, TIME("07:08:09") AS d, '
+        'TIME(TIMESTAMP "2016-12-05 12:41:09", "America/New_York") AS e').result())[0]
+    assert row["a"] == dt.time(12, 41, 9) and row["b"] == dt.time(23, 59, 58, 500000)
+    assert row["c"] == dt.time(10, 41, 9) and row["d"] == dt.time(7, 8, 9)
+    assert row["e"] == dt.time(7, 41, 9)

@@ -383,6 +383,12 @@ def _rewrite(node: exp.Expression) -> exp.Expression:
         if node.this == exp.DataType.Type.BIGDECIMAL:
             return exp.DataType.build("DECIMAL(38,18)")
         return node
+    if isinstance(node, exp.TsOrDsToTime) and not (
+            isinstance(node.this, exp.Literal) and node.this.is_string):
+        # TIME(timestamp) is its time of day in UTC, TIME(datetime) its own; DuckDB casts
+        # neither a TIMESTAMPTZ nor a DATE-or-TIMESTAMP union to TIME, but both to
+        # TIMESTAMP (the session's zone is UTC), which casts to TIME
+        return _cast(_cast(node.this.copy(), "TIMESTAMP"), "TIME")
     if isinstance(node, exp.Extract):
         return _extract(node)
     if isinstance(node, exp.Unnest) and node.args.get("offset") and node.expressions:
