@@ -146,3 +146,16 @@ def automl_tabular(project: str, table: str, target: str, location: str = "us-ce
 def scored(n: int = 3) -> Metrics:
     """A pipeline whose output is a Metrics artifact: the metric.* columns of get_pipeline_df."""
     return measure(data=make(n=n).outputs["data"]).outputs["metrics"]
+
+
+@dsl.component(base_image=BASE, packages_to_install=["scikit-learn==0.20.4", "pandas"])
+def old_sklearn() -> str:
+    import sklearn
+
+    return sklearn.__version__
+
+
+@dsl.pipeline(name="pinned")
+def pinned():
+    """A component pinning a scikit-learn this environment does not have."""
+    old_sklearn()

@@ -102,6 +102,20 @@ def test_failed_task_fails_the_run_and_keeps_its_log(local_env, compiled, root):
         aiplatform.PipelineJob.get(job.resource_name)
 
 
+def test_a_package_pin_the_environment_misses_fails_the_task(local_env, compiled, root):
+    """Vertex pip-installs packages_to_install; offline the task would run on other versions,
+    so it fails naming the pin and the installed version."""
+    from sklearn import __version__ as installed
+
+    job = run(compiled("pinned"), root, caching=False)
+    with pytest.raises(RuntimeError, match="old-sklearn"):
+        job.wait()
+    message = by_name(job)["old-sklearn"][0].error.message
+    assert f"scikit-learn==0.20.4: scikit-learn {installed} is installed" in message
+    assert "pandas" not in message  # unpinned and installed: satisfied
+    assert "LAB_BACKEND=gcp" in message
+
+
 def test_run_metadata_and_lineage(local_env, compiled, root):
     job = run(compiled("control_flow"), root, caching=False, n=5)
     job.wait()

@@ -26,6 +26,7 @@ from labkit.vertex.metadata.engine import Metadata
 from labkit.vertex.pipelines import google_ops, launch
 from labkit.vertex.pipelines import spec as specs
 from labkit.vertex.store import ResourceStore, new_id, now
+from labkit.vertex.training import requirements
 from labkit.workspace import Workspace
 
 TASK_TIMEOUT_S = 3600
@@ -377,6 +378,13 @@ class Run:
                     pipeline_root=self.root_uri, unique_pipeline_id=self.job_id)
 
             if specs.LIGHTWEIGHT in joined:
+                # Vertex pip-installs packages_to_install in the task's container; offline the
+                # task runs on this environment's packages, so a pin they miss fails the task
+                # (it would silently train with other versions otherwise).
+                problems = requirements.unmet(requirements.pip_installs(joined))
+                if problems:
+                    raise TaskFailed(display, requirements.refusal(
+                        problems, f"Component {display} pip-installs"))
                 source = os.path.join(tmp, "ephemeral_component.py")
                 with open(source, "w") as f:
                     f.write(container["command"][-1])

@@ -60,6 +60,39 @@ def _from_setup_py(path: Path) -> list[str]:
     return []
 
 
+# pip install options that take a value (the rest are flags): KFP writes pip_index_urls as
+# --index-url / --trusted-host before the packages.
+_PIP_VALUE_OPTIONS = {"-i", "--index-url", "--extra-index-url", "--trusted-host", "-c",
+                      "--constraint", "-r", "--requirement", "-f", "--find-links"}
+
+
+def pip_installs(script: str) -> list[str]:
+    """The requirements a KFP lightweight component's shell command pip-installs: its
+    packages_to_install and the kfp it was compiled with, the words after each
+    `pip install` up to `&&`, less pip's options."""
+    import shlex
+
+    try:
+        words = shlex.split(script)
+    except ValueError:
+        return []
+    found: list[str] = []
+    for i in range(len(words) - 1):
+        if words[i] != "pip" or words[i + 1] != "install":
+            continue
+        skip = False
+        for word in words[i + 2:]:
+            if word in ("&&", ";", "||"):
+                break
+            if skip:
+                skip = False
+            elif word.startswith("-"):
+                skip = word in _PIP_VALUE_OPTIONS
+            else:
+                found.append(word)
+    return found
+
+
 def unmet(requirements: list[str]) -> list[str]:
     """One line for each requirement this environment does not satisfy."""
     problems = []
@@ -82,8 +115,8 @@ def unmet(requirements: list[str]) -> list[str]:
     return problems
 
 
-def refusal(problems: list[str]) -> str:
-    return ("The job's Python package requires packages this environment does not have, and "
+def refusal(problems: list[str], who: str = "The job's Python package requires") -> str:
+    return (f"{who} packages this environment does not have, and "
             "the local services cannot install packages (offline, a job runs on the lab "
             "environment's packages; Vertex AI would pip-install them in the container):\n  "
             + "\n  ".join(problems) + "\nAsk for the installed versions (or drop the pins), or "
