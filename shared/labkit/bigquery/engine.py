@@ -44,6 +44,7 @@ from labkit.bigquery.sql.translate import (
 )
 from labkit.bigquery.warehouse import Warehouse, now_ms
 
+_POINT_IN_TIME = re.compile(r"\bML\s*\.\s*(?:ENTITY_)?FEATURES_AT_TIME\s*\(", re.I)
 _MAYBE_ML = re.compile(r"\bMODEL\b|\b(?:ML|AI)\s*\.|\bVECTOR_SEARCH\b|\bVECTOR\s+INDEX\b",
                        re.IGNORECASE)
 
@@ -131,6 +132,12 @@ class Engine:
             raise
 
     def _statement_unlocated(self, text: str, ctx: _Context, dry_run: bool) -> Result:
+        if _POINT_IN_TIME.search(text):  # ML.[ENTITY_]FEATURES_AT_TIME: plain SQL from here
+            from labkit.bigquery.ml import point_in_time
+
+            text = point_in_time.rewrite(text, lambda relation: {
+                f["name"]: f["type"] for f in self._select(parse(
+                    f"SELECT * FROM {relation} LIMIT 0"), ctx, self._scope(ctx)).fields})
         if _MAYBE_ML.search(text):
             ml = self.ml_engine(required=False)
             if ml is not None and ml.handles(text):
