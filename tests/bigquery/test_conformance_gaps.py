@@ -179,3 +179,42 @@ def test_time_of_a_timestamp_is_its_utc_time_of_day(client):
     assert row["a"] == dt.time(12, 41, 9) and row["b"] == dt.time(23, 59, 58, 500000)
     assert row["c"] == dt.time(10, 41, 9) and row["d"] == dt.time(7, 8, 9)
     assert row["e"] == dt.time(7, 41, 9)
+
+
+def test_range_columns_load_from_text_and_read_back_with_unbounded_ends(client, table_id):
+    import datetime as dt
+
+    schema = [bigquery.SchemaField("i", "INTEGER"),
+              bigquery.SchemaField("d", "RANGE", range_element_type="DATE"),
+              bigquery.SchemaField("t", "RANGE", range_element_type="TIMESTAMP")]
+    _load_json(client, table_id, [
+        {"i": 0, "d": "[2020-01-01, 2020-02-01)",
+         "t": "[2020-01-01 10:00:00+00, UNBOUNDED)"},
+        {"i": 1, "d": None, "t": "[UNBOUNDED, UNBOUNDED)"}], schema)
+    table = client.get_table(table_id)
+    assert [(f.field_type, f.range_element_type and f.range_element_type.element_type)
+            for f in table.schema] == [("INTEGER", None), ("RANGE", "DATE"),
+                                       ("RANGE", "TIMESTAMP")]
+    rows = sorted(client.list_rows(table_id), key=lambda r: r["i"])
+    assert rows[0]["d"] == {"start": dt.date(2020, 1, 1), "end": dt.date(2020, 2, 1)}
+    assert rows[0]["t"] == {"start": dt.datetime(2020, 1, 1, 10, tzinfo=dt.UTC), "end": None}
+    assert rows[1]["d"] is None and rows[1]["t"] == {"start": None, "end": None}
+    for bad in ("2020-01-01 to 2020-02-01", "[2020-02-01, 2020-01-01)"):
+        with pytest.raises(exceptions.BadRequest, match="RANGE"):
+            _load_json(client, table_id, [{"i": 2, "d": bad}], schema)
+    assert client.get_table(table_id).num_rows == 2
+
+
+def test_range_query_parameters_and_element_types(client, table_id):
+    import datetime as dt
+
+    from google.cloud.bigquery.query import RangeQueryParameter
+
+    config = bigquery.QueryJobConfig(query_parameters=[
+        RangeQueryParameter(name="r", range_element_type="DATETIME",
+                            start=dt.datetime(2016, 12, 5))])
+    row = list(client.query("SELECT @r AS r", job_config=config).result())[0]
+    assert row["r"] == {"start": dt.datetime(2016, 12, 5), "end": None}
+    with pytest.raises(exceptions.BadRequest, match="rangeElementType"):
+        client.create_table(bigquery.Table(table_id, schema=[
+            bigquery.SchemaField("r", "RANGE", range_element_type="INT64")]))

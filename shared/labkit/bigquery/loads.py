@@ -65,9 +65,12 @@ def _source_sql(path: Path, load: dict, fields: list[dict] | None,
 # text and decoded (_decoded). BYTES are base64 (line breaks allowed, as in MIME);
 # FLOAT64 takes "inf", "+inf", "-inf" and "nan"; INTERVAL is ISO 8601 or canonical.
 # https://cloud.google.com/bigquery/docs/loading-data-cloud-storage-json#details_of_loading_json_data
-_DECODED = {"BYTES": lambda c: f"from_base64(replace(replace({c}, chr(10), ''), chr(13), ''))",
-            "FLOAT": lambda c: f"CAST({c} AS DOUBLE)", "FLOAT64": lambda c: f"CAST({c} AS DOUBLE)",
-            "INTERVAL": bqschema.interval_from_text}
+_DECODED = {
+    "BYTES": lambda c, f: f"from_base64(replace(replace({c}, chr(10), ''), chr(13), ''))",
+    "FLOAT": lambda c, f: f"CAST({c} AS DOUBLE)", "FLOAT64": lambda c, f: f"CAST({c} AS DOUBLE)",
+    "INTERVAL": lambda c, f: bqschema.interval_from_text(c),
+    "RANGE": lambda c, f: bqschema.range_from_text(c, bqschema.range_element(f)),
+}
 
 
 def _decodes(f: dict) -> bool:
@@ -85,7 +88,8 @@ def _decoded(source: str, fields: list[dict] | None) -> str:
     if not decoded:
         return source
     casts = ", ".join(
-        f"{_DECODED[f['type'].upper()](bqschema.quote(f['name']))} AS {bqschema.quote(f['name'])}"
+        f"{_DECODED[f['type'].upper()](bqschema.quote(f['name']), f)} AS "
+        f"{bqschema.quote(f['name'])}"
         for f in decoded)
     return f"(SELECT * REPLACE ({casts}) FROM {source})"
 

@@ -33,6 +33,72 @@ _TO_DUCK = {
 }
 
 
+# RANGE<DATE|DATETIME|TIMESTAMP> is a STRUCT("start", "end") here (NULL: unbounded); its
+# text is "[start, end)" with UNBOUNDED for a missing bound, as BigQuery reads and prints it.
+# https://cloud.google.com/bigquery/docs/reference/standard-sql/data-types#range_type
+RANGE_ELEMENTS = {"DATE": "DATE", "DATETIME": "TIMESTAMP", "TIMESTAMP": "TIMESTAMPTZ"}
+_RANGE_OF = {"date": "DATE", "timestamp": "DATETIME", "timestamp with time zone": "TIMESTAMP"}
+
+
+def range_element(f: dict) -> str:
+    """The BigQuery element type of a RANGE field (or query parameter type); a 400 if it
+    has none BigQuery allows."""
+    element = ((f.get("rangeElementType") or {}).get("type") or "").upper()
+    if element not in RANGE_ELEMENTS:
+        raise invalid(f"Field {f.get('name') or ''} is type RANGE: its rangeElementType must "
+                      f"be DATE, DATETIME or TIMESTAMP, not {element or 'missing'}")
+    return element
+
+
+def _range_duck(element: str) -> str:
+    t = RANGE_ELEMENTS[element]
+    return f'STRUCT("start" {t}, "end" {t})'
+
+
+def range_of(t: duckdb.typing.DuckDBPyType) -> str | None:
+    """The element type when a DuckDB STRUCT is a RANGE's shape, else None."""
+    if t.id != "struct":
+        return None
+    children = list(t.children)
+    if [n for n, _ in children] != ["start", "end"] or children[0][1] != children[1][1]:
+        return None
+    return _RANGE_OF.get(children[0][1].id)
+
+
+def range_from_text(expr: str, element: str) -> str:
+    """SQL turning "[start, end)" text into a RANGE value; other text, or a start not
+    before its end, is an error naming the value."""
+    t = RANGE_ELEMENTS[element]
+    pattern = r"^\[([^,]+), ([^,]+)\)$"
+
+    def bound(n: int) -> str:
+        text = f"trim(regexp_extract({expr}, '{pattern}', {n}))"
+        return f"CAST(nullif(upper({text}), 'UNBOUNDED') AS {t})"
+
+    start, end = bound(1), bound(2)
+    return (f"CASE WHEN {expr} IS NULL THEN NULL "
+            f"WHEN NOT regexp_matches({expr}, '{pattern}') "
+            f"THEN error('Invalid RANGE value: ' || {expr}) "
+            f"WHEN {start} >= {end} THEN error('Invalid RANGE value: the start must be before "
+            f"the end: ' || {expr}) "
+            f"ELSE struct_pack(\"start\" := {start}, \"end\" := {end}) END")
+
+
+def _range_json(expr: str, element: str, int64_timestamps: bool) -> str:
+    def bound(name: str) -> str:
+        v = f"struct_extract({expr}, '{name}')"
+        if element == "TIMESTAMP":
+            text = f"epoch_us({v})::VARCHAR" if int64_timestamps else \
+                f"(epoch_us({v}) / 1e6)::VARCHAR"
+        elif element == "DATETIME":
+            text = f"strftime({v}, '%Y-%m-%dT%H:%M:%S.%f')"
+        else:
+            text = f"{v}::VARCHAR"
+        return f"coalesce({text}, 'UNBOUNDED')"
+
+    return f"'\"[' || {bound('start')} || ', ' || {bound('end')} || ')\"'"
+
+
 def quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
@@ -68,6 +134,10 @@ def field(name: str, t: duckdb.typing.DuckDBPyType) -> dict:
         mode, t = "REPEATED", _element(t)
         if _is_list(t):  # arrays of arrays do not exist in BigQuery; show them as JSON text
             return {"name": name, "type": "JSON", "mode": "REPEATED"}
+    element = range_of(t)
+    if element:
+        return {"name": name, "type": "RANGE", "mode": mode,
+                "rangeElementType": {"type": element}}
     out = {"name": name, "type": bq_type(t), "mode": mode}
     if t.id == "struct":
         out["fields"] = [field(n, c) for n, c in t.children]
@@ -86,6 +156,8 @@ def duck_type(f: dict) -> str:
         if not subs:
             raise invalid(f"Field {f.get('name')} is type RECORD but has no schema")
         inner = "STRUCT(" + ", ".join(f"{quote(s['name'])} {duck_type(s)}" for s in subs) + ")"
+    elif kind == "RANGE":
+        inner = _range_duck(range_element(f))
     elif kind in _TO_DUCK:
         inner = _TO_DUCK[kind]
         if kind in ("NUMERIC", "BIGNUMERIC") and f.get("precision"):
@@ -200,6 +272,9 @@ def cell_json(expr: str, t: duckdb.typing.DuckDBPyType, int64_timestamps: bool,
         return (f"CASE WHEN {expr} IS NULL THEN '[]' ELSE '[' || array_to_string("
                 f"list_transform({items}, lambda {var}: '{{\"v\":' || {inner} || '}}'), ',')"
                 f" || ']' END")
+    if range_of(t):
+        return (f"CASE WHEN {expr} IS NULL THEN 'null' ELSE "
+                f"{_range_json(expr, range_of(t), int64_timestamps)} END")
     if t.id == "struct":
         parts = " || ',' || ".join(
             "'{\"v\":' || " + cell_json(f"struct_extract({expr}, {_sql_str(n)})", c,
@@ -243,6 +318,10 @@ def _py_value(value, f: dict, int64_timestamps: bool):
     if value is None:
         return None
     kind = f["type"]
+    if kind == "RANGE":
+        element = {"name": "", "type": f["rangeElementType"]["type"]}
+        start, end = (_py_value(value.get(b), element, int64_timestamps) for b in ("start", "end"))
+        return f"[{start or 'UNBOUNDED'}, {end or 'UNBOUNDED'})"
     if kind == "RECORD":
         if isinstance(value, tuple):  # a MAP entry
             value = dict(zip(("key", "value"), value, strict=False))

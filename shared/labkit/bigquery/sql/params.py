@@ -17,7 +17,8 @@ def _type_sql(ptype: dict) -> str:
         members = ", ".join(f'"{m.get("name") or f"_field_{i}"}" {_type_sql(m.get("type") or {})}'
                             for i, m in enumerate(ptype.get("structTypes") or [], 1))
         return f"STRUCT({members})"
-    return duck_type({"name": "param", "type": kind})
+    return duck_type({"name": "param", "type": kind,
+                      "rangeElementType": ptype.get("rangeElementType")})
 
 
 def _literal_sql(ptype: dict, pvalue: dict | None) -> str:
@@ -37,6 +38,13 @@ def _literal_sql(ptype: dict, pvalue: dict | None) -> str:
             f"'{m.get('name')}': {_literal_sql(m.get('type') or {}, values.get(m.get('name')))}"
             for m in ptype.get("structTypes") or [])
         return f"CAST({{{members}}} AS {type_sql})"
+    if kind == "RANGE":
+        bounds = pvalue.get("rangeValue")
+        if bounds is None:
+            return f"CAST(NULL AS {type_sql})"
+        element = ptype.get("rangeElementType") or {}
+        start, end = (_literal_sql(element, bounds.get(b)) for b in ("start", "end"))
+        return f"CAST({{'start': {start}, 'end': {end}}} AS {type_sql})"
     if "value" not in pvalue or pvalue["value"] is None:
         return f"CAST(NULL AS {type_sql})"
     text = str(pvalue["value"]).replace("'", "''")
