@@ -218,6 +218,11 @@ def test_bad_requests(client, table, reader):
             "table": "projects/{}/datasets/{}/tables/{}".format(*table.split(".")),
             "data_format": types.DataFormat.ARROW,
             "table_modifiers": {"snapshot_time": {"seconds": 1}}})
+    now = datetime.datetime.now(datetime.UTC)
+    present = reader.create_read_session(parent=f"projects/{client.project}", read_session={
+        "table": "projects/{}/datasets/{}/tables/{}".format(*table.split(".")),
+        "data_format": types.DataFormat.ARROW, "table_modifiers": {"snapshot_time": now}})
+    assert present.estimated_row_count == ROWS  # the table has not changed since
     made = session(reader, client, table)
     with pytest.raises(exceptions.NotFound):
         list(reader.read_rows(made.streams[0].name + "x"))

@@ -64,8 +64,13 @@ class BigQueryService:
             "dataset_location": self.wh.dataset_location, "table_meta": self.wh.table_meta})
         self.resources = Resources(self.engine)
         self.jobs = jobstore.JobStore(root / "jobs", self.wh)
+        self.wh.query_results = self._query_results  # SQL may read a query's results
         self.uploads: dict[str, dict] = {}
         self._upload_lock = threading.Lock()
+
+    def _query_results(self, project: str, dataset: str, table: str):
+        result = self.jobs.anonymous_result(project, dataset, table)
+        return None if result is None else result.table
 
     # --- wiring -------------------------------------------------------------------------
 

@@ -221,7 +221,7 @@ def table_source(engine, warehouse, anonymous):
     from labkit.bigquery.schema import quote
     from labkit.bigquery.sql.translate import Scope, expression_to_duckdb
 
-    def source(project, dataset, table, columns, restriction):
+    def source(project, dataset, table, columns, restriction, as_of=None):
         ids.project(project), ids.dataset(dataset), ids.table(table)
         if "$" in table or "@" in table:
             raise _not_local("Reading a partition or snapshot decorator")
@@ -250,6 +250,13 @@ def table_source(engine, warehouse, anonymous):
             if not warehouse.dataset_exists(project, dataset):
                 raise not_found("Dataset", f"{project}:{dataset}")
             raise not_found("Table", f"{project}:{dataset}.{table}")
+        changed = int(warehouse.table_meta(project, dataset, table).get("lastModifiedTime")
+                      or 0)
+        if as_of is not None and as_of < changed:
+            # a snapshot at or after the last change is the table as it is (BigQuery
+            # DataFrames reads so); before it needs history the local BigQuery does not keep
+            raise _not_local("Reading a table at a snapshot_time before its last change "
+                             "(time travel)")
         names = _pick(warehouse.columns(project, dataset, table)[0], columns)
         sql = (f"SELECT {', '.join('`' + n + '`' for n in names)} "
                f"FROM `{project}.{dataset}.{table}`"
@@ -275,7 +282,8 @@ class _Session:
 
 class ReadSessions:
     """The sessions of one services process. `source(project, dataset, table, columns,
-    restriction)` reads a snapshot -> (arrow table, fields) or raises BigQueryError;
+    restriction, as_of)` reads a snapshot -> (arrow table, fields) or raises BigQueryError
+    (or StorageReadError);
     `location(project, dataset)` is where a dataset lives."""
 
     def __init__(self, source, location):
@@ -304,8 +312,10 @@ class ReadSessions:
         data_format = getattr(session.data_format, "name", "")
         if data_format not in ("ARROW", "AVRO"):
             raise _invalid("read_session.data_format must be ARROW or AVRO.")
+        as_of = None  # ms since the epoch
         if "table_modifiers" in session and "snapshot_time" in session.table_modifiers:
-            raise _not_local("Reading a table at a snapshot_time (time travel)")
+            when = session.table_modifiers.snapshot_time
+            as_of = when.timestamp() * 1000
         options = session.read_options
         compression = None
         if "arrow_serialization_options" in options:
@@ -331,7 +341,8 @@ class ReadSessions:
         if any("." in c for c in columns):
             raise _not_local("Selecting nested fields (a.b) in selected_fields")
         try:
-            table, fields = self.source(project, dataset, table_id, columns, restriction)
+            table, fields = self.source(project, dataset, table_id, columns, restriction,
+                                        as_of)
         except BigQueryError as exc:
             raise _from_bigquery(exc, restriction=bool(restriction)) from None
         table = _conform(table, fields)

@@ -74,6 +74,9 @@ class Warehouse:
         self._confine()
         self._local = threading.local()
         self._write_lock = threading.RLock()
+        #: (project, dataset, table) -> the Arrow rows of a query's anonymous destination
+        #: table, or None: set by the BigQuery service, which keeps query results
+        self.query_results = lambda project, dataset, table: None
 
     def _confine(self) -> None:
         """BigQuery's semantics and no way out: UTC, errors instead of IEEE infinities

@@ -45,6 +45,8 @@ class Catalog(Protocol):
     def table_kind(self, project: str, dataset: str, table: str) -> str | None: ...
     def tables_with_prefix(self, project: str, dataset: str, prefix: str) -> list[str]: ...
     def information_schema(self, project: str, dataset: str | None, view: str) -> Any: ...
+    def table_meta(self, project: str, dataset: str, table: str) -> dict: ...
+    def query_results(self, project: str, dataset: str, table: str) -> Any: ...
 
 
 @dataclass
@@ -274,12 +276,52 @@ def _resolve_tables(tree: exp.Expression, scope: Scope) -> None:
             _wildcard(table, scope, project, dataset, name[:-1])
             continue
         if scope.catalog.table_kind(project, dataset, name) is None:
+            results = scope.catalog.query_results(project, dataset, name)
+            if results is not None:  # a query's anonymous destination table
+                relation = f"__query_results_{next(_names)}"
+                scope.relations[relation] = results
+                replacement = exp.table_(exp.to_identifier(relation))
+                replacement.set("alias", table.args.get("alias")
+                                or exp.TableAlias(this=exp.to_identifier(name)))
+                table.replace(replacement)
+                continue
             if not scope.catalog.dataset_exists(project, dataset):
                 raise not_found("Dataset", f"{project}:{dataset}")
             raise not_found("Table", f"{project}:{dataset}.{name}")
         _located(scope, project, dataset)
         scope.read_tables.append((project, dataset, name))
+        _as_of(table, scope, project, dataset, name)
         _point(table, project, dataset, name)
+
+
+def _as_of(table: exp.Table, scope: Scope, project: str, dataset: str, name: str) -> None:
+    """FOR SYSTEM_TIME AS OF a time at or after the table's last change reads the table as
+    it is (BigQuery DataFrames reads every table so); an earlier time needs the history the
+    local BigQuery does not keep: refused, not answered with today's rows."""
+    version = table.args.get("version")
+    if version is None:
+        return
+    when = version.expression
+    if isinstance(when, exp.Cast):
+        when = when.this
+    if not (isinstance(when, exp.Literal) and when.is_string):
+        raise unsupported("FOR SYSTEM_TIME AS OF a computed timestamp (time travel)")
+    import datetime
+
+    text = when.this.strip().replace(" UTC", "+00:00").replace(" ", "T", 1)
+    try:
+        at = datetime.datetime.fromisoformat(text)
+    except ValueError:
+        raise invalid_query(f"Invalid timestamp: '{when.this}'") from None
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=datetime.UTC)
+    changed = int(scope.catalog.table_meta(project, dataset, name).get("lastModifiedTime")
+                  or 0)
+    if at.timestamp() * 1000 < changed:
+        raise unsupported(f"Reading {project}:{dataset}.{name} as of {when.this}, before its "
+                          "last change (time travel: the local BigQuery keeps no table "
+                          "history)")
+    table.set("version", None)
 
 
 def _located(scope: Scope, project: str, dataset: str) -> None:
@@ -364,6 +406,10 @@ def _ieee_divide(x: exp.Expression, y: exp.Expression) -> exp.Expression:
 
 
 def _rewrite(node: exp.Expression) -> exp.Expression:
+    if isinstance(node, exp.CurrentTimestamp) and not node.args.get("this"):
+        # DuckDB reads a bare CURRENT_TIMESTAMP as a column when a select item has that
+        # alias (`SELECT CURRENT_TIMESTAMP() AS current_timestamp`, BigQuery DataFrames)
+        return _anon("get_current_timestamp")
     if distance.is_ml_distance(node):
         return distance.ml_distance(node)
     if isinstance(node, exp.Anonymous) and node.name.upper() == "IEEE_DIVIDE":
