@@ -389,7 +389,9 @@ def _summary(job):
 
 
 def _base_environ() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH",)}
+    """The services' environment (their Python path too: the workers run the packages the
+    pipeline was submitted with) minus what would confuse a Beam worker."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("AIP_")}
 
 
 def _tail(path: Path, lines: int = 30) -> str:
