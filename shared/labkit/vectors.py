@@ -5,7 +5,8 @@ VectorError to their own error shape.
 The API, small on purpose:
 - `VectorIndex(dimensions, distance=..., feature_norm=..., tree_ah=None)`: tree_ah=None is a
   brute-force index; `TreeAH(...)` carries Vector Search's treeAhConfig knobs.
-- `upsert(datapoints)`, `remove(ids)`, `get(ids)`, `len(index)`, `ids()`.
+- `upsert(datapoints)`, `remove(ids)`, `get(ids)`, `len(index)`, `ids()`; `prepare()`
+  builds the tree-AH searcher ahead of the first search.
 - `search(queries, k, ...)`: one list of `Neighbor(id, distance)` per query, best first, with
   token restricts, numeric filters and crowding applied as Vector Search defines them.
 - `save(folder)` / `VectorIndex.load(folder)`: vectors as .npy (no pickle) and the rest as
@@ -376,6 +377,12 @@ class VectorIndex:
             builder = builder.score_brute_force()
         self._searcher = builder.build(docids=[p.id for p in rows.points])
         self._searcher_kind = leaves
+
+    def prepare(self) -> None:
+        """Builds the ScaNN searcher now (it is otherwise built by the first search), as
+        Vector Search builds an index before it serves it; no-op for brute force."""
+        if self.tree_ah is not None and len(self):
+            self._searcher_for_query()
 
     def _searcher_for_query(self):
         if self._searcher is None or (self._searcher_kind == 0 and self._leaves()):

@@ -107,6 +107,10 @@ class IndexEndpoints:
         if not isinstance(deployed_id, str) or not DEPLOYED_ID.fullmatch(deployed_id):
             raise errors.invalid(f"DeployedIndex.id must start with a letter and contain only "
                                  f"letters, numbers and underscores; got {deployed_id!r}.")
+        self._get(parent, endpoint_id)
+        # the searcher is built before the index serves (outside the store's lock: it takes
+        # seconds on 100k vectors)
+        self.indexes.prepare(self.indexes.by_name(deployed.get("index") or ""))
         with self.store.lock:
             endpoint = self._get(parent, endpoint_id)
             index = self.indexes.by_name(deployed.get("index") or "")

@@ -163,6 +163,11 @@ class Indexes:
             self._open[index_id] = engine
         return engine
 
+    def prepare(self, index: dict) -> None:
+        """Builds the index's searcher, as a deployment does before it serves."""
+        with self.lock(index["name"].rsplit("/", 1)[-1]):
+            self.engine(index).prepare()
+
     def _save(self, index: dict, engine: VectorIndex) -> None:
         index_id = index["name"].rsplit("/", 1)[-1]
         engine.save(self.data_root / index_id)
