@@ -93,6 +93,52 @@ def test_registry_refuses_bad_sources(tables, group):
         group.delete()  # it has features
 
 
+def test_group_over_a_view_dense_and_location(tables):
+    client = bigquery.Client()
+    view_id = f"{client.project}.{tables['dataset']}.users_view"
+    view_table = bigquery.Table(view_id)
+    view_table.view_query = f"SELECT * FROM `{tables['series']}` WHERE age > 0"
+    client.create_table(view_table)
+    sparse = fs.FeatureGroup.create(f"sparse_{_uid()}", source=fs.FeatureGroupBigQuerySource(
+        uri=f"bq://{view_id}", entity_id_columns=["entity_id"]))
+    _registry().update_feature_group(feature_group={"name": sparse.resource_name,
+                                                    "labels": {"kind": "sparse"}},
+                                     update_mask={"paths": ["labels"]}).result()
+    assert fs.FeatureGroup(sparse.resource_name).gca_resource.labels["kind"] == "sparse"
+    dense_id = f"dense_{_uid()}"
+    _registry().create_feature_group(parent=_parent(), feature_group_id=dense_id, feature_group={
+        "big_query": {"big_query_source": {"input_uri": f"bq://{view_id}"},
+                      "entity_id_columns": ["entity_id"], "dense": True}}).result()
+    dense = fs.FeatureGroup(dense_id)
+    for group in (sparse, dense):
+        group.create_feature("score")
+    store = fs.FeatureOnlineStore.create_optimized_store(f"opt_{_uid()}")
+    served = {}
+    for group in (sparse, dense):
+        fv = store.create_feature_view(f"v_{_uid()}", fs.FeatureViewRegistrySource(
+            features=[f"{group.name}.score"]))
+        fv.sync()
+        served[group] = fv.read(key=["u1"]).to_dict()["features"][0].get("value")
+    # u1's latest score is NULL: a sparse group serves the earlier 0.5, a dense one the NULL
+    assert served == {sparse: {"double_value": 0.5}, dense: None}
+    store.delete(force=True)
+    for group in (sparse, dense):
+        group.delete(force=True)
+
+    eu = f"fs_eu_{_uid()}"
+    dataset = bigquery.Dataset(f"{client.project}.{eu}")
+    dataset.location = "EU"
+    client.create_dataset(dataset)
+    client.query(f"CREATE TABLE `{eu}.t` AS SELECT 'a' AS entity_id, 1 AS x, "
+                 f"CURRENT_TIMESTAMP() AS feature_timestamp", location="EU").result()
+    try:
+        with pytest.raises(exceptions.BadRequest, match="is in EU"):
+            fs.FeatureGroup.create(f"eu_{_uid()}", source=fs.FeatureGroupBigQuerySource(
+                uri=f"bq://{client.project}.{eu}.t", entity_id_columns=["entity_id"]))
+    finally:
+        client.delete_dataset(eu, delete_contents=True)
+
+
 def test_online_stores_validate_and_need_force(tables):
     with pytest.raises(exceptions.BadRequest, match="max_node_count"):
         _admin().create_feature_online_store(
@@ -265,6 +311,13 @@ def _parent() -> str:
 
     return f"projects/{aiplatform.initializer.global_config.project}/locations/" \
            f"{aiplatform.initializer.global_config.location}"
+
+
+def _registry():
+    from google.cloud.aiplatform import initializer, utils
+
+    return initializer.global_config.create_client(
+        client_class=utils.FeatureRegistryClientWithOverride).select_version("v1")
 
 
 def _admin():

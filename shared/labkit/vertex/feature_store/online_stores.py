@@ -209,7 +209,9 @@ class OnlineStores:
             if not entity_columns:
                 raise errors.invalid("FeatureView.big_query_source.entity_id_columns is "
                                      "required.")
-            sources.check_columns(sources.schema(self.bigquery, ref), ref, entity_columns, None)
+            columns = sources.schema(self.bigquery, ref, view["name"].split("/")[3],
+                                     "FeatureView source")
+            sources.check_columns(columns, ref, entity_columns, None)
             return
         registry = view["featureRegistrySource"]
         if registry.get("projectNumber"):

@@ -67,7 +67,7 @@ class FeatureRegistry:
         ref, entity_columns, timestamp, _ = group_source(resource)
         if len(set(entity_columns)) != len(entity_columns):
             raise errors.invalid(f"entity_id_columns {entity_columns} repeat a column.")
-        columns = sources.schema(self.bigquery, ref)
+        columns = sources.schema(self.bigquery, ref, parent.split("/")[3], "FeatureGroup source")
         sources.check_columns(columns, ref, entity_columns, timestamp)
         stamp = now()
         resource.update(createTime=stamp, updateTime=stamp, etag=new_id())
@@ -125,7 +125,7 @@ class FeatureRegistry:
             raise errors.invalid(f"Column {column} is the feature group's "
                                  f"{'entity ID' if column in entity_columns else 'timestamp'} "
                                  f"column, not a feature.")
-        columns = sources.schema(self.bigquery, ref)
+        columns = sources.schema(self.bigquery, ref, group_name.split("/")[3], "Feature source")
         sources.check_columns(columns, ref, [], None, [column])
         name = f"{group_name}/features/{feature_id}"
         stamp = now()

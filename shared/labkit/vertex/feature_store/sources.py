@@ -23,6 +23,7 @@ import re
 from dataclasses import dataclass
 
 from labkit.vertex import errors
+from labkit.vertex.bq import check_location
 
 URI = re.compile(r"bq://(?P<project>[A-Za-z0-9_.:-]+?)\.(?P<dataset>\w+)\.(?P<table>[\w$-]+)")
 ENTITY_TYPES = ("STRING", "INT64", "INTEGER")
@@ -47,10 +48,13 @@ def parse_uri(uri: str | None, field: str) -> TableRef:
     return TableRef(m["project"], m["dataset"], m["table"])
 
 
-def schema(bigquery, ref: TableRef) -> dict[str, str]:
-    """{column: BigQuery type} of a table or view; a 400 if it does not exist."""
+def schema(bigquery, ref: TableRef, region: str, what: str) -> dict[str, str]:
+    """{column: BigQuery type} of a table or view that Vertex AI in `region` may read (its
+    dataset in the region or the multi-region containing it, as for all Vertex AI BigQuery
+    sources: labkit.vertex.bq.check_location); a 400 if it does not exist."""
     from google.api_core import exceptions
 
+    check_location(bigquery, ref.project, ref.dataset, region, what)
     try:
         table = bigquery.client().get_table(str(ref))
     except exceptions.NotFound:
