@@ -218,3 +218,19 @@ def test_range_query_parameters_and_element_types(client, table_id):
     with pytest.raises(exceptions.BadRequest, match="rangeElementType"):
         client.create_table(bigquery.Table(table_id, schema=[
             bigquery.SchemaField("r", "RANGE", range_element_type="INT64")]))
+
+
+def test_anonymous_struct_fields_are_named_by_position(client):
+    row = list(client.query(
+        "SELECT (1, 'a') AS t, STRUCT(2 AS x, 3) AS s, [(4, 5)] AS l, "
+        "((6, 7), 8) AS n, 1 IN (1, 2) AS i").result())[0]
+    assert row["t"] == {"_field_1": 1, "_field_2": "a"}
+    assert row["s"] == {"x": 2, "_field_2": 3}
+    assert row["l"] == [{"_field_1": 4, "_field_2": 5}]
+    assert row["n"] == {"_field_1": {"_field_1": 6, "_field_2": 7}, "_field_2": 8}
+    assert row["i"] is True
+    config = bigquery.QueryJobConfig(query_parameters=[
+        bigquery.ScalarQueryParameter("q", "STRING", "why"),
+        bigquery.ScalarQueryParameter("a", "INT64", 42)])
+    row = list(client.query("SELECT (@q, @a) AS p", job_config=config).result())[0]
+    assert row["p"] == {"_field_1": "why", "_field_2": 42}

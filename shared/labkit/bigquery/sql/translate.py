@@ -83,6 +83,8 @@ def to_duckdb(tree: exp.Expression, scope: Scope) -> str:
     """Rewrites `tree` (in place) and returns the DuckDB SQL."""
     _reject_unsupported(tree)
     _bind(tree, scope)
+    for select in list(tree.find_all(exp.Select)):
+        _hoist_window_rand(select)
     _resolve_tables(tree, scope)
     tree = _rewrite_functions(tree)
     for select in tree.find_all(exp.Select):
@@ -196,6 +198,34 @@ def _bind(tree: exp.Expression, scope: Scope) -> None:
 
 
 # --- tables ----------------------------------------------------------------------------
+
+def _hoist_window_rand(select: exp.Select) -> None:
+    """RAND() in a window's ORDER BY (BigQuery DataFrames' default row order breaks ties
+    with it; `ROW_NUMBER() OVER (ORDER BY RAND())` shuffles): DuckDB refuses volatile window
+    ordering, so each such RAND() becomes a column drawn once per row in a subquery over the
+    select's single source. Joins and qualified stars are left to DuckDB's error."""
+    rands = [r for window in select.find_all(exp.Window)
+             if window.find_ancestor(exp.Select) is select and window.args.get("order")
+             for r in window.args["order"].find_all(exp.Rand)]
+    source = (select.args.get("from_") or exp.From()).this
+    if (not rands or select.args.get("joins") or not isinstance(source, (exp.Table,
+                                                                          exp.Subquery))
+            or any(isinstance(e, exp.Column) and isinstance(e.this, exp.Star)
+                   for e in select.expressions)):
+        return
+    alias = source.alias_or_name
+    names = [f"__rand_{next(_names)}" for _ in rands]
+    inner = source.copy()
+    if isinstance(inner, exp.Table) and not inner.alias:
+        inner.set("alias", exp.TableAlias(this=exp.to_identifier(alias)))
+    drawn = exp.select(exp.Star(), *(exp.alias_(exp.Rand(), n) for n in names)).from_(inner)
+    select.set("from_", exp.From(this=drawn.subquery(alias)))
+    for rand, name in zip(rands, names, strict=True):
+        rand.replace(exp.column(name, table=alias))
+    for item in select.expressions:  # SELECT * must not show the drawn columns
+        if isinstance(item, exp.Star):
+            item.set("except_", [exp.column(n) for n in names])
+
 
 def _cte_names(tree: exp.Expression) -> set[str]:
     return {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}
@@ -429,6 +459,11 @@ def _rewrite(node: exp.Expression) -> exp.Expression:
         if node.this == exp.DataType.Type.BIGDECIMAL:
             return exp.DataType.build("DECIMAL(38,18)")
         return node
+    if isinstance(node, exp.Struct) and not all(
+            isinstance(e, exp.PropertyEQ) for e in node.expressions):
+        return _anonymous_fields_named(node.expressions)
+    if isinstance(node, exp.Tuple) and _is_value(node):
+        return _anonymous_fields_named(node.expressions)
     if isinstance(node, exp.TsOrDsToTime) and not (
             isinstance(node.this, exp.Literal) and node.this.is_string):
         # TIME(timestamp) is its time of day in UTC, TIME(datetime) its own; DuckDB casts
@@ -472,6 +507,26 @@ def _rewrite(node: exp.Expression) -> exp.Expression:
             return _anon("timezone", zone.copy(), parsed)
         return _cast(parsed, "TIMESTAMPTZ")
     return node
+
+
+def _anonymous_fields_named(members: list[exp.Expression]) -> exp.Struct:
+    """A STRUCT whose unnamed fields are named as BigQuery names them: _field_N by position
+    (STRUCT(1, 2), and the tuple form (1, 2))."""
+    named = [m.copy() if isinstance(m, exp.PropertyEQ) else
+             exp.PropertyEQ(this=exp.to_identifier(f"_field_{i}"), expression=m.copy())
+             for i, m in enumerate(members, 1)]
+    return exp.Struct(expressions=named)
+
+
+def _is_value(node: exp.Tuple) -> bool:
+    """A parenthesised list that is a STRUCT value, not part of IN, VALUES, GROUP BY..."""
+    parent = node.parent
+    while parent is not None and not isinstance(parent, (exp.Select, exp.Subquery)):
+        if isinstance(parent, (exp.In, exp.Values, exp.Group, exp.Order, exp.Window,
+                               exp.Schema, exp.Insert)):
+            return False
+        parent = parent.parent
+    return True
 
 
 def _extract(node: exp.Extract) -> exp.Expression:
