@@ -1,12 +1,10 @@
 """BigQuery DataFrames (bigframes) against the local BigQuery, and the SQL it relies on:
 a query's anonymous results table read back in SQL, FOR SYSTEM_TIME AS OF the present,
-CURRENT_TIMESTAMP() under its own name.
+CURRENT_TIMESTAMP() under its own name, RAND() in a window's ORDER BY (the default strict
+ordering numbers rows with ROW_NUMBER() OVER (ORDER BY hashes..., RAND())).
 
 bigframes needs no switch of its own: its bigquery.Client honours BIGQUERY_EMULATOR_HOST
-and its BigQueryReadClient goes through the proxy to the local Storage Read API. It runs in
-ordering_mode="partial" (Google's recommended mode); the default strict mode numbers rows
-with ROW_NUMBER() OVER (ORDER BY ... RAND()), which the local engine refuses (DuckDB:
-"ORDER BY window expressions cannot be volatile")."""
+and its BigQueryReadClient goes through the proxy to the local Storage Read API."""
 
 from __future__ import annotations
 
@@ -55,7 +53,29 @@ def test_current_timestamp_under_its_own_name(client):
     assert abs((rows[0].current_timestamp - before).total_seconds()) < 60
 
 
-def test_bigframes_reads_filters_groups_and_returns_pandas(client, table):
+def test_rand_in_a_window_order_shuffles(client, table):
+    rows = list(client.query_and_wait(
+        f"SELECT *, ROW_NUMBER() OVER (ORDER BY RAND()) AS rn FROM `{table}`"))
+    assert list(rows[0].keys()) == ["id", "g", "v", "rn"]  # no helper column shows
+    assert sorted(r.rn for r in rows) == list(range(1, 601))
+    order = [r.id for r in sorted(rows, key=lambda r: r.rn)]
+    assert order != sorted(order)  # 600 rows in id order by chance: 1 in 600!
+
+
+def test_bigframes_default_ordering(client, table):
+    import bigframes
+
+    session = bigframes.Session(bigframes.BigQueryOptions(project=client.project,
+                                                          location="US"))
+    try:
+        df = session.read_gbq(table)
+        assert len(df.head(5).to_pandas()) == 5
+        assert df["v"].sum() == sum(i * 1.5 for i in range(1, 601))
+    finally:
+        session.close()
+
+
+def test_bigframes_partial_ordering_reads_filters_groups_and_returns_pandas(client, table):
     import bigframes
     import bigframes.pandas as bpd
 
