@@ -234,3 +234,18 @@ def test_anonymous_struct_fields_are_named_by_position(client):
         bigquery.ScalarQueryParameter("a", "INT64", 42)])
     row = list(client.query("SELECT (@q, @a) AS p", job_config=config).result())[0]
     assert row["p"] == {"_field_1": "why", "_field_2": 42}
+
+
+def test_service_account_and_table_permissions_of_the_local_owner(client, table_id):
+    assert client.get_service_account_email().endswith(
+        "@bigquery-encryption.iam.gserviceaccount.com")
+    table = client.create_table(table_id)
+    asked = ["bigquery.tables.get", "bigquery.tables.getData", "bigquery.tables.update"]
+    assert set(client.test_iam_permissions(table, asked)["permissions"]) == set(asked)
+    assert set(client.test_iam_permissions(table, [asked])["permissions"]) == set(asked)
+    public = "bigquery-public-data.ml_datasets.penguins"
+    assert client.test_iam_permissions(public, asked)["permissions"] == asked[:2]
+    with pytest.raises(exceptions.BadRequest, match="wildcards"):
+        client.test_iam_permissions(table, ["bigquery.*"])
+    with pytest.raises(exceptions.NotFound):
+        client.test_iam_permissions(f"{table_id}_missing", asked)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 
 from labkit.bigquery import locations
 from labkit.bigquery import schema as bqschema
@@ -309,6 +310,35 @@ class Resources:
         with self.wh.write() as cur:
             cur.execute(f"DROP {kind} {self.wh.ref(project, dataset, table)}")
             self.wh.set_table_meta(cur, project, dataset, table, None)
+
+
+# --- the project's service account and the caller's permissions -------------------------
+# The local user owns the local project: every valid permission on its tables is held; on
+# the read-only public datasets only reading ones. Wildcards are refused, as IAM does.
+# https://cloud.google.com/bigquery/docs/reference/rest/v2/tables/testIamPermissions
+_PERMISSION = re.compile(r"^[a-z]+\.[a-zA-Z]+\.[a-zA-Z]+$")
+_READING = (".get", ".getData", ".list", ".getIamPolicy")
+
+
+def service_account(project: str) -> dict:
+    """projects.getServiceAccount: BigQuery's encryption service account of the project
+    (bq-<project number>@...; the local project's number is 0, as Resource Manager says)."""
+    from labkit.services.resource_manager import PROJECT_NUMBER
+
+    return {"kind": "bigquery#getServiceAccountResponse",
+            "email": f"bq-{PROJECT_NUMBER}@bigquery-encryption.iam.gserviceaccount.com"}
+
+
+def held_permissions(project: str, asked) -> dict:
+    """The subset of `asked` the caller holds (a nested list is read flat, as Google's JSON
+    reading of a repeated field does)."""
+    flat = [p for item in (asked or []) for p in (item if isinstance(item, list) else [item])]
+    for permission in flat:
+        if not isinstance(permission, str) or not _PERMISSION.match(permission):
+            raise invalid(f"Permission {permission} is not valid: permissions with wildcards "
+                          "(such as * or bigquery.*) and other forms are not allowed")
+    held = [p for p in flat if project != PUBLIC_PROJECT or p.endswith(_READING)]
+    return {"permissions": held} if held else {}
 
 
 def _overlay(actual: list[dict], declared: list[dict]) -> list[dict]:

@@ -21,7 +21,7 @@ from labkit.bigquery import extracts, ids, loads, locations, public_data, schema
 from labkit.bigquery import job_store as jobstore
 from labkit.bigquery.engine import Engine, Result, duck_error
 from labkit.bigquery.errors import BigQueryError, duplicate, invalid, not_found
-from labkit.bigquery.resources import Resources
+from labkit.bigquery.resources import Resources, held_permissions, service_account
 from labkit.bigquery.warehouse import LOCATION, Warehouse, now_ms
 from labkit.services import uploads
 from labkit.services.http import Request, Response, Router
@@ -108,6 +108,8 @@ class BigQueryService:
             ("DELETE", T, self.delete_table),
             ("GET", T + "/data", self.list_rows),
             ("POST", T + "/insertAll", self.insert_all),
+            ("POST", T + ":testIamPermissions", self.test_table_permissions),
+            ("GET", P + "/serviceAccount", self.get_service_account),
             ("GET", D + "/models", self.list_models),
             ("GET", M, self.get_model),
             ("PATCH", M, self.patch_model),
@@ -545,6 +547,13 @@ class BigQueryService:
 
     def update_table(self, request: Request, project: str, dataset: str, table: str):
         return self.resources.patch_table(project, dataset, table, request.json(), replace=True)
+
+    def test_table_permissions(self, request: Request, project: str, dataset: str, table: str):
+        self.resources.table(project, dataset, table)  # a 404 for a table that is not there
+        return held_permissions(project, (request.json() or {}).get("permissions"))
+
+    def get_service_account(self, request: Request, project: str):
+        return service_account(project)
 
     def delete_table(self, request: Request, project: str, dataset: str, table: str):
         self.resources.delete_table(project, dataset, table)
