@@ -228,3 +228,26 @@ def test_bad_requests(client, table, reader):
         list(reader.read_rows(made.streams[0].name + "x"))
     with pytest.raises(exceptions.OutOfRange):
         list(reader.read_rows(made.streams[0].name, offset=ROWS + 1))
+
+
+def test_a_process_the_services_start_reads_through_it(local_env, client, table):
+    """Jobs get services.clients.client_environment (training replicas, pipeline tasks):
+    the proxy and CA that route bigquerystorage.googleapis.com come with it."""
+    import os
+    import subprocess
+    import sys
+
+    from labkit.services.clients import client_environment
+    from labkit.workspace import Workspace
+
+    env = {"PATH": os.environ.get("PATH", ""), **client_environment(
+        Workspace.from_env(), os.environ["BIGQUERY_EMULATOR_HOST"], client.project)}
+    code = ("from google.cloud import bigquery, bigquery_storage\n"
+            "client = bigquery.Client()\n"
+            "reader = bigquery_storage.BigQueryReadClient()\n"
+            f"rows = client.list_rows('{table}').to_arrow(bqstorage_client=reader)\n"
+            "print(rows.num_rows)\n")
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split()[-1] == str(ROWS)
