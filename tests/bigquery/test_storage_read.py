@@ -251,3 +251,11 @@ def test_a_process_the_services_start_reads_through_it(local_env, client, table)
                           text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.split()[-1] == str(ROWS)
+
+
+def test_the_write_api_is_refused_loudly(local_env, client, table):
+    writer = bigquery_storage.BigQueryWriteClient()
+    parent = "projects/{}/datasets/{}/tables/{}".format(*table.split("."))
+    with pytest.raises(exceptions.MethodNotImplemented, match="LAB_BACKEND=gcp"):
+        writer.create_write_stream(parent=parent, write_stream=types.WriteStream(
+            type_=types.WriteStream.Type.COMMITTED))

@@ -549,6 +549,11 @@ def serve(workspace, engine, warehouse, anonymous) -> None:
 
     sessions = ReadSessions(table_source(engine, warehouse, anonymous),
                             warehouse.dataset_location)
+    # The Storage Write API shares the host: none of pandas-gbq (load jobs), Beam's Python
+    # WriteToBigQuery (file loads, streaming inserts) or bigframes (inline SQL, load jobs)
+    # uses it by default, so its RPCs answer UNIMPLEMENTED, naming LAB_BACKEND=gcp.
+    write = grpc_server.generic_handler("google.cloud.bigquery.storage.v1.BigQueryWrite", {},
+                                        "BigQuery Storage Write API")
     # the client reads a session's streams in parallel, one ReadRows each
-    port = grpc_server.serve(workspace, [handler(sessions)], max_workers=8)
+    port = grpc_server.serve(workspace, [handler(sessions), write], max_workers=8)
     proxy.add_route(HOST, port)
