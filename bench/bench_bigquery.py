@@ -2,9 +2,12 @@
 to_dataframe() of 100,000 rows x 5 columns, each against DuckDB doing the same directly
 (smoke mode: 1,000 rows, one round, no warm-up).
 
-to_dataframe() over REST is dominated by the client library turning each of the 500,000
-f/v cells into a Python value (dates through strptime); the last row measures the
-service's own share: the same query answered over HTTP, rows not parsed."""
+to_dataframe() reads a query's results through the BigQuery Storage Read API (gRPC, Arrow
+record batches) as on BigQuery, since a query's job names its anonymous destination table.
+Over REST (create_bqstorage_client=False) it is dominated by the client library turning each
+of the 500,000 f/v cells into a Python value (dates through strptime); the last row
+measures the service's own share of that: the same query answered over HTTP, rows not
+parsed."""
 
 from __future__ import annotations
 
@@ -51,17 +54,28 @@ def run(smoke: bool = False) -> list[dict]:
     rows = [
         {"name": "SELECT 1 round trip, query_and_wait (median ms)",
          "value": _median_ms(lambda: list(client.query_and_wait("SELECT 1")), rounds, warm),
-         "unit": "ms", "baseline": direct_ms, "target": "< 10 ms"},
+         "unit": "ms", "baseline": direct_ms, "target": "< 5 ms"},
         {"name": "SELECT 1 round trip, query().result() (median ms)",
          "value": _median_ms(lambda: list(client.query("SELECT 1").result()), rounds, warm),
-         "unit": "ms", "baseline": direct_ms, "target": "< 10 ms"},
+         "unit": "ms", "baseline": direct_ms, "target": "< 5 ms"},
     ]
-    frame = client.query(big_sql).to_dataframe()
+    def read_api():
+        job = client.query(big_sql)
+        assert job.destination is not None  # the fast path's precondition
+        return job.to_dataframe(create_bqstorage_client=True)
+
+    frame = read_api()
     assert frame.shape == (big_rows, 5), frame.shape
-    frame_s = _median_ms(lambda: client.query(big_sql).to_dataframe(), few, False) / 1000
     direct_s = _median_ms(lambda: con.sql(big_duckdb).df(), few, warm) / 1000
-    rows.append({"name": f"to_dataframe() of {big_rows:,} rows x 5 columns (median s)",
-                 "value": frame_s, "unit": "s", "baseline": direct_s, "target": "< 1 s"})
+    rows.append({"name": f"to_dataframe() of {big_rows:,} rows x 5 columns, Storage Read API "
+                         "(median s)",
+                 "value": _median_ms(read_api, few, warm) / 1000, "unit": "s",
+                 "baseline": direct_s, "target": "< 5x DuckDB -> pandas"})
+    rows.append({"name": f"to_dataframe() of {big_rows:,} rows x 5 columns, REST "
+                         "(median s)",
+                 "value": _median_ms(lambda: client.query(big_sql).to_dataframe(
+                     create_bqstorage_client=False), few, False) / 1000,
+                 "unit": "s", "baseline": direct_s, "target": "< 1 s"})
     rows.append({"name": f"same {big_rows:,} rows, service share: jobs.query over HTTP "
                          "(median s)",
                  "value": _median_ms(lambda: _raw_query(big_sql), few, warm) / 1000,
