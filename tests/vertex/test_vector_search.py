@@ -243,3 +243,60 @@ def test_empty_streaming_index_finds_nothing(local_env):
     finally:
         endpoint.delete(force=True)
         index.delete()
+
+
+MALFORMED = [b"{", b"[]", b"5", b'{"metadata": 5}', b'{"metadata": {"config": 5}}',
+             b'{"displayName": "x", "metadata": {"config": {"dimensions": "eight"}}}',
+             b'{"displayName": "x", "metadata": {"config": {"dimensions": 4, '
+             b'"algorithmConfig": {"treeAhConfig": 5}}}}',
+             b'{"displayName": "x", "metadata": {"config": {"dimensions": 4}, '
+             b'"contentsDeltaUri": 7}}',
+             b'{"datapoints": 5}', b'{"datapoints": [5]}',
+             b'{"datapoints": [{"datapointId": "a", "featureVector": ["x"]}]}',
+             b'{"datapoints": [{"datapointId": "a", "featureVector": [1], "restricts": 5}]}',
+             b'{"datapoints": [{"datapointId": "a", "featureVector": [1], '
+             b'"numericRestricts": [{"namespace": "n", "valueInt": "z"}]}]}',
+             b'{"datapointIds": "a"}', b'{"deployedIndex": 5}',
+             b'{"deployedIndex": {"id": "ok", "index": 5, "automaticResources": "x"}}',
+             b'{"deployedIndexId": "tree_one", "queries": 5}',
+             b'{"deployedIndexId": "tree_one", "queries": [{"datapoint": 5}]}',
+             b'{"deployedIndexId": "tree_one", "queries": [{"datapoint": {"featureVector": '
+             b'[1,2,3,4,5,6,7,8]}, "neighborCount": "many"}]}',
+             b'{"deployedIndexId": "tree_one", "queries": [{"datapoint": {"featureVector": '
+             b'[1,2,3,4,5,6,7,8], "numericRestricts": [{"namespace": "p", "valueInt": 1, '
+             b'"op": 99}]}}]}',
+             b'{"deployedIndexId": "tree_one", "ids": [1, 2]}', b'{"publicEndpointEnabled": 5}']
+
+
+def test_malformed_requests_get_a_4xx(local_env, tree_index, endpoint):
+    import requests
+
+    token = (local_env.workspace / "token").read_text().strip()
+    base = f"{local_env.endpoint}/v1/"
+    index, ep = tree_index.resource_name, endpoint.resource_name
+    parent = index.rsplit("/indexes/", 1)[0]
+    targets = [("POST", f"{parent}/indexes"), ("PATCH", index),
+               ("POST", f"{index}:upsertDatapoints"), ("POST", f"{index}:removeDatapoints"),
+               ("POST", f"{parent}/indexEndpoints"), ("POST", f"{ep}:deployIndex"),
+               ("POST", f"{ep}:undeployIndex"), ("POST", f"{ep}:findNeighbors"),
+               ("POST", f"{ep}:readIndexDatapoints"), ("GET", f"{parent}/indexes/..%2F..%2Fx"),
+               ("DELETE", f"{parent}/indexEndpoints/%00")]
+    session = requests.Session()
+    failures = []
+    for method, path in targets:
+        for body in MALFORMED:
+            answer = session.request(method, base + path, data=body, headers={
+                "Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+            if not 400 <= answer.status_code < 500 or "error" not in answer.json():
+                failures.append((method, path, body, answer.status_code, answer.text[:200]))
+    replicas = json.dumps({"deployedIndex": {"id": "ok2", "index": index, "automaticResources":
+                                             {"minReplicaCount": "x"}}})
+    answer = session.post(f"{base}{ep}:deployIndex", data=replicas, headers={
+        "Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+    if answer.status_code != 400:
+        failures.append(("POST", "deployIndex", replicas.encode(), answer.status_code, answer.text))
+    assert not failures, "\n".join(f"{m} {p} {b[:90]!r} {s} {t[-150:]}"
+                                    for m, p, b, s, t in failures)
+    # nothing was half-stored: the index and its endpoint still answer as before
+    assert aiplatform.MatchingEngineIndex(index).gca_resource.index_stats.vectors_count == 3000
+    assert endpoint.find_neighbors(deployed_index_id="tree_one", queries=[[0.0] * DIM])

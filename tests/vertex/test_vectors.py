@@ -123,7 +123,10 @@ def test_upsert_replace_remove_and_storage(tmp_path):
     index.save(tmp_path)
     loaded = VectorIndex.load(tmp_path)
     assert len(loaded) == 599 and loaded.ids() == index.ids()
-    assert [n.id for n in loaded.search(x[9], 3)[0]] == [n.id for n in index.search(x[9], 3)[0]]
+    # the searcher is rebuilt (ScaNN's training is randomised): exact answers are equal
+    assert [n.id for n in loaded.search(x[9], 3, exact=True)[0]] == \
+        [n.id for n in index.search(x[9], 3, exact=True)[0]]
+    assert loaded.search(x[9], 1)[0][0].id == "9"
 
 
 def test_bad_input_is_a_vector_error():

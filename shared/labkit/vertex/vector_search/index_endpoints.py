@@ -122,16 +122,19 @@ class IndexEndpoints:
                 "displayName", "enableAccessLogging", "reservedIpRanges", "deploymentGroup",
                 "deployedIndexAuthConfig", "deploymentTier")}
             resources = deployed.get("dedicatedResources")
+            for key in ("dedicatedResources", "automaticResources"):
+                if not isinstance(deployed.get(key) or {}, dict):
+                    raise errors.invalid(f"DeployedIndex.{key} must be an object.")
             entry.update({"id": deployed_id, "index": index["name"], "createTime": now(),
                           "indexSyncTime": now()})
             if resources:
                 entry["dedicatedResources"] = resources
             else:
+                # Vector Search's defaults: at least 2 replicas, max the larger of min and 2
                 automatic = deployed.get("automaticResources") or {}
-                entry["automaticResources"] = {
-                    "minReplicaCount": automatic.get("minReplicaCount") or 2,
-                    "maxReplicaCount": automatic.get("maxReplicaCount")
-                    or max(2, int(automatic.get("minReplicaCount") or 2))}
+                low = _count(automatic, "minReplicaCount", "automaticResources") or 2
+                high = _count(automatic, "maxReplicaCount", "automaticResources") or max(low, 2)
+                entry["automaticResources"] = {"minReplicaCount": low, "maxReplicaCount": high}
             endpoint["deployedIndexes"].append(entry)
             endpoint["updateTime"] = now()
             self.indexes.set_deployed(index["name"], endpoint["name"], deployed_id, True)

@@ -93,6 +93,10 @@ def checked_config(config) -> dict:
                              "treeAhConfig or bruteForceConfig.")
     tree = "treeAhConfig" in algorithm
     tree_config = algorithm.get("treeAhConfig") or {}
+    if not isinstance(tree_config, dict) or not isinstance(
+            algorithm.get("bruteForceConfig") or {}, dict):
+        raise errors.invalid("metadata.config.algorithmConfig's treeAhConfig or "
+                             "bruteForceConfig must be an object.")
     for key in tree_config:
         if key not in ("leafNodeEmbeddingCount", "leafNodesToSearchPercent"):
             raise errors.invalid(f"metadata.config.algorithmConfig.treeAhConfig.{key} is "
@@ -131,8 +135,8 @@ class Indexes:
             raise errors.not_found("Index", f"{parent}/indexes/{index_id}")
         return index
 
-    def by_name(self, name: str) -> dict:
-        parent, _, index_id = name.rpartition("/indexes/")
+    def by_name(self, name) -> dict:
+        parent, _, index_id = name.rpartition("/indexes/") if isinstance(name, str) else ("",) * 3
         if not parent:
             raise errors.invalid(f"DeployedIndex.index must be an index resource name, got "
                                  f"{name!r}.")
@@ -219,6 +223,8 @@ class Indexes:
             fields = [f.strip() for f in (mask or "").split(",") if f.strip()] or list(body)
             if "metadata" in fields:
                 metadata = body.get("metadata") or {}
+                if not isinstance(metadata, dict):
+                    raise errors.invalid("Index.metadata must be an object.")
                 for key in metadata:
                     if key not in ("contentsDeltaUri", "isCompleteOverwrite", "config"):
                         raise errors.invalid(f"Index.metadata.{key} is not an index "
