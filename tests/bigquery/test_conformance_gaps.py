@@ -249,3 +249,65 @@ def test_service_account_and_table_permissions_of_the_local_owner(client, table_
         client.test_iam_permissions(table, ["bigquery.*"])
     with pytest.raises(exceptions.NotFound):
         client.test_iam_permissions(f"{table_id}_missing", asked)
+
+
+def _copy(client, sources, dest, **config):
+    return client.copy_table(sources, dest, job_config=bigquery.CopyJobConfig(**config)).result()
+
+
+def test_copy_jobs_copy_append_and_refuse_as_bigquery_does(client, table_id):
+    schema = [bigquery.SchemaField("n", "INTEGER", mode="REQUIRED", description="a number")]
+    a, b = f"{table_id}_a", f"{table_id}_b"
+    for name, values in ((a, [1, 2]), (b, [3])):
+        client.create_table(bigquery.Table(name, schema=schema))
+        client.insert_rows_json(name, [{"n": v} for v in values])
+    job = _copy(client, [a, b], table_id)
+    assert job.state == "DONE" and job._properties["statistics"]["copy"]["copiedRows"] == "3"
+    copied = client.get_table(table_id)
+    assert copied.schema[0].description == "a number" and copied.num_rows == 3
+    with pytest.raises(exceptions.Conflict):  # copy jobs default to WRITE_EMPTY
+        _copy(client, a, table_id)
+    _copy(client, a, table_id, write_disposition="WRITE_APPEND")
+    assert sorted(r["n"] for r in client.list_rows(table_id)) == [1, 1, 2, 2, 3]
+    _copy(client, b, table_id, write_disposition="WRITE_TRUNCATE")
+    assert [r["n"] for r in client.list_rows(table_id)] == [3]
+    with pytest.raises(exceptions.NotFound):
+        _copy(client, f"{table_id}_missing", f"{table_id}_c")
+    with pytest.raises(exceptions.NotFound):
+        _copy(client, a, f"{table_id}_c", create_disposition="CREATE_NEVER")
+    view = bigquery.Table(f"{table_id}_v")
+    view.view_query = f"SELECT * FROM `{a}`"
+    view = client.create_table(view)
+    with pytest.raises(exceptions.BadRequest, match="view"):
+        _copy(client, view, f"{table_id}_c")
+
+
+def test_snapshots_are_read_only_and_restore_clones_are_writable(client, table_id):
+    from google.cloud.bigquery import OperationType
+
+    client.create_table(bigquery.Table(table_id, schema=[bigquery.SchemaField("n", "INT64")]))
+    client.insert_rows_json(table_id, [{"n": 1}])
+    snap, clone = f"{table_id}_snap", f"{table_id}_clone"
+    _copy(client, table_id, snap, operation_type=OperationType.SNAPSHOT,
+          destination_expiration_time="2999-01-01T00:00:00Z")
+    got = client.get_table(snap)
+    assert got.table_type == "SNAPSHOT" and got.expires.year == 2999
+    assert got.snapshot_definition.base_table_reference.table_id == table_id.split(".")[-1]
+    client.insert_rows_json(table_id, [{"n": 2}])
+    assert [r["n"] for r in client.list_rows(snap)] == [1]
+    with pytest.raises(exceptions.BadRequest, match="read-only"):
+        client.insert_rows_json(snap, [{"n": 9}])
+    with pytest.raises(exceptions.BadRequest, match="read-only"):
+        _load_json(client, snap, [{"n": 9}], [bigquery.SchemaField("n", "INT64")])
+    with pytest.raises(exceptions.BadRequest, match="not a table snapshot"):
+        _copy(client, table_id, clone, operation_type=OperationType.RESTORE)
+    _copy(client, snap, table_id, operation_type=OperationType.RESTORE,
+          write_disposition="WRITE_TRUNCATE")
+    restored = client.get_table(table_id)
+    assert restored.table_type == "TABLE" and restored.num_rows == 1
+    _copy(client, table_id, clone, operation_type=OperationType.CLONE)
+    assert client.get_table(clone).clone_definition is not None
+    assert client.insert_rows_json(clone, [{"n": 5}]) == []
+    with pytest.raises(exceptions.BadRequest, match="past"):
+        _copy(client, table_id, f"{table_id}_old", operation_type=OperationType.SNAPSHOT,
+              destination_expiration_time="2001-01-01T00:00:00Z")

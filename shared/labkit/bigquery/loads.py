@@ -14,6 +14,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from labkit.bigquery import schema as bqschema
+from labkit.bigquery.copies import refuse_snapshot_writes
 from labkit.bigquery.errors import BigQueryError, access_denied, duplicate, invalid, not_found
 from labkit.bigquery.sql.translate import PUBLIC_PROJECT, schema_name
 from labkit.bigquery.warehouse import Warehouse
@@ -144,6 +145,8 @@ def run_load(wh: Warehouse, load: dict, path: Path) -> dict:
             created = not exists
             if exists == "VIEW":
                 raise invalid(f"Cannot load into {name}: it is a view")
+            if exists:
+                refuse_snapshot_writes(wh, project, dataset, table)
             if exists and write == "WRITE_EMPTY" and wh.num_rows(project, dataset, table):
                 raise duplicate("Table", name)
             if not exists and create == "CREATE_NEVER":
@@ -257,6 +260,7 @@ def insert_all(wh: Warehouse, project: str, dataset: str, table: str,
     if not wh.dataset_exists(project, dataset) or \
             wh.table_kind(project, dataset, table) != "TABLE":
         raise not_found("Table", f"{project}:{dataset}.{table}")
+    refuse_snapshot_writes(wh, project, dataset, table)
     rows = body.get("rows") or []
     columns, types = wh.columns(project, dataset, table)
     known = {c.lower(): c for c in columns}

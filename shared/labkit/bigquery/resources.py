@@ -149,6 +149,11 @@ class Resources:
             "lastModifiedTime": str(meta.get("lastModifiedTime", 0)),
             **{k: meta[k] for k in _TABLE_FIELDS if k in meta},
         }
+        for key in ("snapshotDefinition", "cloneDefinition"):  # made by copy jobs
+            if key in meta:
+                body[key] = meta[key]
+        if "snapshotDefinition" in meta:
+            body["type"] = "SNAPSHOT"
         if kind == "TABLE":
             sizes = self.wh.column_bytes(project, dataset, table)
             body["numRows"] = str(self.wh.num_rows(project, dataset, table))

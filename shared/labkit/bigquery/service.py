@@ -17,7 +17,7 @@ from pathlib import Path
 
 import duckdb
 
-from labkit.bigquery import extracts, ids, loads, locations, public_data, schema
+from labkit.bigquery import copies, extracts, ids, loads, locations, public_data, schema
 from labkit.bigquery import job_store as jobstore
 from labkit.bigquery.engine import Engine, Result, duck_error
 from labkit.bigquery.errors import BigQueryError, duplicate, invalid, not_found
@@ -307,6 +307,8 @@ class BigQueryService:
             return self._load(project, job_id, location, config, data)
         if "extract" in config:
             return self._extract(project, job_id, location, config)
+        if "copy" in config:
+            return self._copy(project, job_id, location, config)
         kind = next(iter(config), "unknown")
         error = BigQueryError(f"{kind} jobs are not supported by the local BigQuery. It runs "
                               "with LAB_BACKEND=gcp.", "invalid")
@@ -359,6 +361,26 @@ class BigQueryService:
         resource = jobstore.job_resource(project, job_id, where.effective, config,
                                          (created, created, now_ms()), error=error,
                                          extra_stats={"extract": stats} if stats else None)
+        self.jobs.save(resource)
+        return resource
+
+    def _copy(self, project: str, job_id: str, location: str | None, config: dict) -> dict:
+        created = now_ms()
+        error, stats = None, None
+        where = locations.JobLocation(self.wh.dataset_location, location)
+        try:
+            copy = config["copy"] or {}
+            for ref in [*(copy.get("sourceTables") or []), copy.get("sourceTable"),
+                        copy.get("destinationTable")]:
+                self._locate(where, project, ref)  # every table in one location
+            stats = copies.run_copy(self.wh, copy, project)
+        except BigQueryError as exc:
+            error = exc
+        except Exception as exc:  # noqa: BLE001 - see internal_error
+            error = internal_error(exc)
+        resource = jobstore.job_resource(project, job_id, where.effective, config,
+                                         (created, created, now_ms()), error=error,
+                                         extra_stats={"copy": stats} if stats else None)
         self.jobs.save(resource)
         return resource
 
