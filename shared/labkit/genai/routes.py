@@ -353,6 +353,8 @@ def _stream(engine: Engine, request: Request) -> StreamedResponse:
     and usageMetadata (and any other candidates, whole). A request that is refused before
     its first event is an ordinary JSON error; a failure after it is an error event, which
     google-genai raises as an APIError."""
+    if any(isinstance(t, dict) and "retrieval" in t for t in request.json().get("tools") or []):
+        raise NotLocal("Streaming with a retrieval tool (generate_content grounds locally)")
     model, args = _parsed(request)  # malformed requests fail here, before any byte
     sse = request.arg("alt") == "sse"
 
