@@ -31,12 +31,16 @@ DEFAULT_MODEL = "text-embedding-005"  # RagManagedDb's default embedding model
 DEFAULT_TOP_K = 10  # RagRetrievalConfig.top_k when unset
 WINDOW = 254  # the embedder's 256 tokens less [CLS] and [SEP]
 CORPUS_KEYS = {"name", "displayName", "description", "vectorDbConfig", "vertexAiSearchConfig",
-               "encryptionSpec", "corpusStatus", "createTime", "updateTime"}
+               "encryptionSpec", "corpusStatus", "createTime", "updateTime",
+               "ragVectorDbConfig", "ragEmbeddingModelConfig"}  # the last two: v1beta1's
 IMPORT_KEYS = {"gcsSource", "googleDriveSource", "slackSource", "jiraSource",
                "sharePointSources", "ragFileTransformationConfig", "ragFileParsingConfig",
                "ragFileChunkingConfig", "maxEmbeddingRequestsPerMin", "rebuildAnnIndex",
                "partialFailureGcsSink", "partialFailureBigquerySink", "importResultGcsSink",
                "importResultBigquerySink", "ragFileMetadataConfig"}
+
+STORE_KEYS = {"ragResources", "ragCorpora", "ragRetrievalConfig", "similarityTopK",
+              "vectorDistanceThreshold", "storeContext"}
 
 
 @dataclass
@@ -88,7 +92,7 @@ class RagEngine:
         stamp = now()
         corpus = {"name": f"{parent}/ragCorpora/{corpus_id}", "displayName": display,
                   "createTime": stamp, "updateTime": stamp, "corpusStatus": {"state": "ACTIVE"},
-                  "vectorDbConfig": self._vector_db(parent, body.get("vectorDbConfig") or {})}
+                  "vectorDbConfig": self._vector_db(parent, _vector_db_config(body))}
         if body.get("description"):
             corpus["description"] = str(body["description"])
         with self.lock:
@@ -144,8 +148,8 @@ class RagEngine:
         _known(body, CORPUS_KEYS, "RagCorpus")
         with self.lock:
             corpus = self.get_corpus(name)
-            if body.get("vectorDbConfig") and \
-                    self._vector_db(name.rsplit("/ragCorpora/", 1)[0], body["vectorDbConfig"]) \
+            if _vector_db_config(body) and self._vector_db(
+                    name.rsplit("/ragCorpora/", 1)[0], _vector_db_config(body)) \
                     != corpus["vectorDbConfig"]:
                 raise errors.invalid("The vector database and embedding model of a RagCorpus "
                                      "cannot be changed after creation.")
@@ -350,15 +354,7 @@ class RagEngine:
         return "imported"
 
     def _embed(self, text: str, pacer) -> np.ndarray:
-        """A chunk longer than the embedder's 256 tokens is embedded window by window and
-        the windows' mean taken (text-embedding-005 reads 2,048 tokens; MiniLM 256)."""
-        offsets = self.engine.embedder.tokenizer.encode(text, add_special_tokens=False).offsets
-        pieces = [text[offsets[i][0]:offsets[min(i + WINDOW, len(offsets)) - 1][1]]
-                  for i in range(0, max(len(offsets), 1), WINDOW)] if offsets else [text]
-        pacer.wait(len(pieces))
-        rows = np.array([v["values"] for v in self.engine.embed(pieces, None, True)])
-        mean = rows.mean(axis=0)
-        return mean / max(float(np.linalg.norm(mean)), 1e-12)
+        return embed_text(self.engine, text, pacer.wait)
 
     # ---- retrieval
 
@@ -366,6 +362,9 @@ class RagEngine:
         """`store`: a VertexRagStore; `query`: a RagQuery (or its text)."""
         if not isinstance(store, dict):
             raise errors.invalid("vertex_rag_store must be an object.")
+        _known(store, STORE_KEYS, "VertexRagStore")
+        if store.get("storeContext"):
+            raise errors.gcp_only("vertex_rag_store.store_context (the Live API's)")
         resources = store.get("ragResources") or []
         if store.get("ragCorpora"):
             resources = [{"ragCorpus": c} for c in store["ragCorpora"]]
@@ -411,15 +410,6 @@ class RagEngine:
                                    record.get("firstPage"), record.get("lastPage")))
         return out
 
-    def context_vectors(self, contexts: list[Context]) -> np.ndarray:
-        """The stored (unit) embeddings of retrieved chunks, one row each."""
-        if not contexts:
-            return np.empty((0, 384), np.float32)
-        with self.lock:
-            points = self._index(contexts[0].corpus).get([c.id for c in contexts])
-        rows = np.array([p.vector for p in points], np.float32)
-        return rows / np.maximum(np.linalg.norm(rows, axis=1, keepdims=True), 1e-12)
-
     def embed_texts(self, texts: list[str]) -> np.ndarray:
         return np.array([self._embed(t, _Pacer(None)) for t in texts], np.float32)
 
@@ -438,6 +428,20 @@ class RagEngine:
 
     def _save(self, corpus: str, index) -> None:
         index.save(self._folder(corpus) / "index")
+
+
+def embed_text(engine: Engine, text: str, before=None) -> np.ndarray:
+    """A unit vector for a chunk or a query. A text longer than the embedder's 256 tokens is
+    embedded window by window and the windows' mean taken (text-embedding-005 reads 2,048
+    tokens, MiniLM 256). `before(n)`: called with the number of embedding requests."""
+    offsets = engine.embedder.tokenizer.encode(text, add_special_tokens=False).offsets
+    pieces = [text[offsets[i][0]:offsets[min(i + WINDOW, len(offsets)) - 1][1]]
+              for i in range(0, len(offsets), WINDOW)] or [text]
+    if before is not None:
+        before(len(pieces))
+    rows = np.array([v["values"] for v in engine.embed(pieces, None, True)])
+    mean = rows.mean(axis=0)
+    return mean / max(float(np.linalg.norm(mean)), 1e-12)
 
 
 class _Pacer:
@@ -486,6 +490,15 @@ def _retrieval_config(config: dict, query, store: dict):
                                   not isinstance(value, int | float)):
             raise errors.invalid(f"Invalid vector threshold: {value!r}")
     return top_k, distance, similarity
+
+
+def _vector_db_config(body: dict) -> dict:
+    """v1's vectorDbConfig, or v1beta1's older ragVectorDbConfig and ragEmbeddingModelConfig
+    (what vertexai.preview.rag sends)."""
+    config = body.get("vectorDbConfig") or body.get("ragVectorDbConfig") or {}
+    if body.get("ragEmbeddingModelConfig") and isinstance(config, dict):
+        config = {**config, "ragEmbeddingModelConfig": body["ragEmbeddingModelConfig"]}
+    return config
 
 
 def _pages(c: chunking.Chunk, page_starts: list[int]) -> dict:

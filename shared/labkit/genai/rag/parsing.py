@@ -27,9 +27,10 @@ def kind_of(name: str, content_type: str | None) -> str:
     for suffix, kind in SUFFIXES.items():
         if lower.endswith(suffix):
             return kind
-    if content_type and content_type.split(";")[0].strip() in TYPES:
-        return TYPES[content_type.split(";")[0].strip()]
     suffix = "." + lower.rsplit(".", 1)[-1] if "." in lower.rsplit("/", 1)[-1] else ""
+    if suffix not in NOT_LOCAL and content_type and \
+            content_type.split(";")[0].strip() in TYPES:  # the name says nothing: its type
+        return TYPES[content_type.split(";")[0].strip()]
     if suffix in NOT_LOCAL:
         raise UnsupportedFile(f"{name}: {suffix} files are parsed by RAG Engine on Google "
                               "Cloud only; run with LAB_BACKEND=gcp, or convert to PDF, "
