@@ -92,6 +92,9 @@ class Jobs:
         self.environment = environment
         self.lock = threading.RLock()
         self.processes: dict[str, subprocess.Popen] = {}
+        self.spare_lock = threading.Lock()
+        self.spare: subprocess.Popen | None = None  # started after the first job
+        self.closed = False
         self._recover()
 
     # ---- storage -------------------------------------------------------------------
@@ -309,20 +312,38 @@ class Jobs:
             job = self._load(job_id)
             if job.current_state.name != "JOB_STATE_PENDING":
                 return  # cancelled before it started
-            env = {**_base_environ(), **self.environment(job.project_id),
-                   "PYTHONUNBUFFERED": "1", "LAB_JOB_OF_SERVICES": "1"}
-            with open(folder / "worker.log", "wb") as log:
-                process = subprocess.Popen(
-                    [sys.executable, "-m", "labkit.dataflow.worker", str(folder)],
-                    cwd=folder, env=env, stdout=log, stderr=subprocess.STDOUT,
-                    stdin=subprocess.DEVNULL, start_new_session=True)
+            environment = {**self.environment(job.project_id), "PYTHONUNBUFFERED": "1",
+                           "LAB_JOB_OF_SERVICES": "1"}
+            (folder / "worker.log").touch(mode=0o600)
+            process = self._take_spare()
+            try:
+                process.stdin.write(json.dumps({"folder": str(folder),
+                                                "environment": environment}) + "\n")
+                process.stdin.close()
+            except OSError:  # the spare died: its exit fails the job with its log
+                pass
             self.processes[job_id] = process
             write_atomic(folder / "worker.pid", str(process.pid))
             self._set_state(job, "JOB_STATE_RUNNING")
             self._say(job_id, "Starting the workers on this machine (the local Dataflow runs "
                               "the pipeline with Beam's FnApiRunner in one process).")
+        threading.Thread(target=self._keep_spare, daemon=True).start()  # for the next job
         process.wait()
         self._finish(job_id)
+
+    def _take_spare(self) -> subprocess.Popen:
+        """A worker that has already imported Beam (a job does not wait for the imports);
+        a new one when there is none or it died."""
+        with self.spare_lock:
+            spare, self.spare = self.spare, None
+        if spare is None or spare.poll() is not None:
+            spare = _spawn(self.root / "spare.log")
+        return spare
+
+    def _keep_spare(self) -> None:
+        with self.spare_lock:
+            if self.spare is None and not self.closed:
+                self.spare = _spawn(self.root / "spare.log")
 
     def _finish(self, job_id: str) -> None:
         folder = self._folder(job_id)
@@ -366,7 +387,10 @@ class Jobs:
                 self._finish(job.id)
 
     def close(self) -> None:
-        for process in list(self.processes.values()):
+        with self.spare_lock:
+            self.closed = True
+            spare, self.spare = self.spare, None
+        for process in [*self.processes.values(), *([spare] if spare else [])]:
             _kill(process)
 
 
@@ -386,6 +410,17 @@ def _summary(job):
     summary.environment = None
     summary.steps = []
     return summary
+
+
+def _spawn(log: Path) -> subprocess.Popen:
+    """A spare worker: it imports, then waits on stdin for its job (labkit.dataflow.worker),
+    writing to `log` until the job's own log takes over; its own session, so a cancel kills
+    its whole process group."""
+    with open(log, "ab") as out:
+        return subprocess.Popen([sys.executable, "-m", "labkit.dataflow.worker", "--spare"],
+                                env=_base_environ(), stdin=subprocess.PIPE, text=True,
+                                stdout=out, stderr=subprocess.STDOUT, cwd=log.parent,
+                                start_new_session=True)
 
 
 def _base_environ() -> dict[str, str]:
@@ -415,7 +450,11 @@ def _kill_stale(pid: int, folder: Path) -> None:
         command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     except OSError:
         return
-    if b"labkit.dataflow.worker" in command and str(folder).encode() in command:
+    try:
+        cwd = os.readlink(f"/proc/{pid}/cwd")  # a worker works in its job's folder
+    except OSError:
+        return
+    if b"labkit.dataflow.worker" in command and cwd == str(folder):
         try:
             os.killpg(pid, signal.SIGKILL)
         except ProcessLookupError:

@@ -1,6 +1,7 @@
 """One Dataflow job's workers: the submitted pipeline graph run by Beam's FnApiRunner.
 
-`python -m labkit.dataflow.worker JOB_FOLDER` runs in a child process of the services (a
+`python -m labkit.dataflow.worker JOB_FOLDER` (or `--spare`: imports first, then waits
+for its job folder on stdin) runs in a child process of the services (a
 pipeline that hangs or crashes cannot take them down; cancelling kills it), with the
 environment that points Google's clients at the local services. It reads spec.json (what
 the engine took from the job: the staged pipeline's URL, the pipeline options, the staged
@@ -168,8 +169,41 @@ def run(folder: Path) -> dict:
     return {"state": "JOB_STATE_DONE", "metrics": _metric_updates(result, pipeline)}
 
 
+def _warm_up() -> None:
+    """What every job imports: done before a job arrives, so a job does not wait for it."""
+    import apache_beam  # noqa: F401
+    import apache_beam.io.gcp.gcsfilesystem  # noqa: F401
+    from apache_beam.runners.portability.fn_api_runner import FnApiRunner  # noqa: F401
+    from google.cloud import storage  # noqa: F401
+
+
+def _job_from_stdin() -> Path | None:
+    """A spare worker waits for its job: one JSON line with the job folder and the
+    environment that points the job's Google clients at the services. Its output then goes
+    to the job's log."""
+    import os
+
+    line = sys.stdin.readline()
+    if not line.strip():
+        return None  # the services stopped or dropped this spare
+    job = json.loads(line)
+    os.environ.update(job["environment"])
+    folder = Path(job["folder"])
+    log = os.open(folder / "worker.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    for stream in (1, 2):
+        os.dup2(log, stream)
+    os.chdir(folder)
+    return folder
+
+
 def main(argv: list[str]) -> int:
-    folder = Path(argv[1])
+    if argv[1:] == ["--spare"]:
+        _warm_up()
+        folder = _job_from_stdin()
+        if folder is None:
+            return 0
+    else:
+        folder = Path(argv[1])
     try:
         outcome = run(folder)
     except NotLocal as exc:
