@@ -311,3 +311,29 @@ def test_snapshots_are_read_only_and_restore_clones_are_writable(client, table_i
     with pytest.raises(exceptions.BadRequest, match="past"):
         _copy(client, table_id, f"{table_id}_old", operation_type=OperationType.SNAPSHOT,
               destination_expiration_time="2001-01-01T00:00:00Z")
+
+
+def test_parameterized_types_are_kept_and_enforced(client, dataset):
+    name = f"{dataset}.p_{uuid.uuid4().hex[:8]}"
+    client.query(f"CREATE TABLE {name} (s STRING(3), b BYTES(2), n NUMERIC(4, 2), "
+                 "bn BIGNUMERIC(38), big BIGNUMERIC(38, 22), plain STRING)").result()
+    table = client.get_table(name)
+    assert [(f.name, f.field_type, f.max_length, f.precision, f.scale)
+            for f in table.schema] == [("s", "STRING", 3, None, None),
+                                       ("b", "BYTES", 2, None, None),
+                                       ("n", "NUMERIC", None, 4, 2),
+                                       ("bn", "BIGNUMERIC", None, 38, None),
+                                       ("big", "BIGNUMERIC", None, 38, 22),
+                                       ("plain", "STRING", None, None, None)]
+    client.query(f"INSERT INTO {name} (s, b, n) VALUES ('abc', b'xy', 12.34)").result()
+    for values in ("('abcd', NULL, NULL)", "(NULL, b'xyz', NULL)", "(NULL, NULL, 123.4)"):
+        with pytest.raises(exceptions.BadRequest):
+            client.query(f"INSERT INTO {name} (s, b, n) VALUES {values}").result()
+    assert client.insert_rows_json(name, [{"s": "toolong"}])  # refused per row
+    copy = f"{client.project}.{name}_copy"  # the same schema through tables.insert
+    client.create_table(bigquery.Table(copy, schema=table.schema))
+    assert [f.max_length for f in client.get_table(copy).schema][:2] == [3, 2]
+    assert client.insert_rows_json(copy, [{"s": "abcd"}])
+    assert client.insert_rows_json(copy, [{"s": "abc"}]) == []
+    with pytest.raises(exceptions.BadRequest, match="not supported"):
+        client.query(f"CREATE TABLE {name}_wide (x BIGNUMERIC(50, 10))").result()

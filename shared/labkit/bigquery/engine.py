@@ -30,6 +30,7 @@ from labkit.bigquery.errors import (
     not_found,
     unsupported,
 )
+from labkit.bigquery.sql import ddl
 from labkit.bigquery.sql import params as sqlparams
 from labkit.bigquery.sql.script import split_statements
 from labkit.bigquery.sql.translate import (
@@ -345,6 +346,8 @@ class Engine:
         extra = _options(tree)
         if is_view:
             extra["view"] = {"query": tree.expression.sql("bigquery"), "useLegacySql": False}
+        if not is_view and (declared := ddl.declared_fields(tree)):
+            extra["schema"] = {"fields": declared}  # STRING(10), NUMERIC(9, 2)...
         columns_used = _columns_used(tree.expression) if tree.expression else set()
         self._run(tree, ctx, scope)
         self.wh.touch_table(ctx.cursor, project, dataset, name, created=True, extra=extra)

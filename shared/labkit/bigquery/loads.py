@@ -16,6 +16,7 @@ import pyarrow as pa
 from labkit.bigquery import schema as bqschema
 from labkit.bigquery.copies import refuse_snapshot_writes
 from labkit.bigquery.errors import BigQueryError, access_denied, duplicate, invalid, not_found
+from labkit.bigquery.sql.ddl import length_check
 from labkit.bigquery.sql.translate import PUBLIC_PROJECT, schema_name
 from labkit.bigquery.warehouse import Warehouse
 
@@ -246,7 +247,7 @@ def _too_many_errors(fmt: str, bad: int, row_errors: list[dict]) -> BigQueryErro
 
 def _create_from_fields(cur, target: str, fields: list[dict]) -> None:
     columns = ", ".join(
-        f"{bqschema.quote(f['name'])} {bqschema.duck_type(f)}"
+        f"{bqschema.quote(f['name'])} {bqschema.duck_type(f)}" + length_check(f)
         + (" NOT NULL" if (f.get("mode") or "").upper() == "REQUIRED" else "") for f in fields)
     cur.execute(f"CREATE TABLE {target} ({columns})")
 

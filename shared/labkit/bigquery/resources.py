@@ -17,6 +17,7 @@ from labkit.bigquery.errors import (
     invalid,
     not_found,
 )
+from labkit.bigquery.sql import ddl
 from labkit.bigquery.sql.translate import PUBLIC_PROJECT, Scope, expression_to_duckdb, schema_name
 from labkit.bigquery.warehouse import LOCATION, NO_SCHEMA, Warehouse, now_ms
 
@@ -220,7 +221,7 @@ class Resources:
             target = self.wh.ref(project, dataset, table)
             columns = ", ".join(
                 f"{bqschema.quote(f['name'])} {bqschema.duck_type(f)}"
-                + self._default(project, dataset, f)
+                + self._default(project, dataset, f) + ddl.length_check(f)
                 + (" NOT NULL" if (f.get("mode") or "").upper() == "REQUIRED" else "")
                 for f in fields)
             cur.execute(f"CREATE TABLE {target} ({columns or NO_SCHEMA + ' BOOLEAN'})")
@@ -362,6 +363,9 @@ def _overlay(actual: list[dict], declared: list[dict]) -> list[dict]:
             if (d.get("mode") or "").upper() == "REQUIRED" and f["mode"] == "NULLABLE":
                 f["mode"] = "REQUIRED"
             if d.get("type", "").upper() in ("GEOGRAPHY", "JSON") and f["type"] == "STRING":
+                f["type"] = d["type"].upper()
+            if d.get("type", "").upper() in ("NUMERIC", "BIGNUMERIC") and \
+                    f["type"] in ("NUMERIC", "BIGNUMERIC"):  # BIGNUMERIC(38) has scale 0
                 f["type"] = d["type"].upper()
             if f.get("fields") and d.get("fields"):
                 f["fields"] = _overlay(f["fields"], d["fields"])

@@ -456,8 +456,17 @@ def _rewrite(node: exp.Expression) -> exp.Expression:
     if isinstance(node, exp.DataType):
         if node.this == exp.DataType.Type.DECIMAL and not node.expressions:
             return exp.DataType.build("DECIMAL(38,9)")
+        params = [int(p.this.this) for p in node.expressions
+                  if isinstance(p, exp.DataTypeParam) and isinstance(p.this, exp.Literal)]
         if node.this == exp.DataType.Type.BIGDECIMAL:
-            return exp.DataType.build("DECIMAL(38,18)")
+            if not params:
+                return exp.DataType.build("DECIMAL(38,18)")
+            if params[0] > 38:  # DuckDB's DECIMAL holds 38 digits
+                raise unsupported(f"BIGNUMERIC({', '.join(map(str, params))}) (more than 38 "
+                                  "digits of precision)")
+            return exp.DataType.build(f"DECIMAL({params[0]},{params[1] if len(params) > 1 else 0})")
+        if node.this == exp.DataType.Type.BINARY and params and node.find_ancestor(exp.ColumnDef):
+            return exp.DataType.build("BLOB")  # the length is a CHECK (sql/ddl.py)
         return node
     if isinstance(node, exp.Struct) and not all(
             isinstance(e, exp.PropertyEQ) for e in node.expressions):
