@@ -148,6 +148,7 @@ def serve(routes: dict) -> int:
                          else ("", "", ""))
         target = routes.get(host)
         if target is None and (not host or host.endswith(".googleapis.com")
+                               or host.endswith(".featurestore.vertexai.goog")  # online stores
                                or not port.isdigit()):
             _refuse(client, host)
             return
