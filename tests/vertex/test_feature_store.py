@@ -332,3 +332,20 @@ def _serving():
 
     return initializer.global_config.create_client(
         client_class=utils.FeatureOnlineStoreClientWithOverride).select_version("v1")
+
+
+def test_a_client_sent_to_the_public_endpoint_domain_is_refused(local_env):
+    """Only the SDK's api_endpoint reaches the local store: a client pointed at the store's
+    own domain goes through the proxy, which refuses it rather than send it to Google."""
+    from google.cloud.aiplatform import initializer
+
+    store = fs.FeatureOnlineStore.create_optimized_store(f"opt_{_uid()}")
+    domain = store.gca_resource.dedicated_serving_endpoint.public_endpoint_domain_name
+    assert domain.endswith(".featurestore.vertexai.goog")
+    client = aiplatform_v1.FeatureOnlineStoreServiceClient(
+        transport="rest", credentials=initializer.global_config.credentials,
+        client_options={"api_endpoint": domain})
+    with pytest.raises(Exception, match="403"):
+        client.fetch_feature_values(feature_view=f"{store.resource_name}/featureViews/v",
+                                    data_key={"key": "a"}, timeout=30)
+    store.delete()
