@@ -97,3 +97,21 @@ def test_point_in_time_bad_input(features):
             client.query(f"SELECT * FROM {call}").result()
     with pytest.raises(exceptions.NotFound):
         client.query(f"SELECT * FROM ML.FEATURES_AT_TIME(TABLE `{features}.nope`)").result()
+
+
+def test_point_in_time_training_data_for_a_model(features):
+    """The reference page's example: retrain on features as they were at a cutoff, then
+    predict from features at a cutoff."""
+    client = bigquery.Client()
+    client.query(f"""CREATE OR REPLACE MODEL `{features}.pit_model`
+                     OPTIONS (model_type = 'linear_reg', input_label_cols = ['f_2']) AS
+                     SELECT * EXCEPT (feature_timestamp, entity_id)
+                     FROM ML.FEATURES_AT_TIME(TABLE `{features}.features`,
+                                              time => '2022-12-31 00:00:00+00', num_rows => 3,
+                                              ignore_feature_nulls => TRUE)""").result()
+    rows = _rows(f"""SELECT * FROM ML.PREDICT(MODEL `{features}.pit_model`, (
+                       SELECT * EXCEPT (feature_timestamp, entity_id)
+                       FROM ML.FEATURES_AT_TIME(TABLE `{features}.features`,
+                                                time => '2022-02-20 00:00:00+00',
+                                                ignore_feature_nulls => TRUE)))""")
+    assert len(rows) == 2 and all(isinstance(r["predicted_f_2"], float) for r in rows)
