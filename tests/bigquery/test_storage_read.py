@@ -166,19 +166,24 @@ def test_pandas_gbq_and_the_magic_read_through_it(client, table):
     import pandas_gbq
     from IPython.core.interactiveshell import InteractiveShell
 
-    with mock.patch.object(bigquery_storage.BigQueryReadClient, "create_read_session",
-                           autospec=True,
-                           side_effect=bigquery_storage.BigQueryReadClient.create_read_session
-                           ) as create:
-        df = pandas_gbq.read_gbq(f"SELECT id, label FROM `{table}` WHERE id <= 1200",
+    def counted():
+        return mock.patch.object(
+            bigquery_storage.BigQueryReadClient, "create_read_session", autospec=True,
+            side_effect=bigquery_storage.BigQueryReadClient.create_read_session)
+
+    with counted() as create:  # a table id: list_rows, read through the API
+        whole = pandas_gbq.read_gbq(table, use_bqstorage_api=True, progress_bar_type=None)
+    assert create.call_count == 1 and len(whole) == ROWS
+    # a query: jobs.query's first page holds these rows, so the client keeps them (REST)
+    picked = pandas_gbq.read_gbq(f"SELECT id, label FROM `{table}` WHERE id <= 1200",
                                  use_bqstorage_api=True, progress_bar_type=None)
+    assert sorted(picked["id"].tolist()) == list(range(1, 1201))
+    with counted() as create:  # %%bigquery runs a job and reads its destination
         shell = InteractiveShell.instance()
         shell.extension_manager.load_extension("bigquery_magics")
         shell.run_cell_magic("bigquery", "magic_df", f"SELECT id FROM `{table}`")
-        magic = shell.user_ns["magic_df"]
-    assert len(df) == 1200 and sorted(df["id"].tolist()) == list(range(1, 1201))
-    assert sorted(magic["id"].tolist()) == list(range(1, ROWS + 1))
-    assert create.call_count >= 1
+    assert create.call_count == 1
+    assert sorted(shell.user_ns["magic_df"]["id"].tolist()) == list(range(1, ROWS + 1))
 
 
 @pytest.mark.parametrize("read_options, error, words", [

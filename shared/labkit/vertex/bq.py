@@ -16,7 +16,9 @@ from labkit.vertex import errors
 
 class LocalBigQuery:
     """The real google-cloud-bigquery client, pointed at this services process (built
-    once by labkit.services.wiring and handed to the engines that read or write tables)."""
+    once by labkit.services.wiring and handed to the engines that read or write tables).
+    Read results over REST (to_dataframe(create_bqstorage_client=False)): this process has
+    no proxy environment, so the Storage Read API's gRPC client would call Google."""
 
     def __init__(self, endpoint: str, token: str, project: str):
         self.endpoint, self.token, self.project = endpoint, token, project

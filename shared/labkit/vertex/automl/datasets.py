@@ -133,7 +133,8 @@ def read_frame(dataset: dict, workspace: Workspace, bigquery) -> pd.DataFrame:
     config = (dataset.get("metadata") or {}).get("inputConfig") or {}
     bq = (config.get("bigquerySource") or {}).get("uri")
     if bq:
-        return bigquery.client().list_rows(_bq_table(bq)).to_dataframe()
+        return bigquery.client().list_rows(_bq_table(bq)).to_dataframe(
+            create_bqstorage_client=False)  # REST: see vertex.bq.LocalBigQuery
     gcs = config["gcsSource"]["uri"]
     frames = []
     for uri in [gcs] if isinstance(gcs, str) else gcs:
