@@ -192,6 +192,10 @@ def test_registry_view_serves_latest_non_null_values(group):
                                         "feature_timestamp": proto.proto_struct[
                                             "feature_timestamp"]}
     assert proto.data_key.key == "u2"
+    beta = _serving("v1beta1")  # the deprecated id and format still answer on v1beta1
+    old = beta.fetch_feature_values(request={"feature_view": view.resource_name, "id": "u2",
+                                             "format_": 2})
+    assert old.proto_struct["home_city"] == "Nice"
     with pytest.raises(exceptions.NotFound):
         view.read(key=["nobody"])
     with pytest.raises(exceptions.BadRequest, match="part"):
@@ -327,11 +331,11 @@ def _admin():
         client_class=utils.FeatureOnlineStoreAdminClientWithOverride).select_version("v1")
 
 
-def _serving():
+def _serving(version: str = "v1"):
     from google.cloud.aiplatform import initializer, utils
 
     return initializer.global_config.create_client(
-        client_class=utils.FeatureOnlineStoreClientWithOverride).select_version("v1")
+        client_class=utils.FeatureOnlineStoreClientWithOverride).select_version(version)
 
 
 def test_a_client_sent_to_the_public_endpoint_domain_is_refused(local_env):

@@ -26,7 +26,8 @@ from pathlib import Path
 from labkit.services.files import write_atomic
 from labkit.vertex import errors
 
-FORMATS = {None: "KEY_VALUE", "DATA_FORMAT_UNSPECIFIED": "KEY_VALUE", "KEY_VALUE": "KEY_VALUE",
+FORMATS = {None: "KEY_VALUE", "DATA_FORMAT_UNSPECIFIED": "KEY_VALUE", "FORMAT_UNSPECIFIED":
+           "KEY_VALUE", "KEY_VALUE": "KEY_VALUE",
            "PROTO_STRUCT": "PROTO_STRUCT", 0: "KEY_VALUE", 1: "KEY_VALUE", 2: "PROTO_STRUCT"}
 _ARRAYS = {bool: "boolArrayValue", int: "int64ArrayValue", float: "doubleArrayValue",
            str: "stringArrayValue"}
@@ -144,15 +145,16 @@ class OnlineServing:
         return data
 
     def fetch(self, view_name: str, view_key: str, body: dict) -> dict:
-        fmt = FORMATS.get(body.get("dataFormat", None))
+        # v1beta1 still takes the deprecated `id` (a key) and `format`; either form, not both
+        if ("id" in body and "dataKey" in body) or ("format" in body and "dataFormat" in body):
+            raise errors.invalid("Use data_key and data_format, or the deprecated id and "
+                                 "format, not both.")
+        wanted = body.get("dataFormat", body.get("format"))
+        fmt = FORMATS.get(wanted)
         if fmt is None:
-            raise errors.invalid(f"Unknown data_format {body.get('dataFormat')!r}: use "
-                                 f"KEY_VALUE or PROTO_STRUCT.")
-        unknown = set(body) - {"dataKey", "dataFormat", "featureView"}
-        if unknown:  # the deprecated id/format fields of v1beta1
-            raise errors.invalid(f"Unsupported field {sorted(unknown)[0]} in "
-                                 f"FetchFeatureValuesRequest: use data_key and data_format.")
-        data_key = body.get("dataKey") or {}
+            raise errors.invalid(f"Unknown data_format {wanted!r}: use KEY_VALUE or "
+                                 f"PROTO_STRUCT.")
+        data_key = body.get("dataKey") or ({"key": body["id"]} if body.get("id") else {})
         data = self._data(view_key)
         if data is None:
             raise errors.failed_precondition(
