@@ -337,3 +337,26 @@ def test_parameterized_types_are_kept_and_enforced(client, dataset):
     assert client.insert_rows_json(copy, [{"s": "abc"}]) == []
     with pytest.raises(exceptions.BadRequest, match="not supported"):
         client.query(f"CREATE TABLE {name}_wide (x BIGNUMERIC(50, 10))").result()
+
+
+def test_parameter_values_are_echoed_as_strings_and_wide_bignumerics_refused(client):
+    import decimal
+
+    job_id = f"echo_{uuid.uuid4().hex}"
+    config = bigquery.QueryJobConfig(query_parameters=[
+        bigquery.ScalarQueryParameter("ts", "TIMESTAMP", 1.4810976e9)])
+    with pytest.raises(exceptions.BadRequest):  # a number is not a TIMESTAMP's text
+        client.query("SELECT TIMESTAMP_ADD(@ts, INTERVAL 1 HOUR)", job_id=job_id,
+                     job_config=config).result()
+    echoed = client.get_job(job_id)._properties["configuration"]["query"]["queryParameters"]
+    assert echoed[0]["parameterValue"]["value"] == "1481097600.0"
+    with pytest.raises(ValueError):  # the client cannot read it back as a TIMESTAMP
+        _ = client.get_job(job_id).query_parameters
+    wide = bigquery.QueryJobConfig(query_parameters=[bigquery.ScalarQueryParameter(
+        "b", "BIGNUMERIC", decimal.Decimal("1" * 30 + ".5"))])
+    with pytest.raises(exceptions.BadRequest, match="LAB_BACKEND=gcp"):
+        client.query("SELECT @b", job_config=wide).result()
+    fits = bigquery.QueryJobConfig(query_parameters=[bigquery.ScalarQueryParameter(
+        "b", "BIGNUMERIC", decimal.Decimal("12345678901234567890.123456789012345678"))])
+    row = list(client.query("SELECT @b AS b", job_config=fits).result())[0]
+    assert row["b"] == decimal.Decimal("12345678901234567890.123456789012345678")

@@ -22,6 +22,7 @@ from labkit.bigquery import job_store as jobstore
 from labkit.bigquery.engine import Engine, Result, duck_error
 from labkit.bigquery.errors import BigQueryError, duplicate, invalid, not_found
 from labkit.bigquery.resources import Resources, held_permissions, service_account
+from labkit.bigquery.sql import params as sqlparams
 from labkit.bigquery.warehouse import LOCATION, Warehouse, now_ms
 from labkit.services import uploads
 from labkit.services.http import Request, Response, Router
@@ -127,6 +128,9 @@ class BigQueryService:
                    parent: str | None = None) -> tuple[dict, Result | None, BigQueryError | None]:
         """Runs a query job to completion and stores it; returns (resource, result, error)."""
         query = config.get("query") or {}
+        if isinstance(query.get("queryParameters"), list):  # echoed as BigQuery does
+            query = {**query, "queryParameters": sqlparams.as_strings(query["queryParameters"])}
+            config = {**config, "query": query}
         created = now_ms()
         default = query.get("defaultDataset") or {}
         dry_run = bool(config.get("dryRun"))

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 import sqlglot
 from sqlglot import exp
 
-from labkit.bigquery.errors import invalid_query
+from labkit.bigquery.errors import BigQueryError, invalid_query, unsupported
 from labkit.bigquery.schema import duck_type
 
 
@@ -50,9 +52,58 @@ def _literal_sql(ptype: dict, pvalue: dict | None) -> str:
     text = str(pvalue["value"]).replace("'", "''")
     if kind == "BYTES":
         return f"from_base64('{text}')"
+    if kind in ("BIGNUMERIC", "BIGDECIMAL"):
+        _check_bignumeric(text)
     if kind == "TIMESTAMP":  # the client sends "2020-01-01 00:00:00+00:00" or "...Z"
         return f"CAST('{text}' AS TIMESTAMPTZ)"
     return f"CAST('{text}' AS {type_sql})"
+
+
+def _check_bignumeric(text: str) -> None:
+    """BIGNUMERIC holds 76.76 digits in BigQuery; here it is DECIMAL(38,18)."""
+    import decimal
+
+    try:
+        value = decimal.Decimal(text)
+    except decimal.InvalidOperation:
+        return  # DuckDB's cast names the bad value
+    if not value.is_finite():
+        return
+    _, digits, exponent = value.as_tuple()
+    while exponent < 0 and len(digits) > 1 and digits[-1] == 0:  # 1.50 is 1.5
+        digits, exponent = digits[:-1], exponent + 1
+    if len(digits) + exponent > 20 or -exponent > 18:
+        raise unsupported(f"The BIGNUMERIC value {text} (more than 20 integer or 18 "
+                          "fractional digits)")
+
+
+def _value_text(value):
+    """A parameter value as the REST API writes it: a string (JSON true/false for BOOL)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value if value is None or isinstance(value, str) else json.dumps(value)
+
+
+def _values_as_strings(pvalue):
+    if not isinstance(pvalue, dict):
+        return pvalue
+    out = dict(pvalue)
+    if "value" in out:
+        out["value"] = _value_text(out["value"])
+    if isinstance(out.get("arrayValues"), list):
+        out["arrayValues"] = [_values_as_strings(v) for v in out["arrayValues"]]
+    if isinstance(out.get("structValues"), dict):
+        out["structValues"] = {k: _values_as_strings(v) for k, v in out["structValues"].items()}
+    if isinstance(out.get("rangeValue"), dict):
+        out["rangeValue"] = {k: _values_as_strings(v) for k, v in out["rangeValue"].items()}
+    return out
+
+
+def as_strings(parameters: list) -> list:
+    """Query parameters with every value a string, as BigQuery stores and echoes them (its
+    QueryParameterValue.value is a string; a client may send a JSON number)."""
+    return [{**p, "parameterValue": _values_as_strings(p["parameterValue"])}
+            if isinstance(p, dict) and "parameterValue" in p else p for p in parameters]
 
 
 def bind(parameters: list[dict] | None) -> tuple[dict[str, exp.Expression], list[exp.Expression]]:
@@ -62,6 +113,8 @@ def bind(parameters: list[dict] | None) -> tuple[dict[str, exp.Expression], list
         try:
             sql = _literal_sql(param.get("parameterType") or {}, param.get("parameterValue"))
             value = sqlglot.parse_one(sql, read="duckdb")
+        except BigQueryError:
+            raise
         except Exception as exc:  # a malformed parameter is the caller's 400, not ours
             raise invalid_query(f"Invalid query parameter {param.get('name') or ''}: {exc}") \
                 from exc
