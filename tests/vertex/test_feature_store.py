@@ -353,3 +353,43 @@ def test_a_client_sent_to_the_public_endpoint_domain_is_refused(local_env):
         client.fetch_feature_values(feature_view=f"{store.resource_name}/featureViews/v",
                                     data_key={"key": "a"}, timeout=30)
     store.delete()
+
+
+@pytest.mark.parametrize("path, body", [
+    ("featureGroups?featureGroupId=g_junk", {"bigQuery": "bq://x.y.z"}),
+    ("featureGroups?featureGroupId=g_junk", {"bigQuery": {"bigQuerySource": {
+        "inputUri": "bq://x.y.z"}, "entityIdColumns": "entity_id"}}),
+    ("featureOnlineStores?featureOnlineStoreId=s_junk",
+     {"bigtable": {"autoScaling": {"minNodeCount": "many", "maxNodeCount": 2}}}),
+    ("featureOnlineStores?featureOnlineStoreId=s_junk", {"bigtable": {"autoScaling": []}}),
+    ("featureOnlineStores?featureOnlineStoreId=s_junk", {"optimized": {}, "labels": ["a"]}),
+])
+def test_junk_bodies_are_400s(local_env, path, body):
+    """Bodies with the right field names and the wrong JSON types: a 400, never a 500."""
+    import google.auth.transport.requests
+    from google.cloud.aiplatform import initializer
+
+    session = google.auth.transport.requests.AuthorizedSession(
+        initializer.global_config.credentials)
+    answer = session.post(f"{initializer.global_config.api_endpoint}/v1/{_parent()}/{path}",
+                          json=body)
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["error"]["status"] == "INVALID_ARGUMENT"
+
+
+def test_junk_fetch_bodies_are_400s(tables):
+    import google.auth.transport.requests
+    from google.cloud.aiplatform import initializer
+
+    store = fs.FeatureOnlineStore.create_optimized_store(f"opt_{_uid()}")
+    view = store.create_feature_view(f"v_{_uid()}", fs.FeatureViewBigQuerySource(
+        uri=f"bq://{tables['pairs']}", entity_id_columns=["store", "item"]), )
+    view.sync()
+    session = google.auth.transport.requests.AuthorizedSession(
+        initializer.global_config.credentials)
+    url = f"{initializer.global_config.api_endpoint}/v1/{view.resource_name}:fetchFeatureValues"
+    for body in ({"dataKey": "a"}, {"dataKey": {"compositeKey": ["a", "1"]}},
+                 {"dataKey": {"key": 5}}, {"dataKey": {"key": "a"}, "dataFormat": ["x"]}):
+        answer = session.post(url, json=body)
+        assert answer.status_code == 400, (body, answer.text)
+    store.delete(force=True)

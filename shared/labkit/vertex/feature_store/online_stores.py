@@ -30,7 +30,14 @@ from datetime import UTC, datetime
 
 from labkit.vertex import errors, operations
 from labkit.vertex.feature_store import sources
-from labkit.vertex.feature_store.registry import FeatureRegistry, check_id, group_source, key
+from labkit.vertex.feature_store.registry import (
+    FeatureRegistry,
+    check_id,
+    expect,
+    expect_common,
+    group_source,
+    key,
+)
 from labkit.vertex.feature_store.serving import OnlineServing
 from labkit.vertex.pipelines.cron import Cron, CronError
 from labkit.vertex.resources import apply_mask, matches_filter, page
@@ -38,6 +45,13 @@ from labkit.vertex.store import ResourceStore, new_id, now
 
 ID_60 = re.compile(r"[a-z_][a-z0-9_]{0,59}")
 TICK_S = 1.0
+
+
+def _count(value, field: str) -> int:
+    """An int32 field: a JSON number, or the string protobuf's JSON parser also reads."""
+    if isinstance(value, str) and re.fullmatch(r"-?\d+", value):
+        return int(value)
+    return expect(value, int, field) or 0
 
 
 def _stamp(moment: datetime) -> str:
@@ -61,7 +75,10 @@ class OnlineStores:
     def create_store(self, parent: str, body: dict, store_id: str | None) -> dict:
         check_id(store_id, "feature_online_store_id", ID_60, 60)
         name = f"{parent}/featureOnlineStores/{store_id}"
-        bigtable, optimized = body.get("bigtable"), body.get("optimized")
+        expect_common(body)
+        bigtable = expect(body.get("bigtable"), dict, "feature_online_store.bigtable")
+        optimized = expect(body.get("optimized"), dict, "feature_online_store.optimized")
+        expect(body.get("dedicatedServingEndpoint"), dict, "dedicated_serving_endpoint")
         if (bigtable is None) == (optimized is None):
             raise errors.invalid("A FeatureOnlineStore needs exactly one storage type: "
                                  "bigtable or optimized.")
@@ -95,11 +112,12 @@ class OnlineStores:
 
     @staticmethod
     def _scaling(bigtable: dict) -> dict:
-        scaling = bigtable.get("autoScaling")
+        scaling = expect(bigtable.get("autoScaling"), dict, "bigtable.auto_scaling")
         if not scaling:
             raise errors.invalid("FeatureOnlineStore.bigtable.auto_scaling is required.")
-        low, high = int(scaling.get("minNodeCount", 0)), int(scaling.get("maxNodeCount", 0))
-        cpu = int(scaling.get("cpuUtilizationTarget", 0) or 50)
+        low, high, cpu = (_count(scaling.get(f), f"auto_scaling.{f}") for f in
+                          ("minNodeCount", "maxNodeCount", "cpuUtilizationTarget"))
+        cpu = cpu or 50
         if low < 1:
             raise errors.invalid("auto_scaling.min_node_count must be greater than or equal "
                                  "to 1.")
@@ -124,6 +142,8 @@ class OnlineStores:
         return page(items, "featureOnlineStores", query.get("pageSize"), query.get("pageToken"))
 
     def patch_store(self, name: str, body: dict, mask: str | None) -> dict:
+        expect_common(body)
+        expect(body.get("bigtable"), dict, "feature_online_store.bigtable")
         with self.lock:
             resource = self.get_store(name)
             if "bigtable" in (mask or "") or "bigtable" in body and not mask:
@@ -161,8 +181,9 @@ class OnlineStores:
         check_id(view_id, "feature_view_id", ID_60, 60)
         online_store = self.get_store(store_name)
         name = f"{store_name}/featureViews/{view_id}"
+        expect_common(body)
         given = [s for s in ("bigQuerySource", "featureRegistrySource", "vertexRagSource")
-                 if body.get(s)]
+                 if expect(body.get(s), dict, f"feature_view.{s}")]
         if len(given) != 1:
             raise errors.invalid("A FeatureView needs exactly one source: big_query_source or "
                                  "feature_registry_source.")
@@ -174,7 +195,7 @@ class OnlineStores:
         resource = {"name": name, "labels": body.get("labels", {}),
                     given[0]: body[given[0]]}
         self._check_source(resource)
-        sync_config = body.get("syncConfig")
+        sync_config = expect(body.get("syncConfig"), dict, "feature_view.sync_config")
         if sync_config:
             resource["syncConfig"] = self._sync_config(sync_config, online_store)
         stamp = now()
@@ -195,7 +216,7 @@ class OnlineStores:
                                      "stores: use a cron sync_config or a Bigtable store.")
             raise errors.gcp_only("Continuous feature view sync")
         try:
-            cron = Cron(config.get("cron", ""))
+            cron = Cron(expect(config.get("cron"), str, "sync_config.cron") or "")
         except CronError as exc:
             raise errors.invalid(f"Invalid sync_config.cron: {exc}") from None
         return {"cron": cron.text}
@@ -205,7 +226,8 @@ class OnlineStores:
         bq = view.get("bigQuerySource")
         if bq is not None:
             ref = sources.parse_uri(bq.get("uri"), "FeatureView.big_query_source.uri")
-            entity_columns = list(bq.get("entityIdColumns") or [])
+            entity_columns = list(expect(bq.get("entityIdColumns"), list,
+                                         "big_query_source.entity_id_columns", str) or [])
             if not entity_columns:
                 raise errors.invalid("FeatureView.big_query_source.entity_id_columns is "
                                      "required.")
@@ -216,15 +238,18 @@ class OnlineStores:
         registry = view["featureRegistrySource"]
         if registry.get("projectNumber"):
             raise errors.gcp_only("A feature view over another project's feature registry")
-        groups = registry.get("featureGroups") or []
+        groups = expect(registry.get("featureGroups"), list,
+                        "feature_registry_source.feature_groups", dict) or []
         if not groups:
             raise errors.invalid("feature_registry_source.feature_groups is required.")
         widths = set()
         parent = view["name"].split("/featureOnlineStores/")[0]
         for group in groups:
-            group_name = f"{parent}/featureGroups/{group.get('featureGroupId')}"
+            group_id = expect(group.get("featureGroupId"), str, "feature_groups.feature_group_id")
+            group_name = f"{parent}/featureGroups/{group_id}"
             found = self.registry.get_group(group_name)
             widths.add(len(group_source(found)[1]))
+            expect(group.get("featureIds"), list, "feature_groups.feature_ids", str)
             if not group.get("featureIds"):
                 raise errors.invalid(f"feature_ids of feature group {group_name} is empty.")
             for feature_id in group["featureIds"]:
@@ -245,6 +270,8 @@ class OnlineStores:
         return page(items, "featureViews", query.get("pageSize"), query.get("pageToken"))
 
     def patch_view(self, name: str, body: dict, mask: str | None) -> dict:
+        expect_common(body)
+        expect(body.get("syncConfig"), dict, "feature_view.sync_config")
         with self.lock:
             view = self.get_view(name)
             online_store = self.get_store(name.split("/featureViews/")[0])

@@ -34,6 +34,25 @@ def check_id(value: str | None, what: str, pattern: re.Pattern = ID_128, limit: 
                              f"character cannot be a number.")
 
 
+def expect(value, kind: type, field: str, items: type | None = None):
+    """`value` if it has the JSON type the field's proto has (a 400 otherwise: the front
+    end checks names, not types); None passes (an unset field)."""
+    bad = value is not None and (not isinstance(value, kind) or isinstance(value, bool) and
+                                 kind is int or items is not None and
+                                 any(not isinstance(v, items) for v in value))
+    if bad:
+        wanted = {dict: "an object", list: "a list", str: "a string", int: "an integer",
+                  bool: "a boolean"}[kind]
+        raise errors.invalid(f"Invalid value at '{field}': expected {wanted}"
+                             + (f" of {items.__name__} values" if items else "") + ".")
+    return value
+
+
+def expect_common(body: dict) -> None:
+    expect(body.get("labels"), dict, "labels", str)
+    expect(body.get("description"), str, "description")
+
+
 def key(name: str) -> str:
     return name.replace("/", "~")
 
@@ -57,7 +76,12 @@ class FeatureRegistry:
     def create_group(self, parent: str, body: dict, group_id: str | None) -> dict:
         check_id(group_id, "feature_group_id")
         name = f"{parent}/featureGroups/{group_id}"
-        bq = body.get("bigQuery")
+        expect_common(body)
+        bq = expect(body.get("bigQuery"), dict, "feature_group.big_query")
+        if bq:
+            expect(bq.get("bigQuerySource"), dict, "big_query.big_query_source")
+            expect(bq.get("entityIdColumns"), list, "big_query.entity_id_columns", str)
+            expect(bq.get("timeSeries"), dict, "big_query.time_series")
         if not bq:
             raise errors.invalid("FeatureGroup.big_query is required: a feature group "
                                  "registers a BigQuery table or view.")
@@ -91,6 +115,7 @@ class FeatureRegistry:
         return page(items, "featureGroups", query.get("pageSize"), query.get("pageToken"))
 
     def patch_group(self, name: str, body: dict, mask: str | None) -> dict:
+        expect_common(body)
         with self.store.lock:
             group = apply_mask(self.get_group(name), body, mask, {"labels", "description"})
             group.update(updateTime=now(), etag=new_id())
@@ -120,7 +145,8 @@ class FeatureRegistry:
         check_id(feature_id, "feature_id")
         group = self.get_group(group_name)
         ref, entity_columns, timestamp, _ = group_source(group)
-        column = body.get("versionColumnName") or feature_id
+        expect_common(body)
+        column = expect(body.get("versionColumnName"), str, "version_column_name") or feature_id
         if column in entity_columns or column == timestamp:
             raise errors.invalid(f"Column {column} is the feature group's "
                                  f"{'entity ID' if column in entity_columns else 'timestamp'} "
@@ -153,6 +179,7 @@ class FeatureRegistry:
         return page(items, "features", query.get("pageSize"), query.get("pageToken"))
 
     def patch_feature(self, name: str, body: dict, mask: str | None) -> dict:
+        expect_common(body)
         with self.store.lock:
             feature = apply_mask(self.get_feature(name), body, mask,
                                  {"labels", "description", "pointOfContact"})

@@ -150,11 +150,16 @@ class OnlineServing:
             raise errors.invalid("Use data_key and data_format, or the deprecated id and "
                                  "format, not both.")
         wanted = body.get("dataFormat", body.get("format"))
-        fmt = FORMATS.get(wanted)
+        fmt = FORMATS.get(wanted) if isinstance(wanted, (str, int, type(None))) else None
         if fmt is None:
             raise errors.invalid(f"Unknown data_format {wanted!r}: use KEY_VALUE or "
                                  f"PROTO_STRUCT.")
         data_key = body.get("dataKey") or ({"key": body["id"]} if body.get("id") else {})
+        parts = (data_key.get("compositeKey") or {}) if isinstance(data_key, dict) else None
+        if not isinstance(data_key, dict) or not isinstance(parts, dict) or not isinstance(
+                parts.get("parts", []), list) or not isinstance(data_key.get("key", ""), str):
+            raise errors.invalid("Invalid value at 'data_key': expected {key: string} or "
+                                 "{composite_key: {parts: [string]}}.")
         data = self._data(view_key)
         if data is None:
             raise errors.failed_precondition(
