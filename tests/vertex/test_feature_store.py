@@ -154,6 +154,17 @@ def test_online_stores_validate_and_need_force(tables):
     store = fs.FeatureOnlineStore.create_bigtable_store(f"bt_{_uid()}", max_node_count=3)
     assert store.feature_online_store_type == fs.FeatureOnlineStoreType.BIGTABLE
     assert store.gca_resource.bigtable.auto_scaling.cpu_utilization_target == 50
+    _admin().update_feature_online_store(
+        feature_online_store={"name": store.resource_name, "bigtable": {"auto_scaling": {
+            "min_node_count": 2, "max_node_count": 20}}},
+        update_mask={"paths": ["bigtable.auto_scaling"]}).result()
+    assert fs.FeatureOnlineStore(store.name).gca_resource.bigtable.auto_scaling.max_node_count \
+        == 20
+    with pytest.raises(exceptions.BadRequest, match="max_node_count"):
+        _admin().update_feature_online_store(
+            feature_online_store={"name": store.resource_name, "bigtable": {"auto_scaling": {
+                "min_node_count": 2, "max_node_count": 21}}},
+            update_mask={"paths": ["bigtable.auto_scaling"]}).result()
     store.create_feature_view(f"v_{_uid()}", fs.FeatureViewBigQuerySource(
         uri=f"bq://{tables['pairs']}", entity_id_columns=["store", "item"]))
     with pytest.raises(exceptions.BadRequest, match="force"):

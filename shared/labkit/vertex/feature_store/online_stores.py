@@ -144,15 +144,17 @@ class OnlineStores:
     def patch_store(self, name: str, body: dict, mask: str | None) -> dict:
         expect_common(body)
         expect(body.get("bigtable"), dict, "feature_online_store.bigtable")
+        fields = [f.strip() for f in (mask or "").split(",") if f.strip()] or list(body)
+        tops = {f.split(".")[0] for f in fields}  # bigtable.auto_scaling is part of bigtable
         with self.lock:
             resource = self.get_store(name)
-            if "bigtable" in (mask or "") or "bigtable" in body and not mask:
+            if "bigtable" in tops:
                 if "bigtable" not in resource:
                     raise errors.invalid("An Optimized online store has no bigtable settings.")
-                body = {**body, "bigtable": {**body.get("bigtable", {}), "autoScaling":
-                                             self._scaling(body.get("bigtable", {}))}}
-                mask = ",".join(f.split(".")[0] for f in (mask or "").split(",") if f) or None
-            resource = apply_mask(resource, body, mask, {"labels", "bigtable"})
+                given = body.get("bigtable") or {}
+                body = {**body, "bigtable": {**resource["bigtable"], **given,
+                                             "autoScaling": self._scaling(given)}}
+            resource = apply_mask(resource, body, ",".join(sorted(tops)), {"labels", "bigtable"})
             resource.update(updateTime=now(), etag=new_id())
             self.store.put("featureOnlineStores", key(name), resource)
         return operations.done(self.store, name, "UpdateFeatureOnlineStoreOperationMetadata",
