@@ -308,6 +308,10 @@ def test_ai_generate_refusals(bq, local_env):
         run(bq, "SELECT AI.GENERATE('hi', model_params => JSON '{\"contents\": []}') AS g")
     with pytest.raises(exceptions.BadRequest, match="Invalid output_schema"):
         run(bq, "SELECT AI.GENERATE('hi', output_schema => 'answer') AS g")
+    with pytest.raises(exceptions.BadRequest, match="Provisioned Throughput"):
+        run(bq, "SELECT AI.GENERATE('hi', request_type => 'DEDICATED') AS g")
+    with pytest.raises(exceptions.BadRequest, match="Invalid request_type 'FAST'"):
+        run(bq, "SELECT AI.GENERATE('hi', request_type => 'FAST') AS g")
 
 
 def test_a_deleted_connection_leaves_its_model_unusable(bq, connections, local_env):

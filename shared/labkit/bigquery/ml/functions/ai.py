@@ -35,6 +35,7 @@ from labkit.bigquery.ml.functions.generate import (
     _settings,
     ai_generate_embedding,
     answer_text,
+    check_request_type,
     generate_one,
     generation_config,
 )
@@ -43,7 +44,6 @@ from labkit.bigquery.ml.sqlscan import close_paren, literal, mask, split_alias, 
 DEFAULT_ENDPOINT = "gemini-2.5-flash"  # "Currently, the default endpoint is gemini-2.5-flash"
 GENERATE = re.compile(r"\bAI\s*\.\s*GENERATE\s*\(", re.I)
 _NAMED = re.compile(r"^\s*(?P<name>\w+)\s*=>\s*(?P<value>.*)$", re.S)
-REQUEST_TYPES = ("DEDICATED", "SHARED", "UNSPECIFIED")
 _ARGUMENTS = ("prompt", "endpoint", "model_params", "output_schema", "connection_id",
               "request_type")
 
@@ -141,9 +141,7 @@ def _generate_call(args_text: str, project, location, connections, vertex):
         raise MLError(f"AI.GENERATE needs a Gemini endpoint; {endpoint} is an embedding model")
     if "connection_id" in strings:
         location = _check_connection(strings["connection_id"], project, connections)
-    if strings.get("request_type", "UNSPECIFIED").upper() not in REQUEST_TYPES:
-        raise MLError(f"Invalid request_type '{strings['request_type']}': use "
-                      f"{', '.join(REQUEST_TYPES)}")
+    check_request_type(strings.get("request_type"))
     fields = None
     if "output_schema" in strings:
         fields = output_schema.parse(strings["output_schema"])

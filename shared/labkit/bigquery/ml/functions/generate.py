@@ -190,11 +190,7 @@ def generation_config(call, settings: dict) -> dict:
     """The STRUCT's generation settings as a generateContent generationConfig."""
     if settings.get("safety_settings") is not None:
         raise not_local(f"{call.name} with safety_settings")
-    request_type = settings.get("request_type")
-    if request_type is not None and str(request_type).upper() not in (
-            "DEDICATED", "SHARED", "UNSPECIFIED"):
-        raise MLError(f"Invalid request_type '{request_type}': use DEDICATED, SHARED or "
-                      "UNSPECIFIED")
+    check_request_type(settings.get("request_type"))
     config = {"maxOutputTokens": _number(settings, "max_output_tokens", 1, 8192, True) or 128,
               "temperature": _number(settings, "temperature", 0.0, 2.0, False),
               "topP": _number(settings, "top_p", 0.0, 1.0, False),
@@ -205,6 +201,21 @@ def generation_config(call, settings: dict) -> dict:
             raise MLError("stop_sequences must be an ARRAY<STRING>")
         config["stopSequences"] = stops
     return {k: v for k, v in config.items() if v is not None}
+
+
+def check_request_type(request_type) -> None:
+    """SHARED and UNSPECIFIED use the dynamic shared quota; DEDICATED only Provisioned
+    Throughput, and "the function returns an invalid query error if Provisioned Throughput
+    quota isn't available" (AI.GENERATE_DOUBLE reference, REQUEST_TYPE): none is bought
+    locally."""
+    if request_type is None or str(request_type).upper() in ("SHARED", "UNSPECIFIED"):
+        return
+    if str(request_type).upper() == "DEDICATED":
+        raise MLError("request_type DEDICATED needs purchased Provisioned Throughput quota, and "
+                      "this project has none (the local Vertex AI has no Provisioned "
+                      "Throughput): use SHARED or UNSPECIFIED")
+    raise MLError(f"Invalid request_type '{request_type}': use DEDICATED, SHARED or "
+                  "UNSPECIFIED")
 
 
 def generate_one(generate, prompt, request: dict) -> tuple[dict | None, str]:
