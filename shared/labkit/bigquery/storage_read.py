@@ -157,14 +157,23 @@ def avro_schema(fields: list[dict], name: str = "__root__") -> dict:
 
 
 def _avro_values(rows: list[dict], fields: list[dict]) -> list[dict]:
-    """DATETIME values as the strings BigQuery's Avro carries."""
-    datetimes = [f["name"] for f in fields if (f.get("type") or "").upper() == "DATETIME"
-                 and (f.get("mode") or "").upper() != "REPEATED"]
-    for row in rows:
-        for name in datetimes:
-            if row[name] is not None:
-                row[name] = row[name].isoformat()
-    return rows
+    """DATETIME values (at any depth) as the strings BigQuery's Avro carries."""
+    def value(v, f: dict, repeated: bool):
+        if v is None:
+            return None
+        if repeated:
+            return [value(item, f, False) for item in v]
+        kind = (f.get("type") or "").upper()
+        if kind == "DATETIME":
+            return v.isoformat()
+        if kind in ("RECORD", "STRUCT"):
+            return {s["name"]: value(v.get(s["name"]), s,
+                                     (s.get("mode") or "").upper() == "REPEATED")
+                    for s in f.get("fields") or []}
+        return v
+
+    root = {"type": "RECORD", "fields": fields}
+    return [value(row, root, False) for row in rows]
 
 
 # --- what a session reads ------------------------------------------------------------------
