@@ -360,3 +360,26 @@ def test_parameter_values_are_echoed_as_strings_and_wide_bignumerics_refused(cli
         "b", "BIGNUMERIC", decimal.Decimal("12345678901234567890.123456789012345678"))])
     row = list(client.query("SELECT @b AS b", job_config=fits).result())[0]
     assert row["b"] == decimal.Decimal("12345678901234567890.123456789012345678")
+
+
+def test_table_names_are_case_sensitive_unless_the_dataset_says_otherwise(client):
+    sensitive = client.create_dataset(f"cs_{uuid.uuid4().hex[:8]}")
+    insensitive = bigquery.Dataset(f"{client.project}.ci_{uuid.uuid4().hex[:8]}")
+    insensitive.is_case_insensitive = True
+    insensitive = client.create_dataset(insensitive)
+    try:
+        assert sensitive.is_case_insensitive is False and insensitive.is_case_insensitive
+        for ds in (sensitive, insensitive):
+            client.create_table(ds.table("lower_name"))
+        assert client.get_table(insensitive.table("LOWER_Name")).table_id == "lower_name"
+        with pytest.raises(exceptions.NotFound):
+            client.get_table(sensitive.table("LOWER_Name"))
+        with pytest.raises(exceptions.NotFound):
+            client.delete_table(sensitive.table("Lower_name"))
+        with pytest.raises(exceptions.MethodNotImplemented, match="differ only in case"):
+            client.create_table(sensitive.table("Lower_Name"))
+        with pytest.raises(exceptions.Conflict):
+            client.create_table(insensitive.table("Lower_Name"))
+    finally:
+        for ds in (sensitive, insensitive):
+            client.delete_dataset(ds, delete_contents=True)

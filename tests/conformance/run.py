@@ -61,7 +61,8 @@ def main() -> int:
                "--disable-warnings", "-W", "default::PendingDeprecationWarning"]
     if args.jobs > 1:
         command += ["-n", str(args.jobs)]
-    command += pytest_args or [str(Path("tests") / "system")]
+    named = any(a.startswith("tests") for a in pytest_args)  # node ids or paths given
+    command += pytest_args + ([] if named else [str(Path("tests") / "system")])
     began = time.monotonic()
     try:
         status = subprocess.run(command, cwd=root, env=env, timeout=args.timeout).returncode

@@ -23,7 +23,7 @@ from labkit.bigquery.warehouse import LOCATION, NO_SCHEMA, Warehouse, now_ms
 
 _DATASET_FIELDS = ("description", "friendlyName", "labels", "defaultTableExpirationMs",
                    "defaultPartitionExpirationMs", "access", "defaultCollation",
-                   "maxTimeTravelHours", "storageBillingModel")
+                   "maxTimeTravelHours", "storageBillingModel", "isCaseInsensitive")
 # tableConstraints: primary and foreign keys, which BigQuery keeps as metadata and does not
 # enforce (NOT ENFORCED) https://cloud.google.com/bigquery/docs/primary-foreign-keys
 _TABLE_FIELDS = ("description", "friendlyName", "labels", "expirationTime",
@@ -134,10 +134,23 @@ class Resources:
             if not self.wh.dataset_exists(project, dataset):
                 raise not_found("Dataset", f"{project}:{dataset}")
             raise not_found("Table", f"{project}:{dataset}.{table}")
+        stored = self._stored_name(project, dataset, table)
+        if stored != table and not self._case_insensitive(project, dataset):
+            raise not_found("Table", f"{project}:{dataset}.{table}")
         return kind
+
+    def _case_insensitive(self, project: str, dataset: str) -> bool:
+        """Table names are case-sensitive unless the dataset says isCaseInsensitive.
+        https://cloud.google.com/bigquery/docs/reference/rest/v2/datasets#Dataset"""
+        return self.wh.dataset_meta(project, dataset).get("isCaseInsensitive") is True
+
+    def _stored_name(self, project: str, dataset: str, table: str) -> str | None:
+        return next((name for name, _ in self.wh.tables(project, dataset)
+                     if name.lower() == table.lower()), None)
 
     def table(self, project: str, dataset: str, table: str) -> dict:
         kind = self._require_table(project, dataset, table)
+        table = self._stored_name(project, dataset, table) or table  # as it was created
         meta = self.wh.table_meta(project, dataset, table)
         columns, types = self.wh.columns(project, dataset, table)
         body = {
@@ -201,6 +214,12 @@ class Resources:
         view = body.get("view")
         extra = {k: body[k] for k in _TABLE_FIELDS if k in body}
         if self.wh.table_kind(project, dataset, table):
+            stored = self._stored_name(project, dataset, table)
+            if stored != table and not self._case_insensitive(project, dataset):
+                # BigQuery keeps both in a case-sensitive dataset; DuckDB's names ignore case
+                raise BigQueryError(
+                    f"Tables whose names differ only in case ({stored}, {table}) cannot both "
+                    f"exist in the local BigQuery. {LOCAL_ONLY_HINT}", "notImplemented")
             raise duplicate("Table", f"{project}:{dataset}.{table}")
         if view:
             if view.get("useLegacySql"):
