@@ -82,6 +82,20 @@ def test_index_from_json_files(tree_index):
     assert config["algorithmConfig"]["treeAhConfig"]["leafNodeEmbeddingCount"] == 100
 
 
+def test_index_survives_a_restart_of_the_services(local_env, tree_index, vectors):
+    """What a new services process sees: the index's datapoints read back from the
+    workspace (no pickle), its searcher rebuilt."""
+    from labkit.vertex.store import ResourceStore
+    from labkit.vertex.vector_search.indexes import Indexes
+    from labkit.workspace import Workspace
+
+    reopened = Indexes(ResourceStore(Workspace.from_env()), objects=None)
+    resource = reopened.by_name(tree_index.resource_name)
+    engine = reopened.engine(resource)
+    assert len(engine) == 3000
+    assert engine.search(vectors[11], 1)[0][0].id == "11"
+
+
 def test_find_neighbors_against_numpy(endpoint, vectors):
     assert endpoint.public_endpoint_domain_name.endswith(".vdb.vertexai.goog")
     queries = _vectors(20, seed=5)

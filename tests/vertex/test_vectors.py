@@ -6,8 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from labkit import vectors
 from labkit.vectors import (
     Datapoint,
+    EngineUnavailable,
     NumericFilter,
     NumericRestrict,
     Restrict,
@@ -111,7 +113,7 @@ def test_restricts_numeric_filters_and_crowding(tree):
 def test_upsert_replace_remove_and_storage(tmp_path):
     x = _clustered(600, 4)
     index = VectorIndex(4, feature_norm="UNIT_L2_NORM",
-                        tree_ah=TreeAH(approximate_neighbors_count=20,
+                        tree_ah=TreeAH(approximate_neighbors_count=200,
                                        leaf_node_embedding_count=50))
     index.upsert(_points(x))
     assert index.search(x[7], 1)[0][0].id == "7"
@@ -150,3 +152,12 @@ def test_bad_input_is_a_vector_error():
     with pytest.raises(VectorError, match="op must be"):
         NumericFilter("price", 1, "BETWEEN")
     assert len(index) == 1  # nothing half-stored
+
+
+def test_tree_ah_off_linux_is_refused_and_brute_force_still_works(monkeypatch):
+    monkeypatch.setattr(vectors.sys, "platform", "darwin")
+    with pytest.raises(EngineUnavailable, match="only for Linux"):
+        VectorIndex(4, tree_ah=TreeAH(10))
+    index = VectorIndex(4)
+    index.upsert([Datapoint("a", (1.0, 0.0, 0.0, 0.0)), Datapoint("b", (0.0, 1.0, 0.0, 0.0))])
+    assert index.search([1, 0, 0, 0], 1)[0][0].id == "a"

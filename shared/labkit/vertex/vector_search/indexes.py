@@ -25,7 +25,7 @@ from __future__ import annotations
 import shutil
 import threading
 
-from labkit.vectors import TreeAH, VectorError, VectorIndex
+from labkit.vectors import EngineUnavailable, TreeAH, VectorError, VectorIndex
 from labkit.vertex import errors, operations
 from labkit.vertex.resources import apply_mask, matches_filter, page
 from labkit.vertex.store import ResourceStore, new_id, now
@@ -44,6 +44,8 @@ PATCHABLE = {"displayName", "description", "labels", "metadata"}
 
 
 def _vertex(error: VectorError) -> errors.VertexError:
+    if isinstance(error, EngineUnavailable):
+        return errors.VertexError("UNIMPLEMENTED", str(error))
     return errors.invalid(str(error))
 
 
