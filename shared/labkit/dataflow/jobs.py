@@ -84,7 +84,8 @@ def _location(location: str) -> str:
 
 class Jobs:
     """The jobs of one workspace. `environment(project)` is the environment that points a
-    worker's Google clients at the local services (Services.client_environment)."""
+    worker's Google clients at the local services (Services.client_environment; None: the
+    local project)."""
 
     def __init__(self, workspace: Workspace, environment: Callable[[str], dict]):
         self.root = workspace.path("dataflow", "jobs")
@@ -337,13 +338,13 @@ class Jobs:
         with self.spare_lock:
             spare, self.spare = self.spare, None
         if spare is None or spare.poll() is not None:
-            spare = _spawn(self.root / "spare.log")
+            spare = _spawn(self.root / "spare.log", self.environment(None))
         return spare
 
     def _keep_spare(self) -> None:
         with self.spare_lock:
             if self.spare is None and not self.closed:
-                self.spare = _spawn(self.root / "spare.log")
+                self.spare = _spawn(self.root / "spare.log", self.environment(None))
 
     def _finish(self, job_id: str) -> None:
         folder = self._folder(job_id)
@@ -412,13 +413,15 @@ def _summary(job):
     return summary
 
 
-def _spawn(log: Path) -> subprocess.Popen:
+def _spawn(log: Path, environment: dict) -> subprocess.Popen:
     """A spare worker: it imports, then waits on stdin for its job (labkit.dataflow.worker),
     writing to `log` until the job's own log takes over; its own session, so a cancel kills
-    its whole process group."""
+    its whole process group. It starts with the clients' environment already (some
+    libraries read it on import: httplib2 its CA file); the job's project comes later."""
     with open(log, "ab") as out:
         return subprocess.Popen([sys.executable, "-m", "labkit.dataflow.worker", "--spare"],
-                                env=_base_environ(), stdin=subprocess.PIPE, text=True,
+                                env={**_base_environ(), **environment},
+                                stdin=subprocess.PIPE, text=True,
                                 stdout=out, stderr=subprocess.STDOUT, cwd=log.parent,
                                 start_new_session=True)
 

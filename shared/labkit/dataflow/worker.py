@@ -204,6 +204,9 @@ def main(argv: list[str]) -> int:
             return 0
     else:
         folder = Path(argv[1])
+    import time
+
+    start = time.perf_counter()
     try:
         outcome = run(folder)
     except NotLocal as exc:
@@ -212,7 +215,8 @@ def main(argv: list[str]) -> int:
         outcome = {"state": "JOB_STATE_FAILED", "metrics": [],
                    "error": "Error message from worker: " + traceback.format_exc()}
     write_atomic(folder / "outcome.json", json.dumps(outcome, default=str))
-    print(outcome.get("error") or "The pipeline finished.", flush=True)
+    print(outcome.get("error") or f"The pipeline finished in "
+          f"{time.perf_counter() - start:.1f} s.", flush=True)
     return 0
 
 
