@@ -383,3 +383,30 @@ def test_table_names_are_case_sensitive_unless_the_dataset_says_otherwise(client
     finally:
         for ds in (sensitive, insensitive):
             client.delete_dataset(ds, delete_contents=True)
+
+
+def test_parquet_decimals_follow_decimal_target_types(client, table_id):
+    import decimal
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    values = [decimal.Decimal("123.999999999999"), decimal.Decimal("1.5")]
+    buffer = io.BytesIO()
+    pq.write_table(pa.table({"d": pa.array(values, pa.decimal128(38, 12))}), buffer)
+
+    def load(targets, dest):
+        config = bigquery.LoadJobConfig(source_format="PARQUET", decimal_target_types=targets,
+                                        write_disposition="WRITE_TRUNCATE")
+        return client.load_table_from_file(io.BytesIO(buffer.getvalue()), dest,
+                                           job_config=config).result()
+
+    load(["NUMERIC", "BIGNUMERIC", "STRING"], table_id)  # NUMERIC cannot hold 12 digits
+    assert client.get_table(table_id).schema[0].field_type == "BIGNUMERIC"
+    assert sorted(r["d"] for r in client.list_rows(table_id)) == sorted(values)
+    load(["STRING", "NUMERIC"], f"{table_id}_s")
+    assert client.get_table(f"{table_id}_s").schema[0].field_type == "STRING"
+    with pytest.raises(exceptions.BadRequest, match="out of valid NUMERIC range"):
+        load(["NUMERIC"], f"{table_id}_n")
+    with pytest.raises(exceptions.BadRequest, match="decimalTargetTypes"):
+        load(["NUMERIC", "NUMERIC"], f"{table_id}_n")

@@ -96,6 +96,47 @@ def _decoded(source: str, fields: list[dict] | None) -> str:
     return f"(SELECT * REPLACE ({casts}) FROM {source})"
 
 
+# Parquet DECIMAL(P, S) columns become the first of NUMERIC, BIGNUMERIC, STRING (in that
+# precedence) listed in decimalTargetTypes (default NUMERIC) that holds P and S; if none
+# does, the widest listed, and a value it cannot hold fails the load.
+# https://cloud.google.com/bigquery/docs/reference/rest/v2/Job#JobConfigurationLoad.FIELDS.decimal_target_types
+_DECIMAL_TARGETS = ("NUMERIC", "BIGNUMERIC", "STRING")
+
+
+def _decimal_targets(cur, source: str, targets) -> tuple[str, list[dict] | None]:
+    """(the source with its decimal columns converted, the fields to declare)."""
+    targets = targets or ["NUMERIC"]
+    if not isinstance(targets, list) or len(set(targets)) != len(targets) or \
+            any(t not in _DECIMAL_TARGETS for t in targets):
+        raise invalid(f"Invalid decimalTargetTypes: {targets!r}; list distinct values of "
+                      f"{', '.join(_DECIMAL_TARGETS)}")
+    allowed = [t for t in _DECIMAL_TARGETS if t in targets]
+    casts, declared = [], []
+    for row in cur.execute(f"DESCRIBE SELECT * FROM {source}").fetchall():
+        name, kind = row[0], str(row[1]).upper()
+        if not kind.startswith("DECIMAL("):
+            continue
+        precision, scale = (int(x) for x in kind[8:-1].split(","))
+        fits = {"NUMERIC": precision - scale <= 29 and scale <= 9,
+                "BIGNUMERIC": precision - scale <= 38 and scale <= 38, "STRING": True}
+        target = next((t for t in allowed if fits[t]), allowed[-1])
+        column = bqschema.quote(name)
+        if target == "NUMERIC":
+            extra = max(0, scale - 9)  # fractional digits NUMERIC cannot hold must be 0
+            exact = f"right({column}::VARCHAR, {extra}) = '{'0' * extra}'" if extra else "true"
+            casts.append(
+                f"CASE WHEN {column} IS NULL OR ({exact} AND abs({column}) < 1e29) THEN "
+                f"CAST({column} AS DECIMAL(38,9)) ELSE error('Invalid NUMERIC value: ' || "
+                f"{column}::VARCHAR || ' is out of valid NUMERIC range (field {name})') END "
+                f"AS {column}")
+        elif target == "STRING":
+            casts.append(f"CAST({column} AS VARCHAR) AS {column}")
+        declared.append({"name": name, "type": target})
+    if not casts:
+        return source, declared or None
+    return f"(SELECT * REPLACE ({', '.join(casts)}) FROM {source})", declared
+
+
 def _as_bigquery_detects(cur, source: str) -> str:
     """Schema autodetect as BigQuery does it: a date-and-time value is a TIMESTAMP, with or
     without a zone ("2018-08-19 12:11", "2018/08/19 12:11", "... -05:00", "... UTC"); a
@@ -172,6 +213,9 @@ def run_load(wh: Warehouse, load: dict, path: Path) -> dict:
                                   f"{bqschema.duck_type(f)}) AS {bqschema.quote(f['name'])}"
                                   for f in fields)
                 source = f"(SELECT {casts} FROM {source})"
+            declared = None
+            if fmt == "PARQUET" and not fields:
+                source, declared = _decimal_targets(cur, source, load.get("decimalTargetTypes"))
             before = wh.num_rows(project, dataset, table) if exists else 0
             replace = not exists or (write == "WRITE_TRUNCATE" and (fields or not positional))
             if replace:
@@ -192,8 +236,8 @@ def run_load(wh: Warehouse, load: dict, path: Path) -> dict:
                 bad, row_errors = _bad_records(cur, rejects, path, fmt, after - before)
                 if bad > max_bad:
                     raise _too_many_errors(fmt, bad, row_errors)
-            extra = {"schema": {"fields": fields}} if fields and (replace or not exists) \
-                else None
+            extra = {"schema": {"fields": fields or declared}} \
+                if (fields or declared) and (replace or not exists) else None
             wh.touch_table(cur, project, dataset, table, created=created, extra=extra)
     except BigQueryError:
         raise
