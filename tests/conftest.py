@@ -38,6 +38,19 @@ def local_env():
         running.close()
 
 
+@pytest.fixture
+def ipython_shell():
+    """An IPython shell for a test of magics, cleared afterwards: libraries that look for a
+    running IPython (Beam labels transforms and imports its interactive runner then) would
+    otherwise see one in every later test of the same worker."""
+    from IPython.core.interactiveshell import InteractiveShell
+
+    try:
+        yield InteractiveShell.instance()
+    finally:
+        InteractiveShell.clear_instance()
+
+
 def pytest_sessionfinish(session, exitstatus):
     from labkit.services import daemon
     from labkit.workspace import Workspace

@@ -168,9 +168,8 @@ def test_ordered_query_results_keep_their_order(client, table, reader):
     assert ids == list(range(ROWS, 0, -1))
 
 
-def test_pandas_gbq_and_the_magic_read_through_it(client, table):
+def test_pandas_gbq_and_the_magic_read_through_it(client, table, ipython_shell):
     import pandas_gbq
-    from IPython.core.interactiveshell import InteractiveShell
 
     def counted():
         return mock.patch.object(
@@ -185,7 +184,7 @@ def test_pandas_gbq_and_the_magic_read_through_it(client, table):
                                  use_bqstorage_api=True, progress_bar_type=None)
     assert sorted(picked["id"].tolist()) == list(range(1, 1201))
     with counted() as create:  # %%bigquery runs a job and reads its destination
-        shell = InteractiveShell.instance()
+        shell = ipython_shell
         shell.extension_manager.load_extension("bigquery_magics")
         shell.run_cell_magic("bigquery", "magic_df", f"SELECT id FROM `{table}`")
     assert create.call_count == 1

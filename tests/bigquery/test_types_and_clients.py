@@ -86,10 +86,8 @@ def test_public_datasets_have_bigquery_schemas(client):
     assert 0.23 < share < 0.25  # UCI: 24.08% of adult.data earn >50K
 
 
-def test_bigquery_magic_through_ipython(local_env):
-    from IPython.core.interactiveshell import InteractiveShell
-
-    shell = InteractiveShell.instance()
+def test_bigquery_magic_through_ipython(local_env, ipython_shell):
+    shell = ipython_shell
     shell.run_line_magic("load_ext", "bigquery_magics")
     shell.run_cell_magic("bigquery", "species_counts", (
         "SELECT species, COUNT(*) AS n FROM `bigquery-public-data.ml_datasets.penguins` "

@@ -65,7 +65,7 @@ def test_proxy_refuses_other_hosts_and_foreign_tokens(local_env, tmp_path):
 
     proxy = urlsplit(os.environ["https_proxy"])
     with socket.create_connection((proxy.hostname, proxy.port), timeout=10) as s:
-        s.sendall(b"CONNECT bigquerystorage.googleapis.com:443 HTTP/1.1\r\n\r\n")
+        s.sendall(b"CONNECT pubsub.googleapis.com:443 HTTP/1.1\r\n\r\n")
         assert s.recv(400).startswith(b"HTTP/1.1 403")  # a Google API we do not stand in for
     # any other host is tunnelled untouched (pip and friends keep working online)
     echo = socket.create_server(("127.0.0.1", 0))

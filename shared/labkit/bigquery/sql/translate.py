@@ -470,7 +470,7 @@ def _rewrite(node: exp.Expression) -> exp.Expression:
         return node
     if isinstance(node, exp.Struct) and not all(
             isinstance(e, exp.PropertyEQ) for e in node.expressions):
-        return _anonymous_fields_named(node.expressions)
+        return _anonymous_fields_named(node.expressions, _sibling_names(node))
     if isinstance(node, exp.Tuple) and _is_value(node):
         return _anonymous_fields_named(node.expressions)
     if isinstance(node, exp.TsOrDsToTime) and not (
@@ -518,13 +518,27 @@ def _rewrite(node: exp.Expression) -> exp.Expression:
     return node
 
 
-def _anonymous_fields_named(members: list[exp.Expression]) -> exp.Struct:
+def _anonymous_fields_named(members: list[exp.Expression],
+                            names: list[str] | None = None) -> exp.Struct:
     """A STRUCT whose unnamed fields are named as BigQuery names them: _field_N by position
-    (STRUCT(1, 2), and the tuple form (1, 2))."""
+    (STRUCT(1, 2), and the tuple form (1, 2)), or, inside an array, as the array's first
+    named STRUCT names them ([STRUCT(1 AS id), STRUCT(2)] is ARRAY<STRUCT<id INT64>>)."""
     named = [m.copy() if isinstance(m, exp.PropertyEQ) else
-             exp.PropertyEQ(this=exp.to_identifier(f"_field_{i}"), expression=m.copy())
+             exp.PropertyEQ(this=exp.to_identifier(names[i - 1] if names else f"_field_{i}"),
+                            expression=m.copy())
              for i, m in enumerate(members, 1)]
     return exp.Struct(expressions=named)
+
+
+def _sibling_names(node: exp.Struct) -> list[str] | None:
+    """The field names of the first fully named STRUCT of the same width in node's array."""
+    if not isinstance(node.parent, exp.Array):
+        return None
+    for sibling in node.parent.expressions:
+        if (isinstance(sibling, exp.Struct) and len(sibling.expressions) == len(node.expressions)
+                and all(isinstance(e, exp.PropertyEQ) for e in sibling.expressions)):
+            return [e.this.name for e in sibling.expressions]
+    return None
 
 
 def _is_value(node: exp.Tuple) -> bool:
