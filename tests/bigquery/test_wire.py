@@ -82,6 +82,32 @@ def test_dataset_lifecycle(client):
     assert f"Not found: Dataset {client.project}:wire_ds_lifecycle" in str(info.value)
 
 
+def test_list_datasets_filters_by_label_and_hides_anonymous_ones(client):
+    names = {"wire_lab_a": {"team": "ml", "tier": "gold"}, "wire_lab_b": {"team": "ml"},
+             "wire_lab_c": {}}
+    for name, labels in names.items():
+        ds = bigquery.Dataset(f"{client.project}.{name}")
+        ds.labels = labels
+        client.create_dataset(ds, exists_ok=True)
+
+    def listed(**kwargs):
+        return {d.dataset_id for d in client.list_datasets(**kwargs)} & set(names)
+
+    assert listed() == set(names)
+    assert listed(filter="labels.team:ml") == {"wire_lab_a", "wire_lab_b"}
+    assert listed(filter="labels.team:ml labels.tier") == {"wire_lab_a"}  # ANDed
+    assert listed(filter="labels.team:other") == set()
+    with pytest.raises(exceptions.BadRequest, match="filter"):
+        listed(filter="team=ml")
+    job = client.query("SELECT 1 AS x")
+    job.result()
+    hidden = job.destination.dataset_id
+    assert hidden.startswith("_")
+    assert hidden not in {d.dataset_id for d in client.list_datasets()}
+    for name in names:
+        client.delete_dataset(name)
+
+
 def test_table_lifecycle_and_rows(client, dataset):
     schema = [bigquery.SchemaField("id", "INTEGER", mode="REQUIRED", description="key"),
               bigquery.SchemaField("name", "STRING"),

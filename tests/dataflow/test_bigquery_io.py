@@ -90,3 +90,25 @@ def test_query_source(pipeline_options, local_env, dataset):
         f"SELECT city, km FROM `{local_env.project}.{name}.totals_query`").result()}
     expected = _expected([r for r in rows if r["city"] != "pune"])
     assert got == pytest.approx(expected)
+
+
+def test_direct_read_through_the_storage_read_api_leaves_other_datasets(
+        pipeline_options, local_env, dataset):
+    """DIRECT_READ reads through the Read API; afterwards Beam deletes the temporary datasets
+    it lists by its label, so a dataset without that label must survive (datasets.list's
+    filter had been ignored, and Beam deleted every dataset of the project)."""
+    import apache_beam as beam
+
+    name, rows = dataset
+    client = bigquery.Client()
+    bystander = client.create_dataset(f"bystander_{uuid.uuid4().hex[:8]}")
+    target = f"{local_env.project}:{name}.totals_direct"
+    source = beam.io.ReadFromBigQuery(table=f"{local_env.project}:{name}.trips",
+                                      method="DIRECT_READ",
+                                      selected_fields=["city", "km", "paid"])
+    city_totals(pipeline_options("DataflowRunner"), source, target, "FILE_LOADS")
+    got = {r["city"]: r["km"] for r in client.query(
+        f"SELECT city, km FROM `{local_env.project}.{name}.totals_direct`").result()}
+    assert got == pytest.approx(_expected(rows))
+    assert client.get_dataset(bystander.reference).dataset_id == bystander.dataset_id
+    client.delete_dataset(bystander.reference)

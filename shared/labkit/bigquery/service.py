@@ -47,6 +47,20 @@ def _listing(items: list, request: Request) -> tuple[list, str | None]:
         raise BigQueryError(str(exc), "invalid") from None
 
 
+def _label_filter(text: str | None) -> list[tuple[str, str | None]]:
+    """datasets.list's filter: "labels.<name>[:<value>]" terms, ANDed by spaces (BigQuery
+    REST reference, datasets.list). A filter is never ignored: Beam deletes every dataset a
+    label filter lists as its own temporary datasets."""
+    terms = []
+    for term in (text or "").split():
+        name, _, value = term.partition(":")
+        if not name.startswith("labels.") or not name[len("labels."):]:
+            raise BigQueryError(f"Invalid filter: {text}; the filter is labels.<name>[:<value>] "
+                                "terms separated by spaces", "invalid")
+        terms.append((name[len("labels."):], value if ":" in term else None))
+    return terms
+
+
 class BigQueryService:
     def __init__(self, workspace: Workspace, registry=None, vertex=None):
         """registry: labkit.vertex.bigquery_models.VertexRegistration (BigQuery ML models in
@@ -518,7 +532,13 @@ class BigQueryService:
     # --- datasets, tables, rows -----------------------------------------------------------
 
     def list_datasets(self, request: Request, project: str):
-        page, token = _listing(self.resources.list_datasets(project), request)
+        wanted = _label_filter(request.arg("filter"))
+        shown = [d for d in self.resources.list_datasets(project)
+                 if (str(request.arg("all")).lower() == "true" or not d["datasetReference"]["datasetId"]
+                     .startswith("_"))  # hidden datasets (anonymous results) only with all
+                 and all(key in d.get("labels", {}) and value in (None, d["labels"][key])
+                         for key, value in wanted)]
+        page, token = _listing(shown, request)
         body = {"kind": "bigquery#datasetList", "etag": secrets.token_hex(8), "datasets": page}
         if token:
             body["nextPageToken"] = token
