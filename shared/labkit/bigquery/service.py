@@ -533,9 +533,10 @@ class BigQueryService:
 
     def list_datasets(self, request: Request, project: str):
         wanted = _label_filter(request.arg("filter"))
+        hidden_too = str(request.arg("all")).lower() == "true"
         shown = [d for d in self.resources.list_datasets(project)
-                 if (str(request.arg("all")).lower() == "true" or not d["datasetReference"]["datasetId"]
-                     .startswith("_"))  # hidden datasets (anonymous results) only with all
+                 # hidden datasets (a query's anonymous results) are listed only with all
+                 if (hidden_too or not d["datasetReference"]["datasetId"].startswith("_"))
                  and all(key in d.get("labels", {}) and value in (None, d["labels"][key])
                          for key, value in wanted)]
         page, token = _listing(shown, request)
