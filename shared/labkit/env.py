@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -101,6 +102,7 @@ def _start_local() -> Env:
     port = port or daemon.ensure_running(workspace, project)
     endpoint = f"http://127.0.0.1:{port}"
     os.environ.update(client_environment(workspace, endpoint, project))
+    _refresh_imported_clients()
     bucket = f"{project[:48]}-labs-{workspace.tag}"  # unique per workspace: see Workspace.tag
     env = Env("local", project, DEFAULT_REGION, bucket, workspace.root, endpoint)
     # The default bucket exists locally as it would in the learner's project; a direct
@@ -110,6 +112,14 @@ def _start_local() -> Env:
     Store(workspace, project).ensure_bucket(env.bucket, DEFAULT_REGION)
     _init_vertex(env, os.environ["GOOGLE_APPLICATION_CREDENTIALS"])
     return env
+
+
+def _refresh_imported_clients() -> None:
+    """httplib2 (Beam's BigQuery I/O) reads HTTPLIB2_CA_CERTS once, when it is imported: one
+    imported before start() would check the proxy's certificate against its own bundle."""
+    httplib2 = sys.modules.get("httplib2")
+    if httplib2 is not None:
+        httplib2.CA_CERTS = os.environ["HTTPLIB2_CA_CERTS"]
 
 
 def client_environment(workspace: Workspace, endpoint: str, project: str) -> dict[str, str]:

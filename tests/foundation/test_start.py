@@ -56,6 +56,20 @@ def test_a_second_process_joins_the_same_services(local_env):
     assert out == local_env.endpoint
 
 
+def test_httplib2_imported_before_start_trusts_the_proxy(local_env):
+    """Beam's BigQuery I/O calls bigquery.googleapis.com with httplib2 through the proxy;
+    httplib2 reads its CA variable on import, and an earlier import must not keep the old one."""
+    code = ("import httplib2, labkit; labkit.start(); "
+            "h = httplib2.Http(proxy_info=httplib2.proxy_info_from_environment('https')); "
+            "r, _ = h.request('https://bigquery.googleapis.com/bigquery/v2/projects/p/datasets'); "
+            "print(r.status)")
+    env = {k: v for k, v in os.environ.items() if k != "HTTPLIB2_CA_CERTS"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env=env, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "401"  # reached the local BigQuery, which wants a token
+
+
 def _health(local_env, **headers):
     return requests.get(f"{local_env.endpoint}/labkit/health", headers=headers, timeout=5)
 
