@@ -105,3 +105,22 @@ def test_bigframes_partial_ordering_reads_filters_groups_and_returns_pandas(clie
             session.close()
     assert isinstance(bpd.DataFrame, type)
     assert create.call_count >= 1  # results came back through the Storage Read API
+
+
+def test_a_session_closes_cleanly_and_routines_lists_are_empty(client, dataset, table):
+    """bigframes lists its session dataset's routines when it closes; none exist locally
+    (routines.insert runs with LAB_BACKEND=gcp), so the list is empty, not a 501."""
+    import warnings
+
+    import bigframes
+
+    assert list(client.list_routines(dataset)) == []
+    with pytest.raises(exceptions.NotFound, match="Dataset"):
+        list(client.list_routines("no_such_dataset"))
+    session = bigframes.Session(bigframes.BigQueryOptions(project=client.project,
+                                                          location="US"))
+    assert len(session.read_gbq(table).to_pandas()) == 600
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        session.close()
+    assert [str(w.message) for w in caught if "clean up" in str(w.message)] == []

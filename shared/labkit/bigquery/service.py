@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import shutil
 import sys
@@ -116,6 +117,7 @@ class BigQueryService:
             ("PUT", D, self.update_dataset),
             ("DELETE", D, self.delete_dataset),
             ("GET", D + "/tables", self.list_tables),
+            ("GET", D + "/routines", self.list_routines),
             ("POST", D + "/tables", self.insert_table),
             ("GET", T, self.get_table),
             ("PATCH", T, self.patch_table),
@@ -571,6 +573,14 @@ class BigQueryService:
         if token:
             body["nextPageToken"] = token
         return body
+
+    def list_routines(self, request: Request, project: str, dataset: str):
+        """routines.list of an existing dataset: empty, since no routine exists locally
+        (routines.insert and CREATE FUNCTION run with LAB_BACKEND=gcp). BigQuery DataFrames
+        lists its session dataset's routines when the session closes."""
+        if not re.fullmatch(r"_[0-9a-f]{40}", dataset):  # the hidden results dataset exists
+            self.resources.dataset(project, dataset)  # an unknown dataset is a 404
+        return {}
 
     def insert_table(self, request: Request, project: str, dataset: str):
         body = request.json()
