@@ -80,7 +80,7 @@ def test_search_with_timestamp_split_weights_text_and_rmsle():
     roles = splits.timestamp_roles(frame["listed"], (0.8, 0.1, 0.1))
     assert (roles[-100:] == "TEST").all()  # the newest rows are the test split
     result = engine.search(
-        frame, "price", "regression", "minimize-rmsle", time_budget_s=2,
+        frame, "price", "regression", "minimize-rmsle", time_budget_s=6,  # 2 s: 1 trial if loaded
         transformations={"size_m2": "numeric", "rooms": "categorical", "listing": "text",
                          "listed": "timestamp"},
         roles=roles, weight_column="weight", estimators=["lgbm"])
