@@ -48,18 +48,21 @@ REQUEST_KEYS = {"contents", "systemInstruction", "generationConfig", "tools", "t
                 "safetySettings", "labels", "cachedContent", "model"}
 
 
+def wrap(handler):
+    """The boundary where the engines' GenAIError becomes Vertex AI's google.rpc.Status error
+    (this room's routes and the tuning routes)."""
+    def run(request: Request):
+        try:
+            return handler(request)
+        except GenAIError as exc:
+            raise VertexError(exc.status, exc.message) from None
+    return run
+
+
 def register(router: Router, services) -> None:
     """services: the services process's shared objects (or, before the wiring refactor,
     the Workspace); this room needs neither: its models are packaged."""
     engine = Engine()
-
-    def wrap(handler):
-        def run(request: Request):
-            try:
-                return handler(request)
-            except GenAIError as exc:
-                raise VertexError(exc.status, exc.message) from None
-        return run
 
     from labkit.genai.rag import routes as rag_routes
 

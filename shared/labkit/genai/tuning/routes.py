@@ -11,11 +11,9 @@ from __future__ import annotations
 
 from labkit.genai import routes as genai_routes
 from labkit.genai.engine import Engine
-from labkit.genai.errors import GenAIError
 from labkit.genai.tuning.jobs import TuningJobs
 from labkit.genai.tuning.tuned import TunedModels
 from labkit.services.http import Request, Router
-from labkit.vertex.errors import VertexError
 from labkit.vertex.routes import parent_of, query_of
 
 PARENT = genai_routes.PREFIX + r"/projects/(?P<project>[^/]+)/locations/(?P<location>[^/]+)"
@@ -30,16 +28,8 @@ def register(router: Router, services) -> None:
                       services.workspace, engine)
     tuned = TunedModels(engine)
 
-    def wrap(handler):
-        def run(request: Request):
-            try:
-                return handler(request)
-            except GenAIError as exc:
-                raise VertexError(exc.status, exc.message) from None
-        return run
-
     def add(method: str, pattern: str, handler) -> None:
-        router.add(method, pattern, wrap(handler))
+        router.add(method, pattern, genai_routes.wrap(handler))
 
     add("POST", PARENT + r"/tuningJobs", lambda r: jobs.create(parent_of(r), r.json()))
     add("GET", PARENT + r"/tuningJobs", lambda r: jobs.list(parent_of(r), query_of(r)))
