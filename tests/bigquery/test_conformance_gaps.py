@@ -410,3 +410,39 @@ def test_parquet_decimals_follow_decimal_target_types(client, table_id):
         load(["NUMERIC"], f"{table_id}_n")
     with pytest.raises(exceptions.BadRequest, match="decimalTargetTypes"):
         load(["NUMERIC", "NUMERIC"], f"{table_id}_n")
+
+
+def test_unnest_of_tuples_gives_their_fields_as_columns(client):
+    rows = client.query_and_wait("SELECT * FROM UNNEST([(1, 2), (3, 4)])")
+    assert [tuple(r.values()) for r in rows] == [(1, 2), (3, 4)]
+    named = client.query_and_wait("SELECT * FROM UNNEST([STRUCT(1 AS a, 'x' AS b), (2, 'y')])")
+    assert [dict(r.items()) for r in named] == [{"a": 1, "b": "x"}, {"a": 2, "b": "y"}]
+
+
+def test_a_scripts_temp_table_takes_dml_by_its_bare_name(client):
+    rows = client.query_and_wait("""
+        CREATE TEMP TABLE Example (x INT64, y STRING);
+        INSERT INTO Example VALUES (5, 'foo'), (6, 'bar');
+        UPDATE Example SET y = 'baz' WHERE x = 6;
+        SELECT * FROM Example ORDER BY x""")
+    assert [tuple(r.values()) for r in rows] == [(5, "foo"), (6, "baz")]
+
+
+def test_insert_rows_parses_json_text_into_a_json_column(client, table_id):
+    table = client.create_table(bigquery.Table(table_id, schema=[
+        bigquery.SchemaField("doc", "JSON")]))
+    value = {"tags": [1, 2], "owner": {"name": "ada"}}
+    assert client.insert_rows(table, [(value,)]) == []  # the client sends json.dumps(value)
+    assert [r.doc for r in client.list_rows(table)] == [value]
+    assert [r.kind for r in client.query_and_wait(
+        f"SELECT JSON_TYPE(doc.owner) AS kind FROM `{table_id}`")] == ["object"]
+
+
+def test_json_type_names_as_bigquery(client):
+    row = next(iter(client.query_and_wait(
+        """SELECT JSON_TYPE(JSON '{"a": 1}') AS o, JSON_TYPE(JSON '[1]') AS a,
+                  JSON_TYPE(JSON '"x"') AS s, JSON_TYPE(JSON '1.5') AS n,
+                  JSON_TYPE(JSON '7') AS i, JSON_TYPE(JSON 'true') AS b,
+                  JSON_TYPE(JSON 'null') AS z""")))
+    assert dict(row.items()) == {"o": "object", "a": "array", "s": "string", "n": "number",
+                                 "i": "number", "b": "boolean", "z": "null"}

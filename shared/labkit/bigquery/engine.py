@@ -390,13 +390,19 @@ class Engine:
         kind = _statement_type(tree)
         target = tree.expressions[0] if isinstance(tree, exp.TruncateTable) else tree.this
         target = target.this if isinstance(target, exp.Schema) else target
-        project, dataset, name = table_parts(target, scope)
-        if self.wh.dataset_exists(project, dataset) and \
-                self.wh.table_kind(project, dataset, name) is None:
-            raise not_found("Table", f"{project}:{dataset}.{name}")
+        temporary = len(target.parts) == 1 and target.name.lower() in ctx.temp_tables
+        if temporary:  # the script's own table, by its bare name
+            project, dataset, name = None, None, target.name
+        else:
+            project, dataset, name = table_parts(target, scope)
+            if self.wh.dataset_exists(project, dataset) and \
+                    self.wh.table_kind(project, dataset, name) is None:
+                raise not_found("Table", f"{project}:{dataset}.{name}")
         if isinstance(tree, exp.TruncateTable):
             to_duckdb(tree, scope)
-            count = self._count(ctx.cursor, f"DELETE FROM {self.wh.ref(project, dataset, name)}")
+            count = self._count(ctx.cursor, "DELETE FROM " + (
+                exp.to_identifier(name).sql("duckdb") if temporary
+                else self.wh.ref(project, dataset, name)))
         else:
             sql = to_duckdb(tree, scope)
             for rel_name, table in scope.relations.items():
@@ -406,7 +412,8 @@ class Engine:
             finally:
                 for rel_name in scope.relations:
                     ctx.cursor.unregister(rel_name)
-        self.wh.touch_table(ctx.cursor, project, dataset, name)
+        if not temporary:
+            self.wh.touch_table(ctx.cursor, project, dataset, name)
         stats = {"INSERT": "insertedRowCount", "UPDATE": "updatedRowCount",
                  "DELETE": "deletedRowCount", "TRUNCATE_TABLE": "deletedRowCount"}.get(kind)
         return Result(kind, affected_rows=count,

@@ -340,7 +340,10 @@ def insert_all(wh: Warehouse, project: str, dataset: str, table: str,
     selects = []
     for column, t in zip(columns, types, strict=True):
         path = _sql_str("$." + json.dumps(column))
-        if t.id in ("struct", "list", "map", "array") or str(t) == "JSON":
+        if str(t) == "JSON":  # a string holds JSON text (what the client sends), parsed
+            value = (f"CASE WHEN json_type(json_extract(r, {path})) = 'VARCHAR' THEN "
+                     f"json(json_extract_string(r, {path})) ELSE json_extract(r, {path}) END")
+        elif t.id in ("struct", "list", "map", "array"):
             value = f"CAST(json_extract(r, {path}) AS {t})"
         elif t.id == "blob":
             value = f"from_base64(json_extract_string(r, {path}))"

@@ -472,7 +472,11 @@ def _rewrite(node: exp.Expression) -> exp.Expression:
             isinstance(e, exp.PropertyEQ) for e in node.expressions):
         return _anonymous_fields_named(node.expressions, _sibling_names(node))
     if isinstance(node, exp.Tuple) and _is_value(node):
-        return _anonymous_fields_named(node.expressions)
+        if isinstance(node.parent, exp.Array) and isinstance(node.parent.parent, exp.Unnest):
+            # UNNEST of an array of STRUCTs gives their fields as columns; sqlglot marks that
+            # when it parses STRUCT(...), not the tuple form
+            node.parent.parent.set("explode_array", True)
+        return _anonymous_fields_named(node.expressions, _sibling_names(node))
     if isinstance(node, exp.TsOrDsToTime) and not (
             isinstance(node.this, exp.Literal) and node.this.is_string):
         # TIME(timestamp) is its time of day in UTC, TIME(datetime) its own; DuckDB casts
@@ -497,6 +501,15 @@ def _rewrite(node: exp.Expression) -> exp.Expression:
         limit = node.this
         return _anon("list_slice", exp.ArrayAgg(this=limit.this.copy()), exp.Literal.number(1),
                      limit.expression.copy())
+    if isinstance(node, exp.JSONType):  # BigQuery's names: object, array, string, number...
+        kind = _anon("json_type", node.this.copy())
+        return exp.Case(ifs=[
+            exp.If(this=exp.EQ(this=kind.copy(), expression=exp.Literal.string("VARCHAR")),
+                   true=exp.Literal.string("string")),
+            exp.If(this=exp.In(this=kind.copy(), expressions=[
+                exp.Literal.string(t) for t in ("BIGINT", "UBIGINT", "HUGEINT", "DOUBLE")]),
+                true=exp.Literal.string("number"))],
+            default=_anon("lower", kind))
     if isinstance(node, exp.TableSample):
         method = (node.args.get("method") or exp.Var(this="")).name.upper()
         if method in ("SYSTEM", "") and node.args.get("percent") is not None:
@@ -530,7 +543,7 @@ def _anonymous_fields_named(members: list[exp.Expression],
     return exp.Struct(expressions=named)
 
 
-def _sibling_names(node: exp.Struct) -> list[str] | None:
+def _sibling_names(node: exp.Struct | exp.Tuple) -> list[str] | None:
     """The field names of the first fully named STRUCT of the same width in node's array."""
     if not isinstance(node.parent, exp.Array):
         return None
