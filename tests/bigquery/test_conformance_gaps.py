@@ -446,3 +446,22 @@ def test_json_type_names_as_bigquery(client):
                   JSON_TYPE(JSON 'null') AS z""")))
     assert dict(row.items()) == {"o": "object", "a": "array", "s": "string", "n": "number",
                                  "i": "number", "b": "boolean", "z": "null"}
+
+
+def test_bytes_inside_records_are_base64_in_loads_and_insert_all(client, table_id):
+    import base64
+
+    schema = [bigquery.SchemaField("spells", "RECORD", mode="REPEATED", fields=[
+        bigquery.SchemaField("name", "STRING"), bigquery.SchemaField("icon", "BYTES"),
+        bigquery.SchemaField("power", "FLOAT")])]
+    icon = bytes(range(256))
+    row = {"spells": [{"name": "Fire", "icon": base64.b64encode(icon).decode(), "power": 2.5},
+                      {"name": "Mist", "icon": None, "power": None}]}
+    table = client.create_table(bigquery.Table(table_id, schema=schema))
+    assert client.insert_rows_json(table, [row]) == []
+    _load_json(client, table_id, [row], schema)  # appends the same row through a load job
+    for got in client.list_rows(table):
+        assert [s["icon"] for s in got.spells] == [icon, None]
+        assert got.spells[0]["power"] == 2.5
+    errors = client.insert_rows_json(table, [{"spells": [{"icon": "not base64!"}]}])
+    assert errors and "TransactionContext" not in errors[0]["errors"][0]["message"]

@@ -7,10 +7,12 @@ fails and loads nothing; up to N are skipped and counted in statistics.load.badR
 
 from __future__ import annotations
 
+import contextlib
 import json
 import secrets
 from pathlib import Path
 
+import duckdb
 import pyarrow as pa
 
 from labkit.bigquery import schema as bqschema
@@ -76,12 +78,46 @@ _DECODED = {
 
 
 def _decodes(f: dict) -> bool:
-    return (f.get("type") or "").upper() in _DECODED and \
-        (f.get("mode") or "").upper() != "REPEATED"
+    """A field read as text and decoded: one of _DECODED's types, or a RECORD holding one."""
+    kind = (f.get("type") or "").upper()
+    if kind in ("RECORD", "STRUCT"):
+        return any(_decodes(s) for s in f.get("fields") or [])
+    return kind in _DECODED
 
 
 def _read_as(f: dict) -> str:
-    return "VARCHAR" if _decodes(f) else bqschema.duck_type(f)
+    """The DuckDB type a reader reads the field as: decoded values (inside records too) as
+    text."""
+    if not _decodes(f):
+        return bqschema.duck_type(f)
+    if (f.get("type") or "").upper() in ("RECORD", "STRUCT"):
+        inner = "STRUCT(" + ", ".join(f"{bqschema.quote(s['name'])} {_read_as(s)}"
+                                      for s in f["fields"]) + ")"
+    else:
+        inner = "VARCHAR"
+    return inner + "[]" if (f.get("mode") or "").upper() == "REPEATED" else inner
+
+
+def _decode(value: str, f: dict, depth: int = 0) -> str:
+    """SQL that turns `value` (read as _read_as(f)) into the field's BigQuery type."""
+    if not _decodes(f):
+        return value
+    kind = (f.get("type") or "").upper()
+
+    def one(item: str) -> str:
+        if kind not in ("RECORD", "STRUCT"):
+            return _DECODED[kind](item, f)
+        members = []
+        for sub in f["fields"]:
+            name = bqschema.quote(sub["name"])
+            members.append(f"{name} := {_decode(f'{item}.{name}', sub, depth + 1)}")
+        members = ", ".join(members)
+        return f"CASE WHEN {item} IS NULL THEN NULL ELSE struct_pack({members}) END"
+
+    if (f.get("mode") or "").upper() == "REPEATED":
+        item = f"x{depth}"
+        return f"list_transform({value}, lambda {item}: {one(item)})"
+    return one(value)
 
 
 def _decoded(source: str, fields: list[dict] | None) -> str:
@@ -89,10 +125,8 @@ def _decoded(source: str, fields: list[dict] | None) -> str:
     decoded = [f for f in fields or [] if _decodes(f)]
     if not decoded:
         return source
-    casts = ", ".join(
-        f"{_DECODED[f['type'].upper()](bqschema.quote(f['name']), f)} AS "
-        f"{bqschema.quote(f['name'])}"
-        for f in decoded)
+    casts = ", ".join(f"{_decode(bqschema.quote(f['name']), f)} AS {bqschema.quote(f['name'])}"
+                      for f in decoded)
     return f"(SELECT * REPLACE ({casts}) FROM {source})"
 
 
@@ -344,7 +378,8 @@ def insert_all(wh: Warehouse, project: str, dataset: str, table: str,
             value = (f"CASE WHEN json_type(json_extract(r, {path})) = 'VARCHAR' THEN "
                      f"json(json_extract_string(r, {path})) ELSE json_extract(r, {path}) END")
         elif t.id in ("struct", "list", "map", "array"):
-            value = f"CAST(json_extract(r, {path}) AS {t})"
+            nested = bqschema.field(column, t)  # BYTES inside come as base64, decoded
+            value = _decode(f"CAST(json_extract(r, {path}) AS {_read_as(nested)})", nested)
         elif t.id == "blob":
             value = f"from_base64(json_extract_string(r, {path}))"
         elif t.id == "interval":
@@ -363,7 +398,10 @@ def insert_all(wh: Warehouse, project: str, dataset: str, table: str,
                             f"SELECT {', '.join(selects)} FROM "
                             f"(SELECT r::JSON AS r FROM {relation})")
             finally:
-                cur.unregister(relation)
+                # after a failed INSERT the transaction is aborted and unregistering fails
+                # too; the INSERT's error is the one to report
+                with contextlib.suppress(duckdb.Error):
+                    cur.unregister(relation)
             wh.touch_table(cur, project, dataset, table)
     except Exception as exc:  # noqa: BLE001 - reported per row, as BigQuery does
         message = str(exc).split("\n")[0]
