@@ -465,3 +465,22 @@ def test_bytes_inside_records_are_base64_in_loads_and_insert_all(client, table_i
         assert got.spells[0]["power"] == 2.5
     errors = client.insert_rows_json(table, [{"spells": [{"icon": "not base64!"}]}])
     assert errors and "TransactionContext" not in errors[0]["errors"][0]["message"]
+
+
+def test_child_jobs_inside_a_transaction_carry_its_id(client, table_id):
+    client.create_table(bigquery.Table(table_id, schema=[bigquery.SchemaField("n", "INT64")]))
+    job = client.query(f"""
+        SELECT 1;
+        BEGIN TRANSACTION;
+        INSERT INTO `{table_id}` VALUES (1), (2);
+        COMMIT TRANSACTION;
+        SELECT 2""")
+    job.result()
+    assert job.transaction_info is None  # the script itself is in no transaction
+    ids = {}
+    for child in client.list_jobs(parent_job=job):
+        info = child.transaction_info
+        ids.setdefault(child.statement_type, []).append(info.transaction_id if info else None)
+    assert ids["SELECT"] == [None, None]
+    assert ids["BEGIN_TRANSACTION"][0]
+    assert ids["BEGIN_TRANSACTION"] == ids["INSERT"] == ids["COMMIT_TRANSACTION"]

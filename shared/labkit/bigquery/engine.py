@@ -12,6 +12,7 @@ engine.
 from __future__ import annotations
 
 import re
+import secrets
 import threading
 import time
 from dataclasses import dataclass, field
@@ -65,6 +66,7 @@ class Result:
     bytes_processed: int = 0
     children: list[Result] = field(default_factory=list)
     statistics: dict | None = None  # more statistics.query fields (vectorSearchStatistics)
+    transaction_id: str | None = None  # a script statement's transaction (transactionInfo)
 
 
 @dataclass
@@ -77,6 +79,7 @@ class _Context:
     variables: set[str]
     temp_tables: set[str] = field(default_factory=set)
     in_transaction: bool = False
+    transaction_id: str | None = None  # the open transaction's id, from BEGIN to its end
     location: locations.JobLocation | None = None  # where the job runs (checked per table)
     functions: list[str] = field(default_factory=list)  # made for this statement (AI.GENERATE)
 
@@ -105,7 +108,10 @@ class Engine:
         results = []
         try:
             for text in statements:
-                results.append(self._statement(text, ctx, dry_run))
+                opened = ctx.transaction_id  # COMMIT and ROLLBACK belong to it too
+                result = self._statement(text, ctx, dry_run)
+                result.transaction_id = ctx.transaction_id or opened
+                results.append(result)
         finally:
             # an error inside a transaction, or a script that ends before COMMIT
             # TRANSACTION: BigQuery rolls the transaction back
@@ -171,12 +177,14 @@ class Engine:
                                     "TRANSACTION inside a transaction")
             self.wh.begin_transaction()
             ctx.in_transaction = True
+            ctx.transaction_id = secrets.token_hex(16)
             return Result("BEGIN_TRANSACTION")
         kind = "COMMIT" if isinstance(tree, exp.Commit) else "ROLLBACK"
         if not ctx.in_transaction:
             raise invalid_query(f"{kind} TRANSACTION without an active transaction: "
                                 "BEGIN TRANSACTION first")
         ctx.in_transaction = False
+        ctx.transaction_id = None
         self.wh.end_transaction(commit=kind == "COMMIT")
         return Result(f"{kind}_TRANSACTION")
     def _scope(self, ctx: _Context) -> Scope:

@@ -215,6 +215,8 @@ def job_resource(project: str, job_id: str, location: str | None, configuration:
                 stats[key] = query_stats[key]
         if result is not None and result.children:
             stats["numChildJobs"] = str(len(result.children))
+        if result is not None and result.transaction_id:  # a statement inside a transaction
+            stats["transactionInfo"] = {"transactionId": result.transaction_id}
     if extra_stats:
         stats.update(extra_stats)
     if parent_job_id:
