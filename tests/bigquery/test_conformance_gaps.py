@@ -484,3 +484,14 @@ def test_child_jobs_inside_a_transaction_carry_its_id(client, table_id):
     assert ids["SELECT"] == [None, None]
     assert ids["BEGIN_TRANSACTION"][0]
     assert ids["BEGIN_TRANSACTION"] == ids["INSERT"] == ids["COMMIT_TRANSACTION"]
+
+
+@pytest.mark.parametrize("config", [
+    {"create_session": True},
+    {"connection_properties": [bigquery.ConnectionProperty("time_zone", "Europe/Paris")]},
+])
+def test_sessions_and_connection_properties_are_refused_not_ignored(client, config):
+    job_config = bigquery.QueryJobConfig(**config)
+    for api_method in ("QUERY", "INSERT"):  # jobs.query and jobs.insert
+        with pytest.raises(exceptions.BadRequest, match="not supported by the local BigQuery"):
+            client.query("SELECT 1", job_config=job_config, api_method=api_method).result()

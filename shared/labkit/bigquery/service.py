@@ -21,7 +21,7 @@ import duckdb
 from labkit.bigquery import copies, extracts, ids, loads, locations, public_data, schema
 from labkit.bigquery import job_store as jobstore
 from labkit.bigquery.engine import Engine, Result, duck_error
-from labkit.bigquery.errors import BigQueryError, duplicate, invalid, not_found
+from labkit.bigquery.errors import BigQueryError, duplicate, invalid, not_found, unsupported
 from labkit.bigquery.resources import Resources, held_permissions, service_account
 from labkit.bigquery.sql import params as sqlparams
 from labkit.bigquery.warehouse import LOCATION, Warehouse, now_ms
@@ -159,6 +159,12 @@ class BigQueryService:
             error = BigQueryError("Legacy SQL is not supported by the local BigQuery; set "
                                   "use_legacy_sql=False (the client's default). It runs with "
                                   "LAB_BACKEND=gcp.", "invalidQuery", "query")
+        elif query.get("createSession"):  # never accepted and ignored
+            error = unsupported("Sessions (createSession)")
+        elif query.get("connectionProperties"):  # session_id, time_zone...: none is local
+            keys = [str(p.get("key")) if isinstance(p, dict) else repr(p)
+                    for p in query["connectionProperties"]]
+            error = unsupported(f"Connection properties ({', '.join(keys)})")
         else:
             try:
                 result = self.engine.run(query.get("query") or "",
