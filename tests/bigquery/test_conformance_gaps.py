@@ -495,3 +495,62 @@ def test_sessions_and_connection_properties_are_refused_not_ignored(client, conf
     for api_method in ("QUERY", "INSERT"):  # jobs.query and jobs.insert
         with pytest.raises(exceptions.BadRequest, match="not supported by the local BigQuery"):
             client.query("SELECT 1", job_config=job_config, api_method=api_method).result()
+
+
+def _avro_file(records: list[dict], schema: dict) -> io.BytesIO:
+    import fastavro
+
+    data = io.BytesIO()
+    fastavro.writer(data, fastavro.parse_schema(schema), records)
+    data.seek(0)
+    return data
+
+
+AVRO_SCHEMA = {"type": "record", "name": "Ride", "fields": [
+    {"name": "rider", "type": "string"},
+    {"name": "day", "type": ["null", {"type": "int", "logicalType": "date"}]},
+    {"name": "kind", "type": {"type": "enum", "name": "Kind", "symbols": ["E", "PEDAL"]}},
+    {"name": "tags", "type": {"type": "map", "values": "long"}},
+    {"name": "stops", "type": {"type": "array", "items": "string"}}]}
+
+
+def test_avro_loads_take_the_files_schema_and_logical_types_on_request(client, table_id):
+    import datetime
+
+    records = [{"rider": "ada", "day": datetime.date(2024, 5, 1), "kind": "E",
+                "tags": {"km": 12}, "stops": ["a", "b"]},
+               {"rider": "bob", "day": None, "kind": "PEDAL", "tags": {}, "stops": []}]
+    for logical, day_type in ((True, "DATE"), (False, "INTEGER")):
+        config = bigquery.LoadJobConfig(source_format="AVRO", use_avro_logical_types=logical,
+                                        write_disposition="WRITE_TRUNCATE")
+        client.load_table_from_file(_avro_file(records, AVRO_SCHEMA), table_id,
+                                    job_config=config).result()
+        schema = {f.name: (f.field_type, f.mode) for f in client.get_table(table_id).schema}
+        assert schema["rider"] == ("STRING", "REQUIRED")  # no null in its union
+        assert schema["day"] == (day_type, "NULLABLE")
+        assert schema["kind"][0] == "STRING" and schema["tags"] == ("RECORD", "REPEATED")
+    rows = {r.rider: r for r in client.list_rows(table_id)}
+    assert rows["ada"].day == (datetime.date(2024, 5, 1) - datetime.date(1970, 1, 1)).days
+    assert rows["ada"].tags == [{"key": "km", "value": 12}] and rows["bob"].stops == []
+    with pytest.raises(exceptions.BadRequest, match="Avro"):
+        client.load_table_from_file(io.BytesIO(b"not avro at all"), table_id,
+                                    job_config=bigquery.LoadJobConfig(
+                                        source_format="AVRO")).result()
+
+
+def test_avro_extracts_need_logical_types_and_read_back(client, table_id, local_env):
+    import fastavro
+    from google.cloud import storage
+
+    client.query_and_wait(f"CREATE TABLE `{table_id}` AS SELECT 'ada' AS rider, "
+                          "TIMESTAMP '2024-05-01 10:00:00+00' AS at, NUMERIC '1.50' AS fare")
+    uri = f"gs://{local_env.bucket}/avro-extract/{uuid.uuid4().hex[:8]}.avro"
+    with pytest.raises(exceptions.BadRequest, match="useAvroLogicalTypes"):
+        client.extract_table(table_id, uri, job_config=bigquery.ExtractJobConfig(
+            destination_format="AVRO")).result()
+    client.extract_table(table_id, uri, job_config=bigquery.ExtractJobConfig(
+        destination_format="AVRO", use_avro_logical_types=True)).result()
+    blob = storage.Client().bucket(local_env.bucket).blob(uri.split("/", 3)[3])
+    (row,) = list(fastavro.reader(io.BytesIO(blob.download_as_bytes())))
+    assert row["rider"] == "ada" and str(row["fare"]) == "1.500000000"
+    assert row["at"].isoformat() == "2024-05-01T10:00:00+00:00"

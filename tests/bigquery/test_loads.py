@@ -83,9 +83,13 @@ def test_bad_load_leaves_table_unchanged(client, dataset):
     assert "Error while reading data" in str(info.value)
     assert sorted(r.n for r in client.list_rows(table_id)) == [1, 2]
     config = bigquery.LoadJobConfig(source_format="AVRO")
+    with pytest.raises(exceptions.BadRequest, match="failed to parse"):
+        client.load_table_from_file(io.BytesIO(b"x"), table_id, job_config=config).result()
+    config = bigquery.LoadJobConfig(source_format="ORC")
     with pytest.raises(exceptions.BadRequest) as info:
         client.load_table_from_file(io.BytesIO(b"x"), table_id, job_config=config).result()
     assert "LAB_BACKEND=gcp" in str(info.value)
+    assert sorted(r.n for r in client.list_rows(table_id)) == [1, 2]
 
 
 def test_resumable_upload_of_a_large_dataframe(client, dataset):

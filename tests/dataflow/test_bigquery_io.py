@@ -112,3 +112,17 @@ def test_direct_read_through_the_storage_read_api_leaves_other_datasets(
     assert got == pytest.approx(_expected(rows))
     assert client.get_dataset(bystander.reference).dataset_id == bystander.dataset_id
     client.delete_dataset(bystander.reference)
+
+
+def test_the_default_avro_export_reads_a_table(pipeline_options, local_env, dataset):
+    """ReadFromBigQuery's default method exports the table as Avro (useAvroLogicalTypes)
+    and reads the files with fastavro."""
+    import apache_beam as beam
+
+    name, rows = dataset
+    target = f"{local_env.project}:{name}.totals_avro_export"
+    source = beam.io.ReadFromBigQuery(table=f"{local_env.project}:{name}.trips")
+    city_totals(pipeline_options("DirectRunner"), source, target, "FILE_LOADS")
+    got = {r["city"]: r["km"] for r in bigquery.Client().query(
+        f"SELECT city, km FROM `{local_env.project}.{name}.totals_avro_export`").result()}
+    assert got == pytest.approx(_expected(rows))

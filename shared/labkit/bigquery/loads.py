@@ -61,7 +61,7 @@ def _source_sql(path: Path, load: dict, fields: list[dict] | None,
         skip = ", ignore_errors = true" if rejects else ""
         return f"read_json({p}, format = 'newline_delimited'{skip}{columns})"
     raise BigQueryError(f"The source format {fmt} is not supported by the local BigQuery "
-                        "(use PARQUET, CSV or NEWLINE_DELIMITED_JSON). It runs with "
+                        "(use PARQUET, AVRO, CSV or NEWLINE_DELIMITED_JSON). It runs with "
                         "LAB_BACKEND=gcp.", "invalid")
 
 
@@ -203,6 +203,18 @@ def run_load(wh: Warehouse, load: dict, path: Path) -> dict:
     if fields:
         bqschema.check_schema(fields)
     fmt = (load.get("sourceFormat") or "CSV").upper()
+    if fmt == "AVRO":  # converted to Parquet with BigQuery's Avro conversions, then loaded
+        from labkit.bigquery import avro
+
+        converted = Path(path).with_name(Path(path).name + ".parquet")
+        try:
+            fields = avro.to_parquet(Path(path), converted,
+                                     load.get("useAvroLogicalTypes") is True)
+            schema = load.get("schema") or {"fields": fields}  # the file's own schema
+            return run_load(wh, {**load, "sourceFormat": "PARQUET", "schema": schema},
+                            converted)
+        finally:
+            converted.unlink(missing_ok=True)
     write = (load.get("writeDisposition") or "WRITE_APPEND").upper()
     create = (load.get("createDisposition") or "CREATE_IF_NEEDED").upper()
     try:
