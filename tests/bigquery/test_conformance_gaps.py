@@ -554,3 +554,11 @@ def test_avro_extracts_need_logical_types_and_read_back(client, table_id, local_
     (row,) = list(fastavro.reader(io.BytesIO(blob.download_as_bytes())))
     assert row["rider"] == "ada" and str(row["fare"]) == "1.500000000"
     assert row["at"].isoformat() == "2024-05-01T10:00:00+00:00"
+
+
+def test_initcap_of_an_array_element_reads_that_element(client):
+    row = next(iter(client.query_and_wait(
+        "SELECT INITCAP(['seattle', 'wa'][OFFSET(0)]) AS a, "
+        "INITCAP(SPLIT('portland, or', ',')[SAFE_OFFSET(1)]) AS b, "
+        "INITCAP(['x'][SAFE_OFFSET(3)]) AS c")))
+    assert (row.a, row.b, row.c) == ("Seattle", " Or", None)

@@ -501,6 +501,19 @@ def _rewrite(node: exp.Expression) -> exp.Expression:
         limit = node.this
         return _anon("list_slice", exp.ArrayAgg(this=limit.this.copy()), exp.Literal.number(1),
                      limit.expression.copy())
+    if isinstance(node, exp.Initcap):
+        # sqlglot's DuckDB INITCAP re-parses its argument's SQL in its default dialect,
+        # which reads arr[1] as 0-based and adds the offset again
+        # (INITCAP(['seattle', 'wa'][OFFSET(0)]) read element 2): index with a function
+        from sqlglot.expressions.builders import apply_index_offset
+
+        for bracket in list(node.this.find_all(exp.Bracket)):
+            if bracket.args.get("json_access") or len(bracket.expressions) != 1:
+                continue
+            index = apply_index_offset(bracket.this, bracket.expressions,
+                                       1 - bracket.args.get("offset", 0), dialect="duckdb")
+            bracket.replace(_anon("list_extract", bracket.this.copy(), index[0].copy()))
+        return node
     if isinstance(node, exp.JSONType):  # BigQuery's names: object, array, string, number...
         kind = _anon("json_type", node.this.copy())
         return exp.Case(ifs=[
