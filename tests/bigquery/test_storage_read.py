@@ -269,3 +269,34 @@ def test_the_write_api_is_refused_loudly(local_env, client, table):
     with pytest.raises(exceptions.MethodNotImplemented, match="LAB_BACKEND=gcp"):
         writer.create_write_stream(parent=parent, write_stream=types.WriteStream(
             type_=types.WriteStream.Type.COMMITTED))
+
+
+def test_range_columns_are_structs_of_their_bounds(client, dataset):
+    import datetime
+
+    import pyarrow
+
+    client.query_and_wait(f"""CREATE TABLE {dataset}.spans AS
+        SELECT RANGE(DATE '2024-01-01', DATE '2024-02-01') AS d,
+               RANGE(TIMESTAMP '2024-01-01 00:00:00+00', NULL) AS t""")
+    arrow = client.list_rows(f"{client.project}.{dataset}.spans").to_arrow(
+        bqstorage_client=bigquery_storage.BigQueryReadClient())
+    assert arrow.schema.field("d").type == pyarrow.struct(
+        [("start", pyarrow.date32()), ("end", pyarrow.date32())])
+    assert arrow.schema.field("t").type.field("start").type == pyarrow.timestamp("us", "UTC")
+    row = arrow.to_pylist()[0]
+    assert row["d"] == {"start": datetime.date(2024, 1, 1), "end": datetime.date(2024, 2, 1)}
+    assert row["t"]["end"] is None  # unbounded
+
+
+def test_range_constructor_and_literals(client):
+    import datetime
+
+    row = next(iter(client.query_and_wait(
+        "SELECT RANGE(DATE '2024-01-01', DATE '2024-02-01') AS a, "
+        "RANGE<DATE> '[2024-03-01, UNBOUNDED)' AS b, RANGE(DATE '2024-01-01', NULL) AS c")))
+    assert row.a == {"start": datetime.date(2024, 1, 1), "end": datetime.date(2024, 2, 1)}
+    assert row.b == {"start": datetime.date(2024, 3, 1), "end": None}
+    assert row.c["end"] is None
+    with pytest.raises(exceptions.BadRequest, match="smaller"):
+        client.query_and_wait("SELECT RANGE(DATE '2024-02-01', DATE '2024-01-01')")

@@ -91,6 +91,11 @@ def arrow_type(f: dict) -> pa.DataType:
     kind = (f.get("type") or "STRING").upper()
     if kind in ("RECORD", "STRUCT"):
         inner = pa.struct([arrow_field(s) for s in f.get("fields") or []])
+    elif kind == "RANGE":  # a struct of its bounds, as the Read API sends it
+        from labkit.bigquery.schema import range_element
+
+        bound = arrow_type({"type": range_element(f)})
+        inner = pa.struct([("start", bound), ("end", bound)])
     else:
         inner = {"INTEGER": pa.int64(), "INT64": pa.int64(), "FLOAT": pa.float64(),
                  "FLOAT64": pa.float64(), "BOOLEAN": pa.bool_(), "BOOL": pa.bool_(),

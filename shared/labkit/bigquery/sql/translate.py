@@ -501,6 +501,26 @@ def _rewrite(node: exp.Expression) -> exp.Expression:
         limit = node.this
         return _anon("list_slice", exp.ArrayAgg(this=limit.this.copy()), exp.Literal.number(1),
                      limit.expression.copy())
+    if isinstance(node, exp.Anonymous) and node.name.upper() == "RANGE" \
+            and len(node.expressions) == 2:
+        # RANGE(start, end): a struct of its bounds (NULL: unbounded), typed as one list
+        start, end = (e.sql(dialect="duckdb") for e in node.expressions)
+        bounds = f"[{start}, {end}]"
+        return sqlglot.parse_one(
+            f"CASE WHEN ({start}) >= ({end}) THEN error('Range start element must be smaller "
+            f"than range end element') ELSE struct_pack(\"start\" := list_extract({bounds}, 1), "
+            f"\"end\" := list_extract({bounds}, 2)) END", read="duckdb")
+    if isinstance(node, exp.Cast) and node.to.this == exp.DataType.Type.RANGE \
+            and node.this.is_string and len(node.to.expressions) == 1:
+        # RANGE<DATE> '[2024-01-01, 2024-02-01)': the text read as loads read it
+        from labkit.bigquery.schema import range_from_text
+
+        element = node.to.expressions[0].sql(dialect="bigquery").upper()
+        if element not in ("DATE", "DATETIME", "TIMESTAMP"):
+            raise invalid_query(f"RANGE<{element}> is not a valid type: the element type is "
+                                "DATE, DATETIME or TIMESTAMP")
+        return sqlglot.parse_one(range_from_text(node.this.sql(dialect="duckdb"), element),
+                                 read="duckdb")
     if isinstance(node, exp.Initcap):
         # sqlglot's DuckDB INITCAP re-parses its argument's SQL in its default dialect,
         # which reads arr[1] as 0-based and adds the offset again
