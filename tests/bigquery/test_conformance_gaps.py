@@ -486,15 +486,41 @@ def test_child_jobs_inside_a_transaction_carry_its_id(client, table_id):
     assert ids["BEGIN_TRANSACTION"] == ids["INSERT"] == ids["COMMIT_TRANSACTION"]
 
 
-@pytest.mark.parametrize("config", [
-    {"create_session": True},
-    {"connection_properties": [bigquery.ConnectionProperty("time_zone", "Europe/Paris")]},
-])
-def test_sessions_and_connection_properties_are_refused_not_ignored(client, config):
-    job_config = bigquery.QueryJobConfig(**config)
+def test_sessions_keep_their_temp_tables_for_later_jobs(client):
+    first = client.query("CREATE TEMP TABLE numbers (id INT64) AS "
+                         "SELECT * FROM UNNEST([1, 2, 3]) AS id",
+                         job_config=bigquery.QueryJobConfig(create_session=True))
+    first.result()
+    session_id = first.session_info.session_id
+    assert session_id
+    joined = bigquery.QueryJobConfig(connection_properties=[
+        bigquery.ConnectionProperty("session_id", session_id)])
     for api_method in ("QUERY", "INSERT"):  # jobs.query and jobs.insert
-        with pytest.raises(exceptions.BadRequest, match="not supported by the local BigQuery"):
-            client.query("SELECT 1", job_config=job_config, api_method=api_method).result()
+        job = client.query("SELECT COUNT(*) AS n FROM numbers", job_config=joined,
+                           api_method=api_method)
+        assert [r.n for r in job.result()] == [3]
+        assert job.session_info.session_id == session_id
+    rows = client.query("INSERT INTO numbers VALUES (4); SELECT SUM(id) AS s FROM _SESSION.numbers",
+                        job_config=joined).result()
+    assert [r.s for r in rows] == [10]
+    with pytest.raises(exceptions.BadRequest, match="qualified"):  # outside the session
+        client.query_and_wait("SELECT COUNT(*) FROM numbers")
+    assert not any(d.dataset_id.startswith("_session") for d in client.list_datasets())
+    with pytest.raises(exceptions.BadRequest, match="does not exist"):
+        client.query("SELECT 1", job_config=bigquery.QueryJobConfig(connection_properties=[
+            bigquery.ConnectionProperty("session_id", "nosuchsession")])).result()
+    with pytest.raises(exceptions.BadRequest, match="not supported by the local BigQuery"):
+        client.query("SELECT 1", job_config=bigquery.QueryJobConfig(connection_properties=[
+            bigquery.ConnectionProperty("time_zone", "Europe/Paris")])).result()
+
+
+def test_create_table_with_a_column_list_as_a_query(client, table_id):
+    client.query_and_wait(f"CREATE TABLE `{table_id}` (id INT64, label STRING) AS "
+                          "SELECT 1, 'one' UNION ALL SELECT 2, 'two'")
+    table = client.get_table(table_id)
+    assert [(f.name, f.field_type) for f in table.schema] == [("id", "INTEGER"),
+                                                              ("label", "STRING")]
+    assert sorted(r.id for r in client.list_rows(table)) == [1, 2]
 
 
 def _avro_file(records: list[dict], schema: dict) -> io.BytesIO:

@@ -22,7 +22,7 @@ import duckdb
 import pyarrow as pa
 from sqlglot import exp
 
-from labkit.bigquery import locations
+from labkit.bigquery import locations, sessions
 from labkit.bigquery import schema as bqschema
 from labkit.bigquery.errors import (
     BigQueryError,
@@ -82,6 +82,7 @@ class _Context:
     transaction_id: str | None = None  # the open transaction's id, from BEGIN to its end
     location: locations.JobLocation | None = None  # where the job runs (checked per table)
     functions: list[str] = field(default_factory=list)  # made for this statement (AI.GENERATE)
+    session: sessions.Session | None = None  # the BigQuery session the job runs in
 
 
 class Engine:
@@ -93,17 +94,20 @@ class Engine:
         self._ml_error: str | None = None
         self._ml_lock = threading.Lock()
         self._local = threading.local()
+        self.sessions = sessions.Sessions()
 
     # --- entry point ------------------------------------------------------------------------
 
     def run(self, sql: str, *, project: str, dataset: str | None = None,
             parameters: list[dict] | None = None, dry_run: bool = False,
-            location: locations.JobLocation | None = None) -> Result:
+            location: locations.JobLocation | None = None,
+            session: sessions.Session | None = None) -> Result:
         if not sql or not sql.strip():
             raise invalid_query("Syntax error: Unexpected end of script at [1:1]")
         named, positional = sqlparams.bind(parameters)
         cursor = self.wh.cursor()
-        ctx = _Context(project, dataset, cursor, named, positional, set(), location=location)
+        ctx = _Context(project, dataset, cursor, named, positional, set(), location=location,
+                       session=session)
         statements = split_statements(sql)
         results = []
         try:
@@ -159,6 +163,8 @@ class Engine:
                                     f"{': ' + self._ml_error if self._ml_error else ''}",
                                     "invalidQuery", "query")
         tree = parse(text)
+        if ctx.session is not None and sessions.place(tree, ctx.session):
+            self._session_dataset(ctx.session)
         if dry_run:
             return self._dry_run(tree, ctx)
         if _is_begin(tree) or isinstance(tree, (exp.Commit, exp.Rollback)):
@@ -289,6 +295,17 @@ class Engine:
                                 "read-only.")
         return project, dataset
 
+    def _session_dataset(self, session: sessions.Session) -> None:
+        """The hidden dataset that holds a session's temporary tables, made on first use."""
+        if self.wh.dataset_exists(session.project, session.dataset):
+            return
+        with self.wh.write() as cur:
+            cur.execute("CREATE SCHEMA IF NOT EXISTS "
+                        f"{bqschema.quote(schema_name(session.project, session.dataset))}")
+            self.wh.set_dataset_meta(cur, session.project, session.dataset, {
+                "creationTime": now_ms(), "lastModifiedTime": now_ms(),
+                "location": session.location})
+
     def _create_schema(self, tree: exp.Create, ctx: _Context) -> Result:
         project, dataset = self._dataset_ref(tree, ctx)
         target = {"projectId": project, "datasetId": dataset}
@@ -357,7 +374,7 @@ class Engine:
         if not is_view and (declared := ddl.declared_fields(tree)):
             extra["schema"] = {"fields": declared}  # STRING(10), NUMERIC(9, 2)...
         columns_used = _columns_used(tree.expression) if tree.expression else set()
-        self._run(tree, ctx, scope)
+        self._run_create(tree, ctx, scope)
         self.wh.touch_table(ctx.cursor, project, dataset, name, created=True, extra=extra)
         return Result(kind, ddl_operation="REPLACE" if existing else "CREATE",
                       ddl_target_table=ref, bytes_processed=self._bytes(scope, columns_used))
@@ -370,9 +387,23 @@ class Engine:
             raise invalid_query("Temporary tables may not be qualified")
         name = target.name
         ctx.temp_tables.add(name.lower())
-        self._run(tree, ctx)
-        return Result("CREATE_TABLE_AS_SELECT" if tree.expression else "CREATE_TABLE",
-                      ddl_operation="CREATE")
+        kind = "CREATE_TABLE_AS_SELECT" if tree.expression else "CREATE_TABLE"
+        self._run_create(tree, ctx)
+        return Result(kind, ddl_operation="CREATE")
+
+    def _run_create(self, tree: exp.Create, ctx: _Context, scope: Scope | None = None) -> None:
+        """CREATE TABLE, with CREATE TABLE t (column list) AS query as BigQuery runs it (DuckDB
+        takes no column list there): the table from its list, then the query's rows by
+        position."""
+        query = tree.expression
+        if not (query is not None and isinstance(tree.this, exp.Schema)
+                and any(isinstance(c, exp.ColumnDef) for c in tree.this.expressions)):
+            self._run(tree, ctx, scope)
+            return
+        tree.set("expression", None)
+        target = tree.this.this.copy()
+        self._run(tree, ctx, scope)
+        self._run(exp.Insert(this=target, expression=query), ctx, scope)
 
     def _drop_table(self, tree: exp.Drop, ctx: _Context) -> Result:
         scope = self._scope(ctx)

@@ -152,6 +152,7 @@ class BigQueryService:
         dry_run = bool(config.get("dryRun"))
         result, error = None, None
         where = locations.JobLocation(self.wh.dataset_location, location)
+        session = None
         if not isinstance(query.get("query") or "", str):
             error = BigQueryError(f"Invalid value for query: {query.get('query')!r} is not a "
                                   "string", "invalid")
@@ -159,19 +160,14 @@ class BigQueryService:
             error = BigQueryError("Legacy SQL is not supported by the local BigQuery; set "
                                   "use_legacy_sql=False (the client's default). It runs with "
                                   "LAB_BACKEND=gcp.", "invalidQuery", "query")
-        elif query.get("createSession"):  # never accepted and ignored
-            error = unsupported("Sessions (createSession)")
-        elif query.get("connectionProperties"):  # session_id, time_zone...: none is local
-            keys = [str(p.get("key")) if isinstance(p, dict) else repr(p)
-                    for p in query["connectionProperties"]]
-            error = unsupported(f"Connection properties ({', '.join(keys)})")
         else:
             try:
+                session = self._session(project, location, query)
                 result = self.engine.run(query.get("query") or "",
                                          project=default.get("projectId") or project,
                                          dataset=default.get("datasetId"),
                                          parameters=query.get("queryParameters"),
-                                         dry_run=dry_run, location=where)
+                                         dry_run=dry_run, location=where, session=session)
                 if query.get("destinationTable") and result.table is not None and not dry_run:
                     dest = query["destinationTable"]
                     if self.wh.dataset_exists(dest.get("projectId") or project,
@@ -189,9 +185,10 @@ class BigQueryService:
             # through the Storage Read API
             config = {**config, "query": {**query, "destinationTable": jobstore.anonymous_table(
                 project, location or LOCATION, job_id)}}
-        resource = jobstore.job_resource(project, job_id, location, config,
-                                         (created, created, now_ms()), result=result,
-                                         error=error, parent_job_id=parent)
+        resource = jobstore.job_resource(
+            project, job_id, location, config, (created, created, now_ms()), result=result,
+            error=error, parent_job_id=parent,
+            extra_stats={"sessionInfo": {"sessionId": session.id}} if session else None)
         if not dry_run:
             self.jobs.save(resource, result)
             if result is not None:
@@ -202,6 +199,24 @@ class BigQueryService:
                         (created, created, now_ms()), result=child, parent_job_id=job_id),
                         child)
         return resource, result, error
+
+    def _session(self, project: str, location: str | None, query: dict):
+        """The session a query runs in: a new one (createSession), the one its connection
+        property session_id names, or none. No other connection property is local."""
+        properties = query.get("connectionProperties") or []
+        if not isinstance(properties, list) or not all(isinstance(p, dict)
+                                                       for p in properties):
+            raise invalid("connectionProperties must be a list of {key, value} objects")
+        others = [str(p.get("key")) for p in properties if p.get("key") != "session_id"]
+        if others:
+            raise unsupported(f"Connection properties ({', '.join(others)})")
+        named = [p.get("value") for p in properties]
+        if query.get("createSession"):
+            if named:
+                raise invalid("createSession cannot be combined with a session_id")
+            return self.engine.sessions.create(
+                project, locations.normalize(location) if location else LOCATION)
+        return self.engine.sessions.get(named[0], project) if named else None
 
     def _write_destination(self, query: dict, result: Result) -> None:
         dest = query["destinationTable"]
