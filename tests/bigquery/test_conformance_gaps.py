@@ -588,3 +588,13 @@ def test_initcap_of_an_array_element_reads_that_element(client):
         "INITCAP(SPLIT('portland, or', ',')[SAFE_OFFSET(1)]) AS b, "
         "INITCAP(['x'][SAFE_OFFSET(3)]) AS c")))
     assert (row.a, row.b, row.c) == ("Seattle", " Or", None)
+
+
+@pytest.mark.parametrize("field_type, value", [(["null", "string", "long"], "x"),
+                                                ("null", None)])
+def test_avro_types_bigquery_cannot_load_are_a_400(client, table_id, field_type, value):
+    schema = {"type": "record", "name": "R", "fields": [{"name": "x", "type": field_type}]}
+    with pytest.raises(exceptions.BadRequest, match="not supported by the local BigQuery"):
+        client.load_table_from_file(_avro_file([{"x": value}], schema), table_id,
+                                    job_config=bigquery.LoadJobConfig(
+                                        source_format="AVRO")).result()

@@ -21,12 +21,12 @@ import pyarrow as pa
 
 from labkit.bigquery.errors import BigQueryError, invalid
 
-_PRIMITIVES = {"boolean": pa.bool_(), "int": pa.int64(), "long": pa.int64(),
-               "float": pa.float64(), "double": pa.float64(), "bytes": pa.binary(),
-               "string": pa.string()}
-_LOGICAL = {"date": pa.date32(), "time-millis": pa.time64("us"), "time-micros": pa.time64("us"),
-            "timestamp-millis": pa.timestamp("us", tz="UTC"),
-            "timestamp-micros": pa.timestamp("us", tz="UTC")}
+# Avro's logical types and the BigQuery types they load as (with useAvroLogicalTypes)
+_LOGICAL = {"date": "DATE", "time-millis": "TIME", "time-micros": "TIME",
+            "timestamp-millis": "TIMESTAMP", "timestamp-micros": "TIMESTAMP"}
+_PRIMITIVES = {"boolean": "BOOLEAN", "int": "INTEGER", "long": "INTEGER", "float": "FLOAT",
+               "double": "FLOAT", "bytes": "BYTES", "fixed": "BYTES", "string": "STRING",
+               "enum": "STRING"}
 CODECS = {"NONE": "null", "DEFLATE": "deflate"}  # SNAPPY needs python-snappy: not installed
 
 
@@ -36,54 +36,22 @@ def _not_local(feature: str) -> BigQueryError:
 
 
 def _strip_logical(schema):
-    """The schema with every logicalType removed: fastavro then reads the raw values."""
+    """The schema with every logicalType removed: its raw types."""
     if isinstance(schema, list):
         return [_strip_logical(s) for s in schema]
     if isinstance(schema, dict):
-        out = {k: _strip_logical(v) for k, v in schema.items() if k != "logicalType"}
-        return out
+        return {k: _strip_logical(v) for k, v in schema.items() if k != "logicalType"}
     return schema
 
 
-def _arrow_type(schema) -> tuple[pa.DataType, bool]:
-    """(the Arrow type of an Avro schema, whether it may be null)."""
-    if isinstance(schema, list):  # a union: BigQuery takes [null, T] only
-        others = [s for s in schema if s != "null"]
-        if len(others) != 1:
-            raise _not_local(f"An Avro union of {len(others)} non-null types")
-        return _arrow_type(others[0])[0], "null" in schema
-    if isinstance(schema, str):
-        if schema not in _PRIMITIVES:
-            raise _not_local(f"The Avro type {schema}")
-        return _PRIMITIVES[schema], False
-    kind, logical = schema.get("type"), schema.get("logicalType")
-    if logical == "decimal" and kind in ("bytes", "fixed"):
-        precision, scale = int(schema.get("precision", 0)), int(schema.get("scale", 0))
-        if precision > 38:
-            raise _not_local(f"An Avro decimal of precision {precision} (BIGNUMERIC beyond "
-                             "38 digits)")
-        return pa.decimal128(precision, scale), False
-    if logical in _LOGICAL and kind in ("int", "long"):
-        return _LOGICAL[logical], False
-    if kind == "record":
-        return pa.struct([_arrow_field(f) for f in schema["fields"]]), False
-    if kind == "array":
-        item, _ = _arrow_type(schema["items"])
-        return pa.list_(item), False
-    if kind == "map":
-        value, _ = _arrow_type(schema["values"])
-        return pa.list_(pa.struct([pa.field("key", pa.string(), nullable=False),
-                                   pa.field("value", value)])), False
-    if kind in ("enum",):
-        return pa.string(), False
-    if kind == "fixed":
-        return pa.binary(), False
-    return _arrow_type(kind)
-
-
-def _arrow_field(field: dict) -> pa.Field:
-    kind, nullable = _arrow_type(field["type"])
-    return pa.field(field["name"], kind, nullable=nullable or pa.types.is_list(kind))
+def _non_null(schema):
+    """A union's one non-null branch (BigQuery takes [null, T] only), or the schema."""
+    if not isinstance(schema, list):
+        return schema
+    others = [s for s in schema if s != "null"]
+    if len(others) != 1:
+        raise _not_local(f"An Avro union of {len(others)} non-null types")
+    return others[0]
 
 
 def _epoch_units(value, logical: str) -> int:
@@ -106,8 +74,7 @@ def _rows_value(value, schema, logical_types: bool):
     key/value rows, logical values as their raw ints or bytes without useAvroLogicalTypes."""
     if value is None:
         return None
-    if isinstance(schema, list):
-        schema = next(s for s in schema if s != "null")
+    schema = _non_null(schema)
     if not isinstance(schema, dict):
         return value
     kind, logical = schema.get("type"), schema.get("logicalType")
@@ -124,7 +91,7 @@ def _rows_value(value, schema, logical_types: bool):
             unscaled = int(value.scaleb(int(schema.get("scale", 0))))
             size = schema.get("size") or max(1, (unscaled.bit_length() + 8) // 8)
             return unscaled.to_bytes(size, "big", signed=True)
-        if logical in _LOGICAL:
+        if logical in _LOGICAL:  # date, time-*, timestamp-*: their raw ints
             return _epoch_units(value, logical)
         return str(value)  # uuid: its string
     return value
@@ -132,14 +99,12 @@ def _rows_value(value, schema, logical_types: bool):
 
 def _bigquery_field(name: str, schema) -> dict:
     """The TableFieldSchema BigQuery makes of one Avro field."""
-    mode = "REQUIRED"
-    if isinstance(schema, list):
-        mode, schema = "NULLABLE", next(s for s in schema if s != "null")
+    mode = "NULLABLE" if isinstance(schema, list) and "null" in schema else "REQUIRED"
+    schema = _non_null(schema)
     kind = schema if isinstance(schema, str) else schema.get("type")
     logical = None if isinstance(schema, str) else schema.get("logicalType")
     if kind == "array":
-        item = _bigquery_field(name, schema["items"])
-        return {**item, "mode": "REPEATED"}
+        return {**_bigquery_field(name, schema["items"]), "mode": "REPEATED"}
     if kind == "map":
         return {"name": name, "type": "RECORD", "mode": "REPEATED", "fields": [
             {"name": "key", "type": "STRING", "mode": "REQUIRED"},
@@ -149,16 +114,16 @@ def _bigquery_field(name: str, schema) -> dict:
                 "fields": [_bigquery_field(f["name"], f["type"]) for f in schema["fields"]]}
     if logical == "decimal" and kind in ("bytes", "fixed"):
         precision, scale = int(schema.get("precision", 0)), int(schema.get("scale", 0))
+        if precision > 38:
+            raise _not_local(f"An Avro decimal of precision {precision} (BIGNUMERIC beyond "
+                             "38 digits)")
         numeric = precision - scale <= 29 and scale <= 9
         return {"name": name, "type": "NUMERIC" if numeric else "BIGNUMERIC", "mode": mode}
     if logical in _LOGICAL and kind in ("int", "long"):
-        return {"name": name, "mode": mode, "type": {
-            "date": "DATE", "time-millis": "TIME", "time-micros": "TIME"}.get(
-                logical, "TIMESTAMP")}
-    simple = {"boolean": "BOOLEAN", "int": "INTEGER", "long": "INTEGER", "float": "FLOAT",
-              "double": "FLOAT", "bytes": "BYTES", "fixed": "BYTES", "string": "STRING",
-              "enum": "STRING"}
-    return {"name": name, "type": simple[kind], "mode": mode}
+        return {"name": name, "type": _LOGICAL[logical], "mode": mode}
+    if kind not in _PRIMITIVES:
+        raise _not_local(f"The Avro type {kind!r}")
+    return {"name": name, "type": _PRIMITIVES[kind], "mode": mode}
 
 
 def to_parquet(source: Path, target: Path, logical_types: bool) -> list[dict]:
@@ -166,6 +131,8 @@ def to_parquet(source: Path, target: Path, logical_types: bool) -> list[dict]:
     returns the table schema's fields BigQuery makes of the file's schema."""
     import fastavro
     import pyarrow.parquet as pq
+
+    from labkit.bigquery.storage_read import arrow_field  # BigQuery types as Arrow's
 
     try:
         with open(source, "rb") as f:
@@ -176,13 +143,13 @@ def to_parquet(source: Path, target: Path, logical_types: bool) -> list[dict]:
                               "schema is not a record")
             rows = [_rows_value(r, written, logical_types) for r in reader]
         schema = written if logical_types else _strip_logical(copy.deepcopy(written))
-        arrow_schema = pa.schema([_arrow_field(f) for f in schema["fields"]])
-        table = pa.Table.from_pylist(rows, schema=arrow_schema)
-    except (ValueError, EOFError, TypeError, pa.ArrowException) as exc:
+        fields = [_bigquery_field(f["name"], f["type"]) for f in schema["fields"]]
+        table = pa.Table.from_pylist(rows, schema=pa.schema([arrow_field(f) for f in fields]))
+    except (ValueError, EOFError, TypeError, KeyError, pa.ArrowException) as exc:
         raise invalid(f"Error while reading data, error message: The Apache Avro library "
                       f"failed to parse the file: {str(exc)[:300]}") from None
     pq.write_table(table, target)
-    return [_bigquery_field(f["name"], f["type"]) for f in schema["fields"]]
+    return fields
 
 
 def write(table: pa.Table, fields: list[dict], target: Path, compression: str) -> None:

@@ -43,6 +43,12 @@ def is_anonymous(dataset: str, table: str) -> bool:
     return dataset.startswith("_") and table.startswith("anon")
 
 
+def is_anonymous_dataset(dataset: str) -> bool:
+    """The hidden dataset of a project's query results in one location (anonymous_table)."""
+    return len(dataset) == 41 and dataset[0] == "_" and \
+        all(c in "0123456789abcdef" for c in dataset[1:])
+
+
 def new_job_id() -> str:
     return "job_" + secrets.token_urlsafe(18).replace("-", "_")
 

@@ -107,11 +107,9 @@ def _decode(value: str, f: dict, depth: int = 0) -> str:
     def one(item: str) -> str:
         if kind not in ("RECORD", "STRUCT"):
             return _DECODED[kind](item, f)
-        members = []
-        for sub in f["fields"]:
-            name = bqschema.quote(sub["name"])
-            members.append(f"{name} := {_decode(f'{item}.{name}', sub, depth + 1)}")
-        members = ", ".join(members)
+        names = [bqschema.quote(sub["name"]) for sub in f["fields"]]
+        members = ", ".join(f"{name} := {_decode(f'{item}.{name}', sub, depth + 1)}"
+                            for name, sub in zip(names, f["fields"], strict=True))
         return f"CASE WHEN {item} IS NULL THEN NULL ELSE struct_pack({members}) END"
 
     if (f.get("mode") or "").upper() == "REPEATED":

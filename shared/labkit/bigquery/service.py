@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import secrets
 import shutil
 import sys
@@ -211,6 +210,8 @@ class BigQueryService:
         if others:
             raise unsupported(f"Connection properties ({', '.join(others)})")
         named = [p.get("value") for p in properties]
+        if len(named) > 1:
+            raise invalid("connectionProperties names session_id more than once")
         if query.get("createSession"):
             if named:
                 raise invalid("createSession cannot be combined with a session_id")
@@ -599,7 +600,7 @@ class BigQueryService:
         """routines.list of an existing dataset: empty, since no routine exists locally
         (routines.insert and CREATE FUNCTION run with LAB_BACKEND=gcp). BigQuery DataFrames
         lists its session dataset's routines when the session closes."""
-        if not re.fullmatch(r"_[0-9a-f]{40}", dataset):  # the hidden results dataset exists
+        if not jobstore.is_anonymous_dataset(dataset):  # the hidden results dataset exists
             self.resources.dataset(project, dataset)  # an unknown dataset is a 404
         return {}
 
