@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import duckdb
 
-from labkit.bigquery.errors import invalid
+from labkit.bigquery.errors import invalid, unsupported
 
 _INTEGERS = {"tinyint", "smallint", "integer", "bigint", "hugeint", "utinyint", "usmallint",
              "uinteger", "ubigint", "uhugeint"}
@@ -177,7 +177,21 @@ def check_schema(schema_fields: list[dict]) -> None:
         if name.lower() in names:
             raise invalid(f"Field {name} already exists in schema")
         names.add(name.lower())
+        _check_timestamp_precision(f)
         duck_type(f)
+
+
+def _check_timestamp_precision(f: dict) -> None:
+    """Microseconds (6, the default) are what a DuckDB TIMESTAMPTZ keeps; picoseconds (12)
+    would be truncated on every write, so they are refused rather than dropped."""
+    precision = f.get("timestampPrecision")
+    if precision in (None, "", 6, "6"):
+        return
+    if (f.get("type") or "").upper() != "TIMESTAMP" or str(precision) != "12":
+        raise invalid(f"Field {f.get('name')}: timestampPrecision {precision} is not valid; "
+                      "only a TIMESTAMP field takes one, 6 or 12")
+    raise unsupported(f"The picosecond TIMESTAMP field {f.get('name')} (timestampPrecision "
+                      "12)")
 
 
 # INTERVAL text, as BigQuery reads it: ISO 8601 durations ("P7Y11M9DT4H15M37.123456S", each

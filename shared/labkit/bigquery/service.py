@@ -40,6 +40,28 @@ def _bool(value: str | None) -> bool:
     return str(value).lower() in ("true", "1")
 
 
+def _int64_timestamps(use_int64: str | bool | None, output_format: str | None) -> bool:
+    """Whether TIMESTAMP cells go out as integer microseconds (else float seconds), from
+    formatOptions: useInt64Timestamp, or timestampOutputFormat (FLOAT64, INT64,
+    ISO8601_STRING), never both. https://cloud.google.com/bigquery/docs/reference/rest/v2/DataFormatOptions"""
+    if output_format in (None, "", "TIMESTAMP_OUTPUT_FORMAT_UNSPECIFIED"):
+        return _bool(use_int64)
+    if use_int64 not in (None, ""):
+        raise invalid("formatOptions: useInt64Timestamp and timestampOutputFormat cannot "
+                      "both be set")
+    if output_format in ("FLOAT64", "INT64"):
+        return output_format == "INT64"
+    if output_format == "ISO8601_STRING":  # the picosecond path: its exact text is unverified
+        raise unsupported("formatOptions.timestampOutputFormat ISO8601_STRING (picosecond "
+                          "timestamps)")
+    raise invalid(f"Invalid value for formatOptions.timestampOutputFormat: {output_format}")
+
+
+def _format_int64(request: Request) -> bool:
+    return _int64_timestamps(request.arg("formatOptions.useInt64Timestamp"),
+                             request.arg("formatOptions.timestampOutputFormat"))
+
+
 def _listing(items: list, request: Request) -> tuple[list, str | None]:
     try:
         return page_of(items, request.arg("maxResults"), request.arg("pageToken"), 1000)
@@ -254,7 +276,8 @@ class BigQueryService:
         return self._results_response(
             "bigquery#queryResponse", resource, result,
             max_results=body.get("maxResults"), start_index=None, page_token=None,
-            int64=_bool(options.get("useInt64Timestamp")))
+            int64=_int64_timestamps(options.get("useInt64Timestamp"),
+                                    options.get("timestampOutputFormat")))
 
     def _results_response(self, kind: str, resource: dict, result: Result | None, *,
                           max_results, start_index, page_token, int64: bool) -> Response:
@@ -311,7 +334,7 @@ class BigQueryService:
             "bigquery#getQueryResultsResponse", resource, result,
             max_results=request.arg("maxResults"), start_index=request.arg("startIndex"),
             page_token=request.arg("pageToken"),
-            int64=_bool(request.arg("formatOptions.useInt64Timestamp")))
+            int64=_format_int64(request))
 
     # --- jobs ---------------------------------------------------------------------------
 
@@ -660,7 +683,7 @@ class BigQueryService:
         except duckdb.Error as exc:
             raise duck_error(exc) from exc
         rows = jobstore.rows_json(cursor, page, 0, page.num_rows,
-                                  _bool(request.arg("formatOptions.useInt64Timestamp")),
+                                  _format_int64(request),
                                   types, fields)
         body = {"kind": "bigquery#tableDataList", "etag": secrets.token_hex(8),
                 "totalRows": str(total)}

@@ -465,6 +465,11 @@ def _rewrite(node: exp.Expression) -> exp.Expression:
                 raise unsupported(f"BIGNUMERIC({', '.join(map(str, params))}) (more than 38 "
                                   "digits of precision)")
             return exp.DataType.build(f"DECIMAL({params[0]},{params[1] if len(params) > 1 else 0})")
+        if node.this == exp.DataType.Type.TIMESTAMPTZ and params:
+            if params != [6]:  # TIMESTAMP(12): picoseconds; DuckDB keeps microseconds
+                raise unsupported(f"TIMESTAMP({', '.join(map(str, params))}) (picosecond "
+                                  "precision)")
+            return exp.DataType.build("TIMESTAMPTZ")
         if node.this == exp.DataType.Type.BINARY and params and node.find_ancestor(exp.ColumnDef):
             return exp.DataType.build("BLOB")  # the length is a CHECK (sql/ddl.py)
         return node
