@@ -606,6 +606,9 @@ def test_picosecond_timestamps_are_refused_not_truncated(client, table_id):
     pico = bigquery.SchemaField("t", "TIMESTAMP", timestamp_precision=picoseconds)
     with pytest.raises(exceptions.BadRequest, match="picosecond TIMESTAMP field t"):
         client.create_table(bigquery.Table(table_id, schema=[pico]))
+    nested = bigquery.SchemaField("r", "RECORD", fields=[pico])
+    with pytest.raises(exceptions.BadRequest, match="picosecond TIMESTAMP field t"):
+        client.create_table(bigquery.Table(table_id, schema=[nested]))
     with pytest.raises(exceptions.BadRequest, match=r"TIMESTAMP\(12\)"):
         client.query("SELECT CAST('2025-10-20' AS TIMESTAMP(12))").result()
     with pytest.raises(exceptions.BadRequest, match="ISO8601_STRING"):

@@ -151,6 +151,7 @@ def fields(columns: list[str], types: list) -> list[dict]:
 def duck_type(f: dict) -> str:
     """DuckDB column type for a TableFieldSchema (RECORD, REPEATED included)."""
     kind = (f.get("type") or "STRING").upper()
+    _check_timestamp_precision(f)  # here, so fields nested in a RECORD are checked too
     if kind in ("RECORD", "STRUCT"):
         subs = f.get("fields") or []
         if not subs:
@@ -177,7 +178,6 @@ def check_schema(schema_fields: list[dict]) -> None:
         if name.lower() in names:
             raise invalid(f"Field {name} already exists in schema")
         names.add(name.lower())
-        _check_timestamp_precision(f)
         duck_type(f)
 
 
