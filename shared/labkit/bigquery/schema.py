@@ -99,6 +99,33 @@ def _range_json(expr: str, element: str, int64_timestamps: bool) -> str:
     return f"'\"[' || {bound('start')} || ', ' || {bound('end')} || ')\"'"
 
 
+# Types DuckDB has no column type for are a one-field STRUCT whose field is named "bq$<TYPE>":
+# no BigQuery field name holds a "$", so no RECORD is ever taken for one. GEOGRAPHY holds its
+# WKT text (VARCHAR); BIGNUMERIC at full precision (76 digits, scale 38, beyond DuckDB's
+# 38-digit DECIMAL) holds the value times 10^38 as an exact BIGNUM.
+_MARK = "bq$"
+
+
+def marked_duck(kind: str, inner: str) -> str:
+    """The DuckDB type holding a BigQuery `kind` in a marked STRUCT."""
+    return f'STRUCT("{_MARK}{kind.lower()}" {inner})'
+
+
+def marked(t: duckdb.typing.DuckDBPyType) -> str | None:
+    """The BigQuery type a marked STRUCT holds (GEOGRAPHY, BIGNUMERIC), else None."""
+    if t.id != "struct":
+        return None
+    children = list(t.children)
+    if len(children) != 1 or not children[0][0].startswith(_MARK):
+        return None
+    return children[0][0][len(_MARK):].upper()
+
+
+def marked_field(kind: str) -> str:
+    """The name of a marked STRUCT's one field, for struct_extract and struct_pack."""
+    return f"{_MARK}{kind.lower()}"
+
+
 def quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
@@ -121,7 +148,7 @@ def bq_type(t: duckdb.typing.DuckDBPyType) -> str:
         scale = dict(t.children)["scale"]
         return "BIGNUMERIC" if scale > 9 else "NUMERIC"
     if t.id == "struct":
-        return "RECORD"
+        return marked(t) or "RECORD"
     if t.id == "varchar" and str(t) == "JSON":
         return "JSON"
     return _SCALARS.get(t.id, "STRING")
@@ -139,7 +166,7 @@ def field(name: str, t: duckdb.typing.DuckDBPyType) -> dict:
         return {"name": name, "type": "RANGE", "mode": mode,
                 "rangeElementType": {"type": element}}
     out = {"name": name, "type": bq_type(t), "mode": mode}
-    if t.id == "struct":
+    if out["type"] == "RECORD":
         out["fields"] = [field(n, c) for n, c in t.children]
     return out
 
