@@ -9,6 +9,8 @@ services of real Google Cloud.
 
 PUBLIC = "reads a public dataset that is not local: bigquery-public-data.{}"
 SAMPLES = "reads Google's sample bucket gs://cloud-samples-data ({})"
+PANDAS_3 = ("expects a STRING column's pandas dtype to be 'object'; the pandas 3 of this lock "
+            "gives 'str', against real BigQuery too")
 CLIENT = "tests/system/test_client.py::"
 BQ = CLIENT + "TestBigQuery::"
 
@@ -55,4 +57,7 @@ KNOWN: dict[str, str] = {
         "samples.gsod and samples.natality"),
     "tests/system/test_magics.py::test_bigquery_magic": PUBLIC.format(
         "stackoverflow.posts_questions"),
+    # not about the backend: the test pins pandas 2's dtypes (its twin for the plain scalars
+    # table, test_list_rows_nullable_scalars_dtypes, is skipped beyond pandas 1 for that)
+    "tests/system/test_pandas.py::test_list_rows_nullable_scalars_extreme_dtypes": PANDAS_3,
 }

@@ -22,7 +22,7 @@ import duckdb
 import pyarrow as pa
 from sqlglot import exp
 
-from labkit.bigquery import locations, sessions
+from labkit.bigquery import bignumeric, locations, sessions
 from labkit.bigquery import schema as bqschema
 from labkit.bigquery.errors import (
     BigQueryError,
@@ -241,7 +241,7 @@ class Engine:
             rel = cursor.sql(sql)
             if rel is None:
                 return None
-            return rel.columns, rel.types, rel.to_arrow_table()
+            return bignumeric.to_arrow(rel)
         except duckdb.Error as exc:
             raise duck_error(exc) from exc
 
@@ -444,6 +444,8 @@ class Engine:
                 else self.wh.ref(project, dataset, name)))
         else:
             sql = to_duckdb(tree, scope)
+            if not temporary and isinstance(tree, (exp.Insert, exp.Update)):
+                sql = bignumeric.dml_sql(sql, *self.wh.columns(project, dataset, name))
             for rel_name, table in scope.relations.items():
                 ctx.cursor.register(rel_name, table)
             try:
@@ -720,6 +722,10 @@ def duck_error(exc: duckdb.Error) -> BigQueryError:
     """DuckDB's failure as BigQuery's invalidQuery, with BigQuery's wording where known."""
     text = str(exc).split("\n")[0]
     text = re.sub(r"^[A-Za-z ]+ Error: ", "", text)
+    if bignumeric.FIELD in text:  # a full-precision BIGNUMERIC where DuckDB computes
+        return unsupported("Arithmetic, casts and aggregates other than MIN, MAX and COUNT of "
+                           "a full-precision BIGNUMERIC column (76 digits; declare it "
+                           "BIGNUMERIC(38, S) to compute on it locally)")
     match = _UNRECOGNIZED.search(text)
     if match:
         return invalid_query(f"Unrecognized name: {match.group(1)}")

@@ -56,12 +56,12 @@ def run_extract(wh: Warehouse, extract: dict, workspace) -> dict:
     tmp = wh.scratch_dirs[-1] / f"extract_{secrets.token_hex(8)}.{_FORMATS[fmt]}"
     try:
         if fmt == "AVRO":
-            from labkit.bigquery import avro
+            from labkit.bigquery import avro, bignumeric
             from labkit.bigquery import schema as bqschema
 
             rows = wh.cursor().sql(f"SELECT * FROM {wh.ref(project, dataset, table)}")
             columns, types = wh.columns(project, dataset, table)
-            avro.write(rows.to_arrow_table(), bqschema.fields(columns, types), tmp,
+            avro.write(bignumeric.to_arrow(rows)[2], bqschema.fields(columns, types), tmp,
                        (extract.get("compression") or "NONE").upper())
         else:
             wh.cursor().execute(f"COPY (SELECT * FROM {wh.ref(project, dataset, table)}) TO "

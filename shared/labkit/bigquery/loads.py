@@ -15,6 +15,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
+from labkit.bigquery import bignumeric
 from labkit.bigquery import schema as bqschema
 from labkit.bigquery.copies import refuse_snapshot_writes
 from labkit.bigquery.errors import BigQueryError, access_denied, duplicate, invalid, not_found
@@ -70,11 +71,21 @@ def _source_sql(path: Path, load: dict, fields: list[dict] | None,
 # FLOAT64 takes "inf", "+inf", "-inf" and "nan"; INTERVAL is ISO 8601 or canonical.
 # https://cloud.google.com/bigquery/docs/loading-data-cloud-storage-json#details_of_loading_json_data
 _DECODED = {
-    "BYTES": lambda c, f: f"from_base64(replace(replace({c}, chr(10), ''), chr(13), ''))",
+    "BYTES": lambda c, f: f"from_base64({_base64_padded(c)})",
     "FLOAT": lambda c, f: f"CAST({c} AS DOUBLE)", "FLOAT64": lambda c, f: f"CAST({c} AS DOUBLE)",
     "INTERVAL": lambda c, f: bqschema.interval_from_text(c),
     "RANGE": lambda c, f: bqschema.range_from_text(c, bqschema.range_element(f)),
+    "BIGNUMERIC": lambda c, f: bignumeric.from_text(c),  # at full precision only (_decodes)
+    "BIGDECIMAL": lambda c, f: bignumeric.from_text(c),
 }
+
+
+def _base64_padded(c: str) -> str:
+    """Base64 text without its line breaks, its missing "=" padding added: BigQuery loads
+    unpadded base64 ("abc", as a DataFrame's text in a BYTES column is written to CSV; its
+    own system test test_load_table_from_dataframe_w_explicit_schema_source_format_csv)."""
+    text = f"replace(replace({c}, chr(10), ''), chr(13), '')"
+    return f"({text} || repeat('=', (4 - length({text}) % 4) % 4))"
 
 
 def _decodes(f: dict) -> bool:
@@ -82,6 +93,8 @@ def _decodes(f: dict) -> bool:
     kind = (f.get("type") or "").upper()
     if kind in ("RECORD", "STRUCT"):
         return any(_decodes(s) for s in f.get("fields") or [])
+    if kind in ("BIGNUMERIC", "BIGDECIMAL"):
+        return bignumeric.is_full(f)
     return kind in _DECODED
 
 
@@ -135,8 +148,33 @@ def _decoded(source: str, fields: list[dict] | None) -> str:
 _DECIMAL_TARGETS = ("NUMERIC", "BIGNUMERIC", "STRING")
 
 
-def _decimal_targets(cur, source: str, targets) -> tuple[str, list[dict] | None]:
-    """(the source with its decimal columns converted, the fields to declare)."""
+def _wide_decimals_as_text(path: Path) -> tuple[Path, dict[str, tuple[int, int]]]:
+    """DuckDB reads a Parquet DECIMAL wider than 38 digits (a DataFrame's BIGNUMERIC, an
+    Arrow decimal256) as a DOUBLE, losing digits: such columns are rewritten as their exact
+    text first. Returns (the file to read, {column: (precision, scale)} rewritten)."""
+    import pyarrow.parquet as pq
+
+    try:
+        schema = pq.read_schema(path)
+    except (pa.ArrowException, OSError):
+        return path, {}  # not Parquet: DuckDB's reader names the problem
+    wide = {f.name: (f.type.precision, f.type.scale) for f in schema
+            if pa.types.is_decimal(f.type) and f.type.precision > 38}
+    if not wide:
+        return path, {}
+    table = pq.read_table(path)
+    for name in wide:
+        index = table.schema.get_field_index(name)
+        table = table.set_column(index, name, table.column(name).cast(pa.string()))
+    converted = Path(path).with_name(Path(path).name + ".text.parquet")
+    pq.write_table(table, converted)
+    return converted, wide
+
+
+def _decimal_targets(cur, source: str, targets,
+                     wide: dict[str, tuple[int, int]]) -> tuple[str, list[dict] | None]:
+    """(the source with its decimal columns converted, the fields to declare). `wide`: the
+    DECIMAL columns of more than 38 digits, read as text (_wide_decimals_as_text)."""
     targets = targets or ["NUMERIC"]
     if not isinstance(targets, list) or len(set(targets)) != len(targets) or \
             any(t not in _DECIMAL_TARGETS for t in targets):
@@ -146,14 +184,23 @@ def _decimal_targets(cur, source: str, targets) -> tuple[str, list[dict] | None]
     casts, declared = [], []
     for row in cur.execute(f"DESCRIBE SELECT * FROM {source}").fetchall():
         name, kind = row[0], str(row[1]).upper()
-        if not kind.startswith("DECIMAL("):
+        if name in wide:
+            precision, scale = wide[name]
+        elif kind.startswith("DECIMAL("):
+            precision, scale = (int(x) for x in kind[8:-1].split(","))
+        else:
             continue
-        precision, scale = (int(x) for x in kind[8:-1].split(","))
         fits = {"NUMERIC": precision - scale <= 29 and scale <= 9,
                 "BIGNUMERIC": precision - scale <= 38 and scale <= 38, "STRING": True}
         target = next((t for t in allowed if fits[t]), allowed[-1])
         column = bqschema.quote(name)
-        if target == "NUMERIC":
+        if name in wide and target != "STRING":  # text: exact into BIGNUMERIC, else a 400
+            casts.append(f"{bignumeric.from_text(column)} AS {column}" if target == "BIGNUMERIC"
+                         else f"error('Invalid NUMERIC value: the column {name} is a DECIMAL("
+                              f"{precision}, {scale}); list BIGNUMERIC in decimalTargetTypes') "
+                              f"AS {column}")
+            target = "BIGNUMERIC"
+        elif target == "NUMERIC":
             extra = max(0, scale - 9)  # fractional digits NUMERIC cannot hold must be 0
             exact = f"right({column}::VARCHAR, {extra}) = '{'0' * extra}'" if extra else "true"
             casts.append(
@@ -201,6 +248,21 @@ def run_load(wh: Warehouse, load: dict, path: Path) -> dict:
     if fields:
         bqschema.check_schema(fields)
     fmt = (load.get("sourceFormat") or "CSV").upper()
+    if fmt == "PARQUET":
+        readable, wide = _wide_decimals_as_text(Path(path))
+        if wide:
+            try:
+                return _run_load(wh, load, fields, fmt, readable, wide, path)
+            finally:
+                readable.unlink(missing_ok=True)
+    return _run_load(wh, load, fields, fmt, path, {}, path)
+
+
+def _run_load(wh: Warehouse, load: dict, fields: list[dict] | None, fmt: str, path: Path,
+              wide: dict[str, tuple[int, int]], original: Path) -> dict:
+    """run_load's work, reading `path` (`original` converted where it had `wide` decimals)."""
+    dest = load["destinationTable"]
+    project, dataset, table = dest["projectId"], dest["datasetId"], dest["tableId"]
     if fmt == "AVRO":  # converted to Parquet with BigQuery's Avro conversions, then loaded
         from labkit.bigquery import avro
 
@@ -253,13 +315,13 @@ def run_load(wh: Warehouse, load: dict, path: Path) -> dict:
             if load.get("autodetect") and not fields and fmt != "PARQUET":
                 source = _as_bigquery_detects(cur, source)
             if fields and fmt == "PARQUET":
-                casts = ", ".join(f"CAST({bqschema.quote(f['name'])} AS "
-                                  f"{bqschema.duck_type(f)}) AS {bqschema.quote(f['name'])}"
-                                  for f in fields)
+                casts = ", ".join(f"{_parquet_cast(f, f['name'] in wide)} AS "
+                                  f"{bqschema.quote(f['name'])}" for f in fields)
                 source = f"(SELECT {casts} FROM {source})"
             declared = None
             if fmt == "PARQUET" and not fields:
-                source, declared = _decimal_targets(cur, source, load.get("decimalTargetTypes"))
+                source, declared = _decimal_targets(cur, source, load.get("decimalTargetTypes"),
+                                                    wide)
             before = wh.num_rows(project, dataset, table) if exists else 0
             replace = not exists or (write == "WRITE_TRUNCATE" and (fields or not positional))
             if replace:
@@ -295,9 +357,21 @@ def run_load(wh: Warehouse, load: dict, path: Path) -> dict:
             raise BigQueryError(f"Error while reading data, error message: {err.message}",
                                 "invalid") from exc
         raise
-    size = path.stat().st_size
+    size = original.stat().st_size
     return {"inputFiles": "1", "inputFileBytes": str(size), "outputRows": str(after - before),
             "outputBytes": str(size), "badRecords": str(bad)}
+
+
+def _parquet_cast(f: dict, text: bool) -> str:
+    """SQL reading one Parquet column as the field's type; `text`: a wide decimal's text."""
+    column = bqschema.quote(f["name"])
+    if bignumeric.is_full(f) and (f.get("mode") or "").upper() != "REPEATED":
+        return bignumeric.from_text(column)
+    if text:
+        raise invalid(f"Error while reading data, error message: the Parquet column "
+                      f"{f['name']} is a DECIMAL of more than 38 digits; it loads into a "
+                      "BIGNUMERIC (without a precision) or a STRING field")
+    return f"CAST({column} AS {bqschema.duck_type(f)})"
 
 
 def _bad_records(cur, rejects: str | None, path: Path, fmt: str,
@@ -387,6 +461,8 @@ def insert_all(wh: Warehouse, project: str, dataset: str, table: str,
         if str(t) == "JSON":  # a string holds JSON text (what the client sends), parsed
             value = (f"CASE WHEN json_type(json_extract(r, {path})) = 'VARCHAR' THEN "
                      f"json(json_extract_string(r, {path})) ELSE json_extract(r, {path}) END")
+        elif bqschema.marked(t) == "BIGNUMERIC":  # its text (or a JSON number)
+            value = bignumeric.from_text(f"json_extract_string(r, {path})")
         elif t.id in ("struct", "list", "map", "array"):
             nested = bqschema.field(column, t)  # BYTES inside come as base64, decoded
             value = _decode(f"CAST(json_extract(r, {path}) AS {_read_as(nested)})", nested)

@@ -84,6 +84,12 @@ def range_from_text(expr: str, element: str) -> str:
             f"ELSE struct_pack(\"start\" := {start}, \"end\" := {end}) END")
 
 
+def datetime_text(expr: str) -> str:
+    """SQL giving a DATETIME as the REST API writes it; the year has four digits (0001):
+    strftime's %Y does not pad it."""
+    return f"lpad(year({expr})::VARCHAR, 4, '0') || strftime({expr}, '-%m-%dT%H:%M:%S.%f')"
+
+
 def _range_json(expr: str, element: str, int64_timestamps: bool) -> str:
     def bound(name: str) -> str:
         v = f"struct_extract({expr}, '{name}')"
@@ -91,7 +97,7 @@ def _range_json(expr: str, element: str, int64_timestamps: bool) -> str:
             text = f"epoch_us({v})::VARCHAR" if int64_timestamps else \
                 f"(epoch_us({v}) / 1e6)::VARCHAR"
         elif element == "DATETIME":
-            text = f"strftime({v}, '%Y-%m-%dT%H:%M:%S.%f')"
+            text = datetime_text(v)
         else:
             text = f"{v}::VARCHAR"
         return f"coalesce({text}, 'UNBOUNDED')"
@@ -186,6 +192,10 @@ def duck_type(f: dict) -> str:
         inner = "STRUCT(" + ", ".join(f"{quote(s['name'])} {duck_type(s)}" for s in subs) + ")"
     elif kind == "RANGE":
         inner = _range_duck(range_element(f))
+    elif kind in ("BIGNUMERIC", "BIGDECIMAL") and not f.get("precision"):
+        from labkit.bigquery import bignumeric  # full precision: 76 digits
+
+        inner = bignumeric.DUCK
     elif kind in _TO_DUCK:
         inner = _TO_DUCK[kind]
         if kind in ("NUMERIC", "BIGNUMERIC") and f.get("precision"):
@@ -291,7 +301,7 @@ def _scalar_json(expr: str, t: duckdb.typing.DuckDBPyType, int64_timestamps: boo
             return f"'\"' || epoch_us({expr})::VARCHAR || '\"'"
         return f"'\"' || (epoch_us({expr}) / 1e6)::VARCHAR || '\"'"
     if t.id.startswith("timestamp"):
-        return f"'\"' || strftime({expr}, '%Y-%m-%dT%H:%M:%S.%f') || '\"'"
+        return f"'\"' || {datetime_text(expr)} || '\"'"
     if t.id == "blob":
         return f"'\"' || to_base64({expr}) || '\"'"
     if t.id in _INTEGERS or t.id in ("date", "boolean", "decimal", "time"):
@@ -316,6 +326,10 @@ def cell_json(expr: str, t: duckdb.typing.DuckDBPyType, int64_timestamps: bool,
     if range_of(t):
         return (f"CASE WHEN {expr} IS NULL THEN 'null' ELSE "
                 f"{_range_json(expr, range_of(t), int64_timestamps)} END")
+    if marked(t) == "BIGNUMERIC":
+        from labkit.bigquery import bignumeric
+
+        return f"coalesce('\"' || {bignumeric.text_sql(expr, t)} || '\"', 'null')"
     if t.id == "struct":
         parts = " || ',' || ".join(
             "'{\"v\":' || " + cell_json(f"struct_extract({expr}, {_sql_str(n)})", c,
@@ -368,6 +382,8 @@ def _py_value(value, f: dict, int64_timestamps: bool):
             value = dict(zip(("key", "value"), value, strict=False))
         return {"f": [{"v": _py_cell(value.get(sub["name"]), sub, int64_timestamps)}
                       for sub in f.get("fields", [])]}
+    if kind == "BIGNUMERIC" and isinstance(value, dict):  # its text (bignumeric.TEXT)
+        return next(iter(value.values()))
     if kind == "BOOLEAN":
         return "true" if value else "false"
     if kind == "FLOAT":
@@ -381,7 +397,7 @@ def _py_value(value, f: dict, int64_timestamps: bool):
         micros = _micros(value)
         return str(micros) if int64_timestamps else str(micros / 1e6)
     if kind == "DATETIME":
-        return value.strftime("%Y-%m-%dT%H:%M:%S.%f")
+        return value.isoformat(timespec="microseconds")  # strftime's %Y drops year 1's zeros
     if kind in ("DATE", "TIME"):
         return value.isoformat()
     if kind == "BYTES":

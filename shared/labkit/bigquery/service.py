@@ -17,7 +17,7 @@ from pathlib import Path
 
 import duckdb
 
-from labkit.bigquery import copies, extracts, ids, loads, locations, public_data, schema
+from labkit.bigquery import bignumeric, copies, extracts, ids, loads, locations, public_data, schema
 from labkit.bigquery import job_store as jobstore
 from labkit.bigquery.engine import Engine, Result, duck_error
 from labkit.bigquery.errors import BigQueryError, duplicate, invalid, not_found, unsupported
@@ -677,9 +677,8 @@ class BigQueryService:
         try:
             rel = cursor.sql(f"SELECT {cols} FROM {self.wh.ref(project, dataset, table)} "
                              f"LIMIT {count} OFFSET {start}")
-            types = rel.types
+            _, types, page = bignumeric.to_arrow(rel)
             fields = schema.fields(rel.columns, types)
-            page = rel.to_arrow_table()
         except duckdb.Error as exc:
             raise duck_error(exc) from exc
         rows = jobstore.rows_json(cursor, page, 0, page.num_rows,

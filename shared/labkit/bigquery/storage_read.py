@@ -32,6 +32,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from labkit.bigquery.errors import BigQueryError
 from labkit.services.http import gcp_only_message
@@ -117,11 +118,33 @@ def arrow_field(f: dict) -> pa.Field:
                     metadata=metadata)
 
 
+def _cast(array: pa.Array, target: pa.DataType) -> pa.Array:
+    """One column as the Read API types it. A marked STRUCT (schema.marked: a type DuckDB
+    has none of, e.g. BIGNUMERIC as its text) gives its one field; lists and RECORDs are
+    cast member by member."""
+    kind = array.type
+    if pa.types.is_struct(kind) and kind.num_fields == 1 and \
+            kind.field(0).name.startswith("bq$") and not pa.types.is_struct(target):
+        return pc.if_else(array.is_null(), pa.nulls(len(array), target),
+                          _cast(pc.struct_field(array, [0]), target))
+    if pa.types.is_list(kind) and pa.types.is_list(target):
+        values = _cast(array.flatten(), target.value_type)
+        return pa.ListArray.from_arrays(array.offsets, values, type=target,
+                                        mask=array.is_null())
+    if pa.types.is_struct(kind) and pa.types.is_struct(target) and kind != target:
+        children = [_cast(pc.struct_field(array, [i]), target.field(i).type)
+                    for i in range(target.num_fields)]
+        return pa.StructArray.from_arrays(children, fields=list(target),
+                                          mask=array.is_null())
+    return array.cast(target)
+
+
 def _conform(table: pa.Table, fields: list[dict]) -> pa.Table:
     schema = pa.schema([arrow_field(f) for f in fields])
     if table.schema.equals(schema, check_metadata=True):
         return table
-    columns = [column.cast(target.type)
+    columns = [pa.chunked_array([_cast(chunk, target.type) for chunk in column.chunks],
+                                target.type)
                for column, target in zip(table.columns, schema, strict=True)]
     return pa.Table.from_arrays(columns, schema=schema)
 
@@ -162,13 +185,20 @@ def avro_schema(fields: list[dict], name: str = "__root__") -> dict:
 
 
 def _avro_values(rows: list[dict], fields: list[dict]) -> list[dict]:
-    """DATETIME values (at any depth) as the strings BigQuery's Avro carries."""
+    """DATETIME values (at any depth) as the strings BigQuery's Avro carries, BIGNUMERIC
+    text as decimals."""
     def value(v, f: dict, repeated: bool):
         if v is None:
             return None
         if repeated:
             return [value(item, f, False) for item in v]
         kind = (f.get("type") or "").upper()
+        if isinstance(v, dict) and len(v) == 1 and next(iter(v)).startswith("bq$"):
+            v = next(iter(v.values()))  # a marked STRUCT (schema.marked) holds the value
+            if kind == "BIGNUMERIC":  # as its text
+                import decimal
+
+                return decimal.Decimal(v)
         if kind == "DATETIME":
             return v.isoformat()
         if kind in ("RECORD", "STRUCT"):

@@ -19,11 +19,13 @@ def _type_sql(ptype: dict) -> str:
         members = ", ".join(f'"{m.get("name") or f"_field_{i}"}" {_type_sql(m.get("type") or {})}'
                             for i, m in enumerate(ptype.get("structTypes") or [], 1))
         return f"STRUCT({members})"
+    if kind in ("BIGNUMERIC", "BIGDECIMAL"):  # as an expression's type (_bignumeric_sql)
+        return "DECIMAL(38,18)"
     return duck_type({"name": "param", "type": kind,
                       "rangeElementType": ptype.get("rangeElementType")})
 
 
-def _literal_sql(ptype: dict, pvalue: dict | None) -> str:
+def _literal_sql(ptype: dict, pvalue: dict | None, nested: bool = False) -> str:
     kind = (ptype.get("type") or "STRING").upper()
     type_sql = _type_sql(ptype)
     if pvalue is None:
@@ -32,12 +34,13 @@ def _literal_sql(ptype: dict, pvalue: dict | None) -> str:
         values = pvalue.get("arrayValues")
         if values is None:
             return f"CAST(NULL AS {type_sql})"
-        items = ", ".join(_literal_sql(ptype.get("arrayType") or {}, v) for v in values)
+        items = ", ".join(_literal_sql(ptype.get("arrayType") or {}, v, True) for v in values)
         return f"CAST([{items}] AS {type_sql})"
     if kind == "STRUCT":
         values = pvalue.get("structValues") or {}
         members = ", ".join(
-            f"'{m.get('name')}': {_literal_sql(m.get('type') or {}, values.get(m.get('name')))}"
+            f"'{m.get('name')}': "
+            f"{_literal_sql(m.get('type') or {}, values.get(m.get('name')), True)}"
             for m in ptype.get("structTypes") or [])
         return f"CAST({{{members}}} AS {type_sql})"
     if kind == "RANGE":
@@ -53,28 +56,27 @@ def _literal_sql(ptype: dict, pvalue: dict | None) -> str:
     if kind == "BYTES":
         return f"from_base64('{text}')"
     if kind in ("BIGNUMERIC", "BIGDECIMAL"):
-        _check_bignumeric(text)
+        return _bignumeric_sql(text, type_sql, nested)
     if kind == "TIMESTAMP":  # the client sends "2020-01-01 00:00:00+00:00" or "...Z"
         return f"CAST('{text}' AS TIMESTAMPTZ)"
     return f"CAST('{text}' AS {type_sql})"
 
 
-def _check_bignumeric(text: str) -> None:
-    """BIGNUMERIC holds 76.76 digits in BigQuery; here it is DECIMAL(38,18)."""
-    import decimal
+def _bignumeric_sql(text: str, type_sql: str, nested: bool) -> str:
+    """A BIGNUMERIC value: DECIMAL(38, 18) when it is exact there (so arithmetic on it
+    works), else the full-precision BIGNUMERIC (76 digits, labkit.bigquery.bignumeric)."""
+    from labkit.bigquery import bignumeric
 
     try:
-        value = decimal.Decimal(text)
-    except decimal.InvalidOperation:
-        return  # DuckDB's cast names the bad value
-    if not value.is_finite():
-        return
-    _, digits, exponent = value.as_tuple()
-    while exponent < 0 and len(digits) > 1 and digits[-1] == 0:  # 1.50 is 1.5
-        digits, exponent = digits[:-1], exponent + 1
-    if len(digits) + exponent > 20 or -exponent > 18:
-        raise unsupported(f"The BIGNUMERIC value {text} (more than 20 integer or 18 "
-                          "fractional digits)")
+        if bignumeric.fits_decimal(text):
+            return f"CAST('{text}' AS {type_sql})"
+        if nested:
+            raise unsupported(f"A BIGNUMERIC value beyond 20 integer or 18 fractional digits "
+                              f"({text}) inside an ARRAY or STRUCT query parameter")
+        return bignumeric.literal(text)
+    except (ValueError, ArithmeticError) as exc:
+        raise invalid_query(f"Invalid BIGNUMERIC query parameter value: {text}"
+                            + (f" ({exc})" if "range" in str(exc) else "")) from None
 
 
 def _value_text(value):

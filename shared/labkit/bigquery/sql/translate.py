@@ -14,7 +14,8 @@ in tests/bigquery/test_translation.py):
 - ARRAY_AGG(... LIMIT n) -> list_slice; TABLESAMPLE SYSTEM samples rows (DuckDB's
   SYSTEM samples whole vectors, i.e. nothing on small tables);
 - PARSE_TIMESTAMP honours its time zone argument; PARSE_DATE/DATETIME keep their types;
-- NUMERIC is DECIMAL(38,9), BIGNUMERIC DECIMAL(38,18);
+- NUMERIC is DECIMAL(38,9); BIGNUMERIC is DECIMAL(38,18) in expressions and, as a column or a
+  literal too wide for that, the full-precision value of labkit.bigquery.bignumeric;
 - anonymous result columns are named f0_, f1_, ... as BigQuery names them;
 - query parameters (@name, ?) and script variables are bound in place.
 FARM_FINGERPRINT is a UDF registered by the storage layer (pyfarmhash gives real values).
@@ -435,6 +436,20 @@ def _ieee_divide(x: exp.Expression, y: exp.Expression) -> exp.Expression:
                      .else_(exp.Div(this=num, expression=den)))
 
 
+def _full_bignumeric_literal(node) -> bool:
+    """Whether a node is BIGNUMERIC 'text' (CAST of a string) whose value DECIMAL(38, 18)
+    cannot hold: it becomes the full-precision BIGNUMERIC (labkit.bigquery.bignumeric)."""
+    if not (isinstance(node, exp.Cast) and node.to.this == exp.DataType.Type.BIGDECIMAL
+            and not node.to.expressions and node.this.is_string):
+        return False
+    from labkit.bigquery import bignumeric
+
+    try:
+        return not bignumeric.fits_decimal(node.this.name)
+    except ArithmeticError:
+        return False  # not a number: DuckDB's cast names it
+
+
 def _rewrite(node: exp.Expression) -> exp.Expression:
     if isinstance(node, exp.CurrentTimestamp) and not node.args.get("this"):
         # DuckDB reads a bare CURRENT_TIMESTAMP as a column when a select item has that
@@ -459,7 +474,13 @@ def _rewrite(node: exp.Expression) -> exp.Expression:
         params = [int(p.this.this) for p in node.expressions
                   if isinstance(p, exp.DataTypeParam) and isinstance(p.this, exp.Literal)]
         if node.this == exp.DataType.Type.BIGDECIMAL:
-            if not params:
+            if not params and node.find_ancestor(exp.ColumnDef):  # a column: 76 digits
+                from labkit.bigquery import bignumeric
+
+                return exp.DataType.build(bignumeric.DUCK, dialect="duckdb")
+            if not params and _full_bignumeric_literal(node.parent):
+                return node  # the Cast below makes the value
+            if not params:  # an expression: arithmetic needs DuckDB's DECIMAL
                 return exp.DataType.build("DECIMAL(38,18)")
             if params[0] > 38:  # DuckDB's DECIMAL holds 38 digits
                 raise unsupported(f"BIGNUMERIC({', '.join(map(str, params))}) (more than 38 "
@@ -515,6 +536,13 @@ def _rewrite(node: exp.Expression) -> exp.Expression:
             f"CASE WHEN ({start}) >= ({end}) THEN error('Range start element must be smaller "
             f"than range end element') ELSE struct_pack(\"start\" := list_extract({bounds}, 1), "
             f"\"end\" := list_extract({bounds}, 2)) END", read="duckdb")
+    if _full_bignumeric_literal(node):  # BIGNUMERIC '...' beyond DECIMAL(38, 18)
+        from labkit.bigquery import bignumeric
+
+        try:
+            return sqlglot.parse_one(bignumeric.literal(node.this.name), read="duckdb")
+        except ValueError as exc:
+            raise invalid_query(str(exc)) from None
     if isinstance(node, exp.Cast) and node.to.this == exp.DataType.Type.RANGE \
             and node.this.is_string and len(node.to.expressions) == 1:
         # RANGE<DATE> '[2024-01-01, 2024-02-01)': the text read as loads read it
