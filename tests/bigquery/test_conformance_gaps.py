@@ -13,7 +13,6 @@ import pytest
 from dateutil.relativedelta import relativedelta
 from google.api_core import exceptions
 from google.cloud import bigquery
-from google.cloud.bigquery import enums
 
 
 def _load_json(client, table_id: str, rows: list[dict], schema: list) -> bigquery.LoadJob:
@@ -599,23 +598,3 @@ def test_avro_types_bigquery_cannot_load_are_a_400(client, table_id, field_type,
         client.load_table_from_file(_avro_file([{"x": value}], schema), table_id,
                                     job_config=bigquery.LoadJobConfig(
                                         source_format="AVRO")).result()
-
-
-def test_picosecond_timestamps_are_refused_not_truncated(client, table_id):
-    picoseconds = enums.TimestampPrecision.PICOSECOND
-    pico = bigquery.SchemaField("t", "TIMESTAMP", timestamp_precision=picoseconds)
-    with pytest.raises(exceptions.BadRequest, match="picosecond TIMESTAMP field t"):
-        client.create_table(bigquery.Table(table_id, schema=[pico]))
-    nested = bigquery.SchemaField("r", "RECORD", fields=[pico])
-    with pytest.raises(exceptions.BadRequest, match="picosecond TIMESTAMP field t"):
-        client.create_table(bigquery.Table(table_id, schema=[nested]))
-    with pytest.raises(exceptions.BadRequest, match=r"TIMESTAMP\(12\)"):
-        client.query("SELECT CAST('2025-10-20' AS TIMESTAMP(12))").result()
-    with pytest.raises(exceptions.BadRequest, match="ISO8601_STRING"):
-        client.query("SELECT CURRENT_TIMESTAMP()", api_method="QUERY",
-                     timestamp_precision=picoseconds).result()
-    client.create_table(bigquery.Table(table_id, schema=[
-        {"name": "t", "type": "TIMESTAMP", "timestampPrecision": "6"}]))
-    value = client.query("SELECT CAST('2025-10-20 01:02:03.456789' AS TIMESTAMP(6)) AS t",
-                         api_method="QUERY").result()
-    assert next(iter(value))["t"].isoformat() == "2025-10-20T01:02:03.456789+00:00"

@@ -20,8 +20,6 @@ import decimal
 import re
 
 import duckdb
-import sqlglot
-from sqlglot import exp
 
 from labkit.bigquery import schema
 
@@ -164,43 +162,3 @@ def to_arrow(rel: duckdb.DuckDBPyRelation):
                                     for c, expr in zip(rel.columns, converted, strict=True)))
     return rel.columns, rel.types, rel.to_arrow_table()
 
-
-def _into(value: exp.Expression) -> exp.Expression:
-    return sqlglot.parse_one(from_text(value.sql("duckdb")), read="duckdb")
-
-
-def dml_sql(sql: str, columns: list[str], types: list) -> str:
-    """A translated INSERT or UPDATE (DuckDB SQL) whose values for the table's full-precision
-    BIGNUMERIC columns go through from_text(): DuckDB casts no number to the STRUCT that
-    holds them. Other statements, and tables without such columns, are left as they are."""
-    full = {c.lower() for c, t in zip(columns, types, strict=True)
-            if schema.marked(t) == KIND and t.children[0][1].id == "bignum"}
-    if not full:
-        return sql
-    tree = sqlglot.parse_one(sql, read="duckdb")
-    if isinstance(tree, exp.Update):
-        for assignment in tree.expressions:
-            if isinstance(assignment, exp.EQ) and assignment.this.name.lower() in full:
-                assignment.set("expression", _into(assignment.expression))
-        return tree.sql("duckdb")
-    if not isinstance(tree, exp.Insert) or tree.expression is None:
-        return sql
-    targets = [c.name for c in tree.this.expressions] if isinstance(tree.this, exp.Schema) \
-        else list(columns)
-    if not any(t.lower() in full for t in targets):
-        return sql
-    wanted = [t.lower() in full for t in targets]
-    if isinstance(tree.expression, exp.Values):  # each row's value (rows could not unify)
-        for row in tree.expression.expressions:
-            if isinstance(row, exp.Tuple) and len(row.expressions) == len(targets):
-                row.set("expressions", [_into(v) if w else v
-                                        for v, w in zip(row.expressions, wanted, strict=True)])
-        return tree.sql("duckdb")
-    names = [f"__labkit_{i}" for i in range(len(targets))]
-    values = [_into(exp.column(n)) if t.lower() in full else exp.column(n)
-              for n, t in zip(names, targets, strict=True)]
-    source = exp.Subquery(this=tree.expression, alias=exp.TableAlias(
-        this=exp.to_identifier("__labkit_source"),
-        columns=[exp.to_identifier(n) for n in names]))
-    tree.set("expression", exp.select(*values).from_(source))
-    return tree.sql("duckdb")

@@ -22,7 +22,7 @@ import duckdb
 import pyarrow as pa
 from sqlglot import exp
 
-from labkit.bigquery import bignumeric, locations, sessions
+from labkit.bigquery import bignumeric, locations, sessions, timestamp_picos
 from labkit.bigquery import schema as bqschema
 from labkit.bigquery.errors import (
     BigQueryError,
@@ -31,7 +31,7 @@ from labkit.bigquery.errors import (
     not_found,
     unsupported,
 )
-from labkit.bigquery.sql import ddl
+from labkit.bigquery.sql import ddl, marked_dml
 from labkit.bigquery.sql import params as sqlparams
 from labkit.bigquery.sql.script import split_statements
 from labkit.bigquery.sql.translate import (
@@ -445,7 +445,7 @@ class Engine:
         else:
             sql = to_duckdb(tree, scope)
             if not temporary and isinstance(tree, (exp.Insert, exp.Update)):
-                sql = bignumeric.dml_sql(sql, *self.wh.columns(project, dataset, name))
+                sql = marked_dml.dml_sql(sql, *self.wh.columns(project, dataset, name))
             for rel_name, table in scope.relations.items():
                 ctx.cursor.register(rel_name, table)
             try:
@@ -726,6 +726,9 @@ def duck_error(exc: duckdb.Error) -> BigQueryError:
         return unsupported("Arithmetic, casts and aggregates other than MIN, MAX and COUNT of "
                            "a full-precision BIGNUMERIC column (76 digits; declare it "
                            "BIGNUMERIC(38, S) to compute on it locally)")
+    if timestamp_picos.FIELD in text:
+        return unsupported("Functions, arithmetic and casts of a picosecond TIMESTAMP "
+                           "(TIMESTAMP(12)) value other than comparing, sorting, MIN and MAX")
     match = _UNRECOGNIZED.search(text)
     if match:
         return invalid_query(f"Unrecognized name: {match.group(1)}")

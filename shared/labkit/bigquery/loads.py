@@ -15,7 +15,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from labkit.bigquery import bignumeric
+from labkit.bigquery import bignumeric, timestamp_picos
 from labkit.bigquery import schema as bqschema
 from labkit.bigquery.copies import refuse_snapshot_writes
 from labkit.bigquery.errors import BigQueryError, access_denied, duplicate, invalid, not_found
@@ -77,6 +77,7 @@ _DECODED = {
     "RANGE": lambda c, f: bqschema.range_from_text(c, bqschema.range_element(f)),
     "BIGNUMERIC": lambda c, f: bignumeric.from_text(c),  # at full precision only (_decodes)
     "BIGDECIMAL": lambda c, f: bignumeric.from_text(c),
+    "TIMESTAMP": lambda c, f: timestamp_picos.from_text(c),  # timestampPrecision 12 only
 }
 
 
@@ -95,6 +96,8 @@ def _decodes(f: dict) -> bool:
         return any(_decodes(s) for s in f.get("fields") or [])
     if kind in ("BIGNUMERIC", "BIGDECIMAL"):
         return bignumeric.is_full(f)
+    if kind == "TIMESTAMP":
+        return str(f.get("timestampPrecision")) == "12"
     return kind in _DECODED
 
 
@@ -367,6 +370,8 @@ def _parquet_cast(f: dict, text: bool) -> str:
     column = bqschema.quote(f["name"])
     if bignumeric.is_full(f) and (f.get("mode") or "").upper() != "REPEATED":
         return bignumeric.from_text(column)
+    if str(f.get("timestampPrecision")) == "12" and (f.get("mode") or "").upper() != "REPEATED":
+        return timestamp_picos.from_text(column)
     if text:
         raise invalid(f"Error while reading data, error message: the Parquet column "
                       f"{f['name']} is a DECIMAL of more than 38 digits; it loads into a "
@@ -463,6 +468,8 @@ def insert_all(wh: Warehouse, project: str, dataset: str, table: str,
                      f"json(json_extract_string(r, {path})) ELSE json_extract(r, {path}) END")
         elif bqschema.marked(t) == "BIGNUMERIC":  # its text (or a JSON number)
             value = bignumeric.from_text(f"json_extract_string(r, {path})")
+        elif bqschema.marked(t) == "TIMESTAMP_PICOS":
+            value = timestamp_picos.from_text(f"json_extract_string(r, {path})")
         elif t.id in ("struct", "list", "map", "array"):
             nested = bqschema.field(column, t)  # BYTES inside come as base64, decoded
             value = _decode(f"CAST(json_extract(r, {path}) AS {_read_as(nested)})", nested)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import duckdb
 
-from labkit.bigquery.errors import invalid, unsupported
+from labkit.bigquery.errors import invalid
 
 _INTEGERS = {"tinyint", "smallint", "integer", "bigint", "hugeint", "utinyint", "usmallint",
              "uinteger", "ubigint", "uhugeint"}
@@ -38,6 +38,15 @@ _TO_DUCK = {
 # https://cloud.google.com/bigquery/docs/reference/standard-sql/data-types#range_type
 RANGE_ELEMENTS = {"DATE": "DATE", "DATETIME": "TIMESTAMP", "TIMESTAMP": "TIMESTAMPTZ"}
 _RANGE_OF = {"date": "DATE", "timestamp": "DATETIME", "timestamp with time zone": "TIMESTAMP"}
+
+
+# formatOptions.timestampOutputFormat ISO8601_STRING, as the `int64_timestamps` argument of
+# the cell functions below (else True: integer microseconds, False: float seconds). Its text,
+# "YYYY-MM-DDTHH:MM:SS.FFFFFFFFFFFFZ" (DataFormatOptions, REST reference), is what picosecond
+# TIMESTAMPs send; microsecond ones go as integers as with INT64: the Python client asks for
+# ISO8601_STRING for picoseconds and reads every other TIMESTAMP cell with int(), so that is
+# what it meets (google/cloud/bigquery/_helpers.py, timestamp_to_py). The value is truthy.
+ISO = "ISO8601_STRING"
 
 
 def range_element(f: dict) -> str:
@@ -154,7 +163,8 @@ def bq_type(t: duckdb.typing.DuckDBPyType) -> str:
         scale = dict(t.children)["scale"]
         return "BIGNUMERIC" if scale > 9 else "NUMERIC"
     if t.id == "struct":
-        return marked(t) or "RECORD"
+        kind = marked(t) or "RECORD"
+        return "TIMESTAMP" if kind == "TIMESTAMP_PICOS" else kind
     if t.id == "varchar" and str(t) == "JSON":
         return "JSON"
     return _SCALARS.get(t.id, "STRING")
@@ -172,6 +182,8 @@ def field(name: str, t: duckdb.typing.DuckDBPyType) -> dict:
         return {"name": name, "type": "RANGE", "mode": mode,
                 "rangeElementType": {"type": element}}
     out = {"name": name, "type": bq_type(t), "mode": mode}
+    if marked(t) == "TIMESTAMP_PICOS":
+        out["timestampPrecision"] = "12"
     if out["type"] == "RECORD":
         out["fields"] = [field(n, c) for n, c in t.children]
     return out
@@ -192,6 +204,10 @@ def duck_type(f: dict) -> str:
         inner = "STRUCT(" + ", ".join(f"{quote(s['name'])} {duck_type(s)}" for s in subs) + ")"
     elif kind == "RANGE":
         inner = _range_duck(range_element(f))
+    elif kind == "TIMESTAMP" and str(f.get("timestampPrecision")) == "12":
+        from labkit.bigquery import timestamp_picos
+
+        inner = timestamp_picos.DUCK
     elif kind in ("BIGNUMERIC", "BIGDECIMAL") and not f.get("precision"):
         from labkit.bigquery import bignumeric  # full precision: 76 digits
 
@@ -219,16 +235,14 @@ def check_schema(schema_fields: list[dict]) -> None:
 
 
 def _check_timestamp_precision(f: dict) -> None:
-    """Microseconds (6, the default) are what a DuckDB TIMESTAMPTZ keeps; picoseconds (12)
-    would be truncated on every write, so they are refused rather than dropped."""
+    """Microseconds (6, the default) are a DuckDB TIMESTAMPTZ; picoseconds (12) are
+    labkit.bigquery.timestamp_picos; nothing else is a precision."""
     precision = f.get("timestampPrecision")
     if precision in (None, "", 6, "6"):
         return
     if (f.get("type") or "").upper() != "TIMESTAMP" or str(precision) != "12":
         raise invalid(f"Field {f.get('name')}: timestampPrecision {precision} is not valid; "
                       "only a TIMESTAMP field takes one, 6 or 12")
-    raise unsupported(f"The picosecond TIMESTAMP field {f.get('name')} (timestampPrecision "
-                      "12)")
 
 
 # INTERVAL text, as BigQuery reads it: ISO 8601 durations ("P7Y11M9DT4H15M37.123456S", each
@@ -326,6 +340,10 @@ def cell_json(expr: str, t: duckdb.typing.DuckDBPyType, int64_timestamps: bool,
     if range_of(t):
         return (f"CASE WHEN {expr} IS NULL THEN 'null' ELSE "
                 f"{_range_json(expr, range_of(t), int64_timestamps)} END")
+    if marked(t) == "TIMESTAMP_PICOS":
+        from labkit.bigquery import timestamp_picos
+
+        return timestamp_picos.cell_sql(expr, int64_timestamps)
     if marked(t) == "BIGNUMERIC":
         from labkit.bigquery import bignumeric
 
@@ -393,6 +411,10 @@ def _py_value(value, f: dict, int64_timestamps: bool):
         if value in (float("inf"), float("-inf")):
             return "Infinity" if value > 0 else "-Infinity"
         return repr(value)
+    if kind == "TIMESTAMP" and isinstance(value, dict):  # picoseconds, as their text
+        from labkit.bigquery import timestamp_picos
+
+        return timestamp_picos.cell_py(next(iter(value.values())), int64_timestamps)
     if kind == "TIMESTAMP":
         micros = _micros(value)
         return str(micros) if int64_timestamps else str(micros / 1e6)

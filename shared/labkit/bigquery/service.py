@@ -40,8 +40,9 @@ def _bool(value: str | None) -> bool:
     return str(value).lower() in ("true", "1")
 
 
-def _int64_timestamps(use_int64: str | bool | None, output_format: str | None) -> bool:
-    """Whether TIMESTAMP cells go out as integer microseconds (else float seconds), from
+def _int64_timestamps(use_int64: str | bool | None, output_format: str | None) -> bool | str:
+    """Whether TIMESTAMP cells go out as integer microseconds (else float seconds, or
+    schema.ISO: ISO 8601 text), from
     formatOptions: useInt64Timestamp, or timestampOutputFormat (FLOAT64, INT64,
     ISO8601_STRING), never both. https://cloud.google.com/bigquery/docs/reference/rest/v2/DataFormatOptions"""
     if output_format in (None, "", "TIMESTAMP_OUTPUT_FORMAT_UNSPECIFIED"):
@@ -51,13 +52,12 @@ def _int64_timestamps(use_int64: str | bool | None, output_format: str | None) -
                       "both be set")
     if output_format in ("FLOAT64", "INT64"):
         return output_format == "INT64"
-    if output_format == "ISO8601_STRING":  # the picosecond path: its exact text is unverified
-        raise unsupported("formatOptions.timestampOutputFormat ISO8601_STRING (picosecond "
-                          "timestamps)")
+    if output_format == schema.ISO:  # full text, picoseconds too (timestamp_picos)
+        return schema.ISO
     raise invalid(f"Invalid value for formatOptions.timestampOutputFormat: {output_format}")
 
 
-def _format_int64(request: Request) -> bool:
+def _format_int64(request: Request) -> bool | str:
     return _int64_timestamps(request.arg("formatOptions.useInt64Timestamp"),
                              request.arg("formatOptions.timestampOutputFormat"))
 

@@ -125,8 +125,13 @@ def _cast(array: pa.Array, target: pa.DataType) -> pa.Array:
     kind = array.type
     if pa.types.is_struct(kind) and kind.num_fields == 1 and \
             kind.field(0).name.startswith("bq$") and not pa.types.is_struct(target):
+        value = pc.struct_field(array, [0])
+        if pa.types.is_timestamp(target) and pa.types.is_string(value.type):
+            # picoseconds as text (timestamp_picos): truncated to microseconds, as BigQuery
+            # sends them unless asked for TIMESTAMP_PRECISION_PICOS
+            value = pc.utf8_slice_codeunits(value, 0, 26).cast(pa.timestamp("us"))
         return pc.if_else(array.is_null(), pa.nulls(len(array), target),
-                          _cast(pc.struct_field(array, [0]), target))
+                          _cast(value, target))
     if pa.types.is_list(kind) and pa.types.is_list(target):
         values = _cast(array.flatten(), target.value_type)
         return pa.ListArray.from_arrays(array.offsets, values, type=target,
@@ -199,6 +204,9 @@ def _avro_values(rows: list[dict], fields: list[dict]) -> list[dict]:
                 import decimal
 
                 return decimal.Decimal(v)
+            if kind == "TIMESTAMP":  # picoseconds as text: truncated to microseconds
+                return datetime.datetime.strptime(v[:26], "%Y-%m-%dT%H:%M:%S.%f").replace(
+                    tzinfo=datetime.UTC)
         if kind == "DATETIME":
             return v.isoformat()
         if kind in ("RECORD", "STRUCT"):
@@ -372,6 +380,11 @@ class ReadSessions:
                 raise _invalid("avro_serialization_options need data_format AVRO.")
             if options.avro_serialization_options.enable_display_name_attribute:
                 raise _not_local("Avro displayName attributes")
+        for kind in ("arrow_serialization_options", "avro_serialization_options"):
+            if kind in options and int(getattr(options, kind).picos_timestamp_precision) > 1:
+                # picosecond TIMESTAMPs go out truncated to microseconds (the default, 1)
+                raise _not_local("picos_timestamp_precision "
+                                 f"{getattr(options, kind).picos_timestamp_precision.name}")
         if "sample_percentage" in options:
             raise _not_local("TableReadOptions.sample_percentage")
         if options.response_compression_codec:

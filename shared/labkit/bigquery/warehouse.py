@@ -29,7 +29,7 @@ import duckdb
 import farmhash
 import pyarrow as pa
 
-from labkit.bigquery import bignumeric
+from labkit.bigquery import bignumeric, timestamp_picos
 from labkit.bigquery import schema as bqschema
 from labkit.bigquery.sql.translate import PUBLIC_PROJECT, schema_name
 
@@ -73,6 +73,7 @@ class Warehouse:
                         "(project VARCHAR, dataset VARCHAR, table_id VARCHAR, resource VARCHAR)")
         self.db.create_function("farm_fingerprint", _farm_fingerprint, ["VARCHAR"], "BIGINT")
         bignumeric.register(self.db)
+        timestamp_picos.register(self.db)
         self._confine()
         self._local = threading.local()
         self._write_lock = threading.RLock()

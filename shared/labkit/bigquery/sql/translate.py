@@ -487,9 +487,15 @@ def _rewrite(node: exp.Expression) -> exp.Expression:
                                   "digits of precision)")
             return exp.DataType.build(f"DECIMAL({params[0]},{params[1] if len(params) > 1 else 0})")
         if node.this == exp.DataType.Type.TIMESTAMPTZ and params:
-            if params != [6]:  # TIMESTAMP(12): picoseconds; DuckDB keeps microseconds
-                raise unsupported(f"TIMESTAMP({', '.join(map(str, params))}) (picosecond "
-                                  "precision)")
+            if params == [12] and node.find_ancestor(exp.ColumnDef):
+                from labkit.bigquery import timestamp_picos  # picoseconds, as text
+
+                return exp.DataType.build(timestamp_picos.DUCK, dialect="duckdb")
+            if params == [12] and isinstance(node.parent, exp.Cast):
+                return node  # the Cast makes the value (below)
+            if params != [6]:
+                raise invalid_query(f"TIMESTAMP({', '.join(map(str, params))}) is not a type: "
+                                    "a TIMESTAMP's precision is 6 or 12")
             return exp.DataType.build("TIMESTAMPTZ")
         if node.this == exp.DataType.Type.BINARY and params and node.find_ancestor(exp.ColumnDef):
             return exp.DataType.build("BLOB")  # the length is a CHECK (sql/ddl.py)
@@ -536,6 +542,13 @@ def _rewrite(node: exp.Expression) -> exp.Expression:
             f"CASE WHEN ({start}) >= ({end}) THEN error('Range start element must be smaller "
             f"than range end element') ELSE struct_pack(\"start\" := list_extract({bounds}, 1), "
             f"\"end\" := list_extract({bounds}, 2)) END", read="duckdb")
+    if isinstance(node, exp.Cast) and node.to.this == exp.DataType.Type.TIMESTAMPTZ and \
+            [p.this.this for p in node.to.expressions if isinstance(p, exp.DataTypeParam)] \
+            == ["12"]:  # CAST(x AS TIMESTAMP(12)): picoseconds (labkit.bigquery.timestamp_picos)
+        from labkit.bigquery import timestamp_picos
+
+        return sqlglot.parse_one(timestamp_picos.from_text(node.this.sql("duckdb")),
+                                 read="duckdb")
     if _full_bignumeric_literal(node):  # BIGNUMERIC '...' beyond DECIMAL(38, 18)
         from labkit.bigquery import bignumeric
 
