@@ -107,3 +107,26 @@ def test_out_of_range_values_and_arithmetic_are_clear_400s(client, table_id):
         with pytest.raises(exceptions.BadRequest, match="full-precision BIGNUMERIC"):
             client.query(sql).result()
     assert _values(client, table_id) == [D(2)]  # the table is as it was
+
+
+def test_a_query_written_to_a_destination_table_stays_exact_and_sortable(client, dataset):
+    destination = f"{client.project}.{dataset}.bn_{uuid.uuid4().hex[:8]}"
+    config = bigquery.QueryJobConfig(destination=destination)
+    nine, twelve = D("9." + "0" * 37 + "1"), D("12." + "0" * 37 + "1")  # 38 decimals each
+    client.query(f"SELECT 1 AS i, BIGNUMERIC '{LARGEST}' AS b UNION ALL "
+                 f"SELECT 2, BIGNUMERIC '{BELOW}' UNION ALL SELECT 3, BIGNUMERIC '{nine}' "
+                 f"UNION ALL SELECT 4, BIGNUMERIC '{twelve}'", job_config=config).result()
+    assert client.get_table(destination).schema[1].field_type == "BIGNUMERIC"
+    ordered = [r["i"] for r in client.query(
+        f"SELECT i FROM `{destination}` ORDER BY b").result()]
+    assert ordered == [3, 4, 2, 1]  # as numbers; as text "12..." would sort first
+    assert _values(client, destination) == [LARGEST, BELOW, nine, twelve]
+
+
+def test_querying_anonymous_results_with_wide_values_is_refused_not_sorted_as_text(client):
+    job = client.query(f"SELECT BIGNUMERIC '{LARGEST}' AS b")
+    assert [r["b"] for r in job.result()] == [LARGEST]
+    anonymous = job.destination
+    with pytest.raises(exceptions.BadRequest, match="destination table"):
+        client.query(f"SELECT b FROM `{anonymous.project}.{anonymous.dataset_id}."
+                     f"{anonymous.table_id}` ORDER BY b").result()

@@ -26,8 +26,11 @@ from labkit.bigquery import schema
 KIND = "BIGNUMERIC"
 SCALE = 38
 DUCK = schema.marked_duck(KIND, "BIGNUM")  # as stored
-TEXT = schema.marked_duck(KIND, "VARCHAR")  # as it leaves DuckDB (Arrow)
 FIELD = schema.marked_field(KIND)
+# As it leaves DuckDB (Arrow): its decimal text, in a field of its own name, so that text
+# cast from either form tells which it is ("12" is 12 here, 12 / 10^38 stored).
+TEXT = schema.marked_duck(KIND + "_TEXT", "VARCHAR")
+TEXT_FIELD = schema.marked_field(KIND + "_TEXT")
 _MAX = 2 ** 255 - 1  # the largest value times 10^38
 _MIN = -(2 ** 255)
 _CONTEXT = decimal.Context(prec=200, rounding=decimal.ROUND_HALF_UP,
@@ -78,12 +81,16 @@ def fits_decimal(value) -> bool:
         number == number.quantize(decimal.Decimal(1).scaleb(-18), context=_CONTEXT)
 
 
-_STORED_TEXT = re.compile(r"^\{'" + re.escape(FIELD) + r"': (-?\d+)\}$")
+_STORED_TEXT = re.compile(r"^\{'" + re.escape(FIELD) + r"': '?(-?\d+)'?\}$")
+_TEXT_TEXT = re.compile(r"^\{'" + re.escape(TEXT_FIELD) + r"': '?([^']*)'?\}$")
 
 
 def _scaled_text(value: str) -> str:
     stored = _STORED_TEXT.match(value)  # a stored BIGNUMERIC cast to text: already scaled
-    return stored.group(1) if stored else str(scaled(value))
+    if stored:
+        return stored.group(1)
+    text = _TEXT_TEXT.match(value)  # its TEXT form cast to text
+    return str(scaled(text.group(1) if text else value))
 
 
 def register(db: duckdb.DuckDBPyConnection) -> None:
@@ -121,7 +128,7 @@ def text_sql(expr: str, t: duckdb.typing.DuckDBPyType) -> str:
     (VARCHAR)."""
     inner = t.children[0][1]
     if inner.id == "varchar":
-        return f"struct_extract({expr}, '{FIELD}')"
+        return f"struct_extract({expr}, '{TEXT_FIELD}')"
     return _text_sql(expr)
 
 
@@ -140,7 +147,7 @@ def presentable(expr: str, t: duckdb.typing.DuckDBPyType, depth: int = 0) -> str
         return None
     if schema.marked(t) == KIND:
         return (f"CASE WHEN {expr} IS NULL THEN NULL ELSE "
-                f"struct_pack(\"{FIELD}\" := {_text_sql(expr)}) END")
+                f"struct_pack(\"{TEXT_FIELD}\" := {_text_sql(expr)}) END")
     if t.id in ("list", "array"):
         var = f"b{depth}"
         inner = presentable(var, t.children[0][1], depth + 1) or var

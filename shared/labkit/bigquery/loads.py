@@ -219,6 +219,19 @@ def _decimal_targets(cur, source: str, targets,
     return f"(SELECT * REPLACE ({', '.join(casts)}) FROM {source})", declared
 
 
+def _bignumerics_stored(cur, source: str) -> str:
+    """A query result written to its destination table arrives as Parquet with its
+    BIGNUMERICs as text (bignumeric.TEXT): stored as BIGNUMERICs again."""
+    described = cur.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()
+    texts = [row[0] for row in described
+             if str(row[1]).replace(" ", "") == bignumeric.TEXT.replace(" ", "")]
+    if not texts:
+        return source
+    casts = ", ".join(f"{bignumeric.from_text(bqschema.quote(c))} AS {bqschema.quote(c)}"
+                      for c in texts)
+    return f"(SELECT * REPLACE ({casts}) FROM {source})"
+
+
 def _as_bigquery_detects(cur, source: str) -> str:
     """Schema autodetect as BigQuery does it: a date-and-time value is a TIMESTAMP, with or
     without a zone ("2018-08-19 12:11", "2018/08/19 12:11", "... -05:00", "... UTC"); a
@@ -325,6 +338,7 @@ def _run_load(wh: Warehouse, load: dict, fields: list[dict] | None, fmt: str, pa
             if fmt == "PARQUET" and not fields:
                 source, declared = _decimal_targets(cur, source, load.get("decimalTargetTypes"),
                                                     wide)
+                source = _bignumerics_stored(cur, source)
             before = wh.num_rows(project, dataset, table) if exists else 0
             replace = not exists or (write == "WRITE_TRUNCATE" and (fields or not positional))
             if replace:

@@ -133,7 +133,7 @@ def marked(t: duckdb.typing.DuckDBPyType) -> str | None:
     children = list(t.children)
     if len(children) != 1 or not children[0][0].startswith(_MARK):
         return None
-    return children[0][0][len(_MARK):].upper()
+    return children[0][0][len(_MARK):].upper().removesuffix("_TEXT")  # bignumeric.TEXT
 
 
 def marked_field(kind: str) -> str:

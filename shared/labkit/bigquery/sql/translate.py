@@ -309,6 +309,12 @@ def _resolve_tables(tree: exp.Expression, scope: Scope) -> None:
         if scope.catalog.table_kind(project, dataset, name) is None:
             results = scope.catalog.query_results(project, dataset, name)
             if results is not None:  # a query's anonymous destination table
+                from labkit.bigquery import bignumeric
+
+                if bignumeric.TEXT_FIELD in str(results.schema):  # text would sort as text
+                    raise unsupported("Querying a query's anonymous results table that holds "
+                                      "full-precision BIGNUMERIC values (name a destination "
+                                      "table for the first query)")
                 relation = f"__query_results_{next(_names)}"
                 scope.relations[relation] = results
                 replacement = exp.table_(exp.to_identifier(relation))
