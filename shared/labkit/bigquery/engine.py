@@ -720,6 +720,11 @@ def duck_error(exc: duckdb.Error) -> BigQueryError:
     """DuckDB's failure as BigQuery's invalidQuery, with BigQuery's wording where known."""
     text = str(exc).split("\n")[0]
     text = re.sub(r"^[A-Za-z ]+ Error: ", "", text)
+    from labkit.bigquery.geography import udf_error
+
+    geography_error = udf_error(text)  # raised by a UDF behind an ST_* function
+    if geography_error is not None:
+        return geography_error
     match = _UNRECOGNIZED.search(text)
     if match:
         return invalid_query(f"Unrecognized name: {match.group(1)}")

@@ -29,6 +29,7 @@ import duckdb
 import farmhash
 import pyarrow as pa
 
+from labkit.bigquery import geography
 from labkit.bigquery import schema as bqschema
 from labkit.bigquery.sql.translate import PUBLIC_PROJECT, schema_name
 
@@ -71,6 +72,7 @@ class Warehouse:
         self.db.execute(f"CREATE TABLE IF NOT EXISTS {META}.tables "
                         "(project VARCHAR, dataset VARCHAR, table_id VARCHAR, resource VARCHAR)")
         self.db.create_function("farm_fingerprint", _farm_fingerprint, ["VARCHAR"], "BIGINT")
+        geography.register(self.db)  # the UDFs behind the ST_* functions
         self._confine()
         self._local = threading.local()
         self._write_lock = threading.RLock()

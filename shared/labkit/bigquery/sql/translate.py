@@ -17,7 +17,9 @@ in tests/bigquery/test_translation.py):
 - NUMERIC is DECIMAL(38,9), BIGNUMERIC DECIMAL(38,18);
 - anonymous result columns are named f0_, f1_, ... as BigQuery names them;
 - query parameters (@name, ?) and script variables are bound in place.
-FARM_FINGERPRINT is a UDF registered by the storage layer (pyfarmhash gives real values).
+FARM_FINGERPRINT is a UDF registered by the storage layer (pyfarmhash gives real values);
+so are the UDFs behind the ST_* functions of labkit.bigquery.geography (GEOGRAPHY is a
+marked STRUCT holding canonical WKT).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ErrorLevel, ParseError, TokenError
 
+from labkit.bigquery import geography
 from labkit.bigquery.errors import access_denied, invalid_query, not_found, unsupported
 from labkit.bigquery.sql import distance
 
@@ -151,7 +154,7 @@ def _reject_unsupported(tree: exp.Expression) -> None:
                                       else name.lower(), table_valued=True)
     for node in tree.find_all(exp.Func):
         name = _function_name(node)
-        if name.upper().startswith("ST_"):
+        if name.upper().startswith("ST_") and not geography.handles(name):
             raise unsupported(f"The geography function {name.upper()}")
         lower = name.lower()
         if isinstance(node, exp.Anonymous) and (
@@ -442,6 +445,8 @@ def _rewrite(node: exp.Expression) -> exp.Expression:
         return _anon("get_current_timestamp")
     if distance.is_ml_distance(node):
         return distance.ml_distance(node)
+    if isinstance(node, exp.Func) and geography.handles(_function_name(node)):
+        return geography.rewrite(node)
     if isinstance(node, exp.Anonymous) and node.name.upper() == "IEEE_DIVIDE":
         if len(node.expressions) != 2:
             raise invalid_query("No matching signature for function IEEE_DIVIDE: it takes "
@@ -454,6 +459,8 @@ def _rewrite(node: exp.Expression) -> exp.Expression:
             return _cast(node.copy(), "DOUBLE")
         return node
     if isinstance(node, exp.DataType):
+        if node.this == exp.DataType.Type.GEOGRAPHY:  # its WKT in a marked STRUCT
+            return exp.DataType.build(geography.DUCK_TYPE, dialect="duckdb")
         if node.this == exp.DataType.Type.DECIMAL and not node.expressions:
             return exp.DataType.build("DECIMAL(38,9)")
         params = [int(p.this.this) for p in node.expressions
