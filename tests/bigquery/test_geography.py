@@ -70,7 +70,16 @@ def test_st_functions(client):
                ST_ASTEXT(ST_GEOGFROMWKB('010100000000000000000000400000000000001040')) AS hex,
                ST_ASTEXT(ST_GEOGFROMTEXT('MULTIPOINT(1 1)')) AS one_point,
                ST_ASTEXT(ST_GEOGFROMTEXT('POINT EMPTY')) AS empty,
-               ST_DISTANCE(ST_GEOGPOINT(0, 0), NULL) AS null_distance""")[0]
+               ST_DISTANCE(ST_GEOGPOINT(0, 0), NULL) AS null_distance,
+               ST_ASTEXT(ST_GEOGFROMTEXT('GEOMETRYCOLLECTION(POINT(1 1), POINT(2 2), POINT(1 1))'))
+                 AS points,
+               ST_AREA(ST_GEOGFROMTEXT('POLYGON((172 53, -130 55, -141 70, 172 53))')) AS east,
+               ST_AREA(ST_GEOGFROMTEXT('POLYGON((172 53, -141 70, -130 55, 172 53))')) AS west,
+               ST_DISTANCE(ST_GEOGPOINT(-0.1, 51.5),
+                           ST_GEOGFROMTEXT('LINESTRING(151 -33, 151.2 -33.9)')) AS sydney,
+               ST_INTERSECTS(ST_GEOGPOINT(-0.1, 51.5),
+                             ST_GEOGFROMTEXT('POLYGON((151 -33, 152 -33, 151.2 -34, 151 -33))'))
+                 AS far_apart""")[0]
     degree = 6371008.8 * math.pi / 180  # a degree of a great circle on BigQuery's sphere
     assert row["text"] == "POINT(1 2)"
     assert (row["x"], row["y"]) == (1.5, 2.0)
@@ -86,6 +95,10 @@ def test_st_functions(client):
     assert row["one_point"] == "POINT(1 1)"
     assert row["empty"] == "GEOMETRYCOLLECTION EMPTY"
     assert row["null_distance"] is None
+    assert row["points"] == "MULTIPOINT(1 1, 2 2)"  # the simplest type, each point once
+    # across the antimeridian: the smaller region whichever way the ring turns
+    assert row["east"] == pytest.approx(row["west"]) and 1e12 < row["east"] < 1e13
+    assert 1.6e7 < row["sydney"] < 1.8e7 and row["far_apart"] is False  # London to Sydney
 
 
 @pytest.mark.parametrize("sql, message", [

@@ -163,7 +163,7 @@ def from_shapely(geom):
         raise GeographyError("Geographies with Z or M coordinates are not supported")
     points, lines, polygons = [], [], []
     _flatten(geom, points, lines, polygons)
-    return (points, lines, polygons)
+    return (list(dict.fromkeys(points)), lines, polygons)  # a point set: each point once
 
 
 def from_wkt(text: str):
@@ -351,7 +351,7 @@ def to_shapely(value):
         Polygon(_closed(p[0]), [_closed(h) for h in p[1:]]) for p in value[2]]
     if len(parts) == 1:
         return parts[0]
-    return _shapely().wkt.loads(to_wkt(value)) if parts else GeometryCollection()
+    return _shapely().from_wkt(to_wkt(value)) if parts else GeometryCollection()
 
 
 def to_wkb(value) -> bytes:
@@ -498,10 +498,41 @@ def _projected(value, project):
     return GeometryCollection(parts)
 
 
+def _components(value):
+    points, lines, polygons = value
+    return [([p], [], []) for p in points] + [([], [line], []) for line in lines] + \
+        [([], [], [polygon]) for polygon in polygons]
+
+
+def _cap(value):
+    """(centre, radius) of a spherical cap holding the value, or None past a hemisphere
+    (a cap under 90 degrees is convex: it holds the edges between its vertices too)."""
+    vs = [_xyz(p) for p in _vertices(value)]
+    centre = tuple(sum(v[i] for v in vs) for i in range(3))
+    size = _norm(centre)
+    if size < 1e-9 * len(vs):
+        return None
+    c = tuple(x / size for x in centre)
+    radius = max(_angle(c, v) for v in vs)
+    return (c, radius) if radius < math.pi / 2 - 1e-9 else None
+
+
+def _apart(a, b) -> bool:
+    """True when the values lie in disjoint caps (so nothing of one touches the other)."""
+    ca, cb = _cap(a), _cap(b)
+    return ca is not None and cb is not None and _angle(ca[0], cb[0]) > ca[1] + cb[1] + 1e-12
+
+
 def relate(a, b, predicate: str) -> bool:
     """ST_INTERSECTS, ST_CONTAINS, ST_WITHIN."""
     if _is_empty(a) or _is_empty(b):
         return False
+    if _apart(a, b):
+        return False
+    if predicate == "intersects" and len(_components(a)) + len(_components(b)) > 2:
+        # part by part, so far-apart parts need no common hemisphere
+        return any(relate(pa, pb, "intersects") for pa in _components(a)
+                   for pb in _components(b))
     project = _gnomonic([a, b])
     ga, gb = _projected(a, project), _projected(b, project)
     shapely = _shapely()
