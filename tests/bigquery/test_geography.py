@@ -44,6 +44,22 @@ def test_ddl_insert_and_output_are_canonical_wkt(client, table_id):
     listed = {r["name"]: r["g"] for r in client.list_rows(table_id)}
     assert listed == {"pole": "POINT(-135 90)", "cw": "POLYGON((2 0, 2 2, 0 2, 0 0, 2 0))",
                       "none": None}
+    project, dataset, table = table_id.split(".")
+    types = _query(client, f"SELECT column_name, data_type FROM `{project}.{dataset}`."
+                           f"INFORMATION_SCHEMA.COLUMNS WHERE table_name = '{table}' "
+                           "ORDER BY ordinal_position")
+    assert [r["data_type"] for r in types] == ["STRING", "GEOGRAPHY", "ARRAY<GEOGRAPHY>"]
+
+
+def test_scripts_alter_and_cast_keep_the_type(client, table_id):
+    client.query(f"CREATE TABLE `{table_id}` (i INT64)").result()
+    client.query(f"ALTER TABLE `{table_id}` ADD COLUMN g GEOGRAPHY").result()
+    rows = _query(client, f"""
+        DECLARE here GEOGRAPHY DEFAULT ST_GEOGPOINT(3, 4);
+        INSERT INTO `{table_id}` VALUES (1, CAST(here AS GEOGRAPHY)), (2, CAST(NULL AS GEOGRAPHY));
+        SELECT i, g, ST_Y(g) AS y FROM `{table_id}` ORDER BY i""")
+    assert rows == [{"i": 1, "g": "POINT(3 4)", "y": 4.0}, {"i": 2, "g": None, "y": None}]
+    assert client.get_table(table_id).schema[1].field_type == "GEOGRAPHY"
 
 
 def test_st_functions(client):
@@ -109,6 +125,8 @@ def test_st_functions(client):
     ("SELECT ST_X(ST_GEOGFROMTEXT('LINESTRING(0 0, 1 1)'))", "point"),
     ("SELECT ST_BUFFER(ST_GEOGPOINT(0, 0), 10)", "LAB_BACKEND=gcp"),
     ("SELECT ST_DISTANCE(ST_GEOGPOINT(0, 0), ST_GEOGPOINT(1, 1), TRUE)", "use_spheroid"),
+    # BigQuery casts nothing else to GEOGRAPHY (and struct-shaped text is no way around)
+    ("SELECT CAST('{bq$geography: junk}' AS GEOGRAPHY)", "Invalid cast"),
 ])
 def test_bad_geography_is_a_400(client, sql, message):
     with pytest.raises(exceptions.BadRequest, match=message):

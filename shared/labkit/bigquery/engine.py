@@ -22,7 +22,7 @@ import duckdb
 import pyarrow as pa
 from sqlglot import exp
 
-from labkit.bigquery import locations, sessions
+from labkit.bigquery import geography, locations, sessions
 from labkit.bigquery import schema as bqschema
 from labkit.bigquery.errors import (
     BigQueryError,
@@ -486,6 +486,8 @@ class Engine:
             kind = item.args.get("kind")
             default = item.args.get("default") or None
             type_sql = kind.sql("duckdb") if kind is not None else None
+            if kind is not None and geography.is_geography_type(kind):
+                type_sql = geography.DUCK_TYPE
             value = expression_to_duckdb(default.sql("bigquery"), self._scope(ctx)) \
                 if default is not None else "NULL"
             if type_sql:

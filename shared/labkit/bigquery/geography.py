@@ -741,6 +741,33 @@ def rewrite(node):
     return exp.Paren(this=sqlglot.parse_one(sql, read="duckdb"))
 
 
+def is_geography_type(node) -> bool:
+    """A sqlglot DataType that is GEOGRAPHY (already rewritten to its marked STRUCT)."""
+    from sqlglot import exp
+
+    if not isinstance(node, exp.DataType):
+        return False
+    members = node.expressions
+    return node.this == exp.DataType.Type.GEOGRAPHY or (
+        node.this == exp.DataType.Type.STRUCT and len(members) == 1
+        and members[0].name == FIELD)
+
+
+def cast(node):
+    """CAST(x AS GEOGRAPHY): BigQuery casts nothing but a GEOGRAPHY to GEOGRAPHY (its
+    conversion rules list no other); text is read with the ST_GEOGFROM* functions. DuckDB
+    would read struct-shaped text ('{bq$geography: ...}') unchecked: refused here."""
+    import sqlglot
+    from sqlglot import exp
+
+    x = node.this.sql(dialect="duckdb")
+    sql = (f"CASE WHEN typeof({x}) IN ({_str(DUCK_TYPE)}, '\"NULL\"') "
+           f"THEN CAST({x} AS {DUCK_TYPE}) "
+           f"ELSE error('Invalid cast from ' || typeof({x}) || ' to GEOGRAPHY: read text "
+           f"with ST_GEOGFROMTEXT, ST_GEOGFROMGEOJSON or ST_GEOGFROMWKB') END")
+    return exp.Paren(this=sqlglot.parse_one(sql, read="duckdb"))
+
+
 # --- Arrow (the Storage Read API and extracts) -------------------------------------------
 
 def is_marked_arrow(t) -> bool:

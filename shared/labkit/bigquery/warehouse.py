@@ -341,7 +341,7 @@ def standard_type(t) -> str:
     """GoogleSQL type names as INFORMATION_SCHEMA.COLUMNS spells them."""
     if t.id in ("list", "array"):
         return f"ARRAY<{standard_type(t.children[0][1])}>"
-    if t.id == "struct":
+    if t.id == "struct" and not bqschema.marked(t):  # a marked one is GEOGRAPHY, ...
         return "STRUCT<" + ", ".join(f"{n} {standard_type(c)}" for n, c in t.children) + ">"
     legacy = bqschema.bq_type(t)
     return {"INTEGER": "INT64", "FLOAT": "FLOAT64", "BOOLEAN": "BOOL"}.get(legacy, legacy)

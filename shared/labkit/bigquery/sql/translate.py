@@ -447,6 +447,8 @@ def _rewrite(node: exp.Expression) -> exp.Expression:
         return distance.ml_distance(node)
     if isinstance(node, exp.Func) and geography.handles(_function_name(node)):
         return geography.rewrite(node)
+    if isinstance(node, exp.Cast) and geography.is_geography_type(node.to):
+        return geography.cast(node)
     if isinstance(node, exp.Anonymous) and node.name.upper() == "IEEE_DIVIDE":
         if len(node.expressions) != 2:
             raise invalid_query("No matching signature for function IEEE_DIVIDE: it takes "
