@@ -78,6 +78,13 @@ def test_st_functions(client):
                ST_INTERSECTS(ST_GEOGFROMTEXT('LINESTRING(0 0, 2 2)'),
                              ST_GEOGFROMTEXT('LINESTRING(0 2, 2 0)')) AS crosses,
                ST_DISTANCE(ST_GEOGPOINT(0, 1), ST_GEOGFROMTEXT('LINESTRING(-1 0, 1 0)')) AS dl,
+               ST_EQUALS(ST_GEOGFROMTEXT('POLYGON((0 0, 0 2, 2 2, 2 0, 0 0))'),
+                         ST_GEOGFROMTEXT('POLYGON((2 2, 2 0, 0 0, 0 2, 2 2))')) AS same,
+               ST_COVERS(ST_GEOGFROMTEXT('POLYGON((1 1, 20 1, 10 20, 1 1))'),
+                         ST_GEOGPOINT(1, 1)) AS covers_edge,
+               ST_CONTAINS(ST_GEOGFROMTEXT('POLYGON((1 1, 20 1, 10 20, 1 1))'),
+                           ST_GEOGPOINT(1, 1)) AS contains_edge,
+               ST_DISJOINT(ST_GEOGPOINT(0, 0), ST_GEOGPOINT(0, 1)) AS disjoint,
                ST_ASGEOJSON(ST_GEOGPOINT(-122.35, 47.62)) AS geojson,
                ST_ASTEXT(ST_GEOGFROMGEOJSON(
                    '{"type": "Polygon", "coordinates": [[[2, 0], [2, 2], [1, 2], [0, 2],
@@ -105,6 +112,9 @@ def test_st_functions(client):
     assert row["area"] == pytest.approx(1.2364e10, rel=1e-3)  # a 1 x 1 degree cell at 0, 0
     assert (row["contains"], row["within"], row["crosses"]) == (True, False, True)
     assert row["dl"] == pytest.approx(degree, rel=1e-12)
+    # the docs' ST_COVERS example: a vertex is covered, not contained
+    assert (row["same"], row["covers_edge"], row["contains_edge"], row["disjoint"]) == \
+        (True, True, False, True)
     assert row["geojson"] == '{ "type": "Point", "coordinates": [-122.35, 47.62] }'
     assert row["from_geojson"] == "POLYGON((2 0, 2 2, 1 2, 0 2, 0 0, 2 0))"
     assert row["wkb"] == row["hex"] == "POINT(2 4)"
@@ -127,6 +137,7 @@ def test_st_functions(client):
     ("SELECT ST_DISTANCE(ST_GEOGPOINT(0, 0), ST_GEOGPOINT(1, 1), TRUE)", "use_spheroid"),
     # BigQuery casts nothing else to GEOGRAPHY (and struct-shaped text is no way around)
     ("SELECT CAST('{bq$geography: junk}' AS GEOGRAPHY)", "Invalid cast"),
+    ("SELECT ST_GEOGPOINT(1, 2) = ST_GEOGPOINT(1, 2)", "GEOGRAPHY values cannot be compared"),
 ])
 def test_bad_geography_is_a_400(client, sql, message):
     with pytest.raises(exceptions.BadRequest, match=message):

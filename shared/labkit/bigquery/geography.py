@@ -23,7 +23,8 @@ docs/geography_functions.md), and what this module does the same way:
 - GeoJSON edges are planar: BigQuery adds vertices so each geodesic edge stays within 10 m
   of the planar one (ST_GEOGFROMGEOJSON, ST_ASGEOJSON). Where an edge needs such vertices
   here, the value is refused by name rather than given other vertices than BigQuery's.
-Predicates (ST_INTERSECTS, ST_CONTAINS, ST_WITHIN) are exact on the sphere for values
+Predicates (ST_INTERSECTS, ST_DISJOINT, ST_CONTAINS, ST_WITHIN, ST_COVERS, ST_COVEREDBY,
+ST_EQUALS) are exact on the sphere for values
 within one hemisphere: the gnomonic projection about their centre maps geodesics to straight
 lines, where shapely decides them; wider values are refused by name.
 """
@@ -524,9 +525,12 @@ def _apart(a, b) -> bool:
 
 
 def relate(a, b, predicate: str) -> bool:
-    """ST_INTERSECTS, ST_CONTAINS, ST_WITHIN."""
+    """ST_INTERSECTS, ST_DISJOINT, ST_CONTAINS, ST_WITHIN, ST_COVERS, ST_COVEREDBY and
+    ST_EQUALS (OGC's relations of closed point sets, as BigQuery's docs define them)."""
+    if predicate == "disjoint":
+        return not relate(a, b, "intersects")
     if _is_empty(a) or _is_empty(b):
-        return False
+        return predicate == "equals" and _is_empty(a) and _is_empty(b)
     if _apart(a, b):
         return False
     if predicate == "intersects" and len(_components(a)) + len(_components(b)) > 2:
@@ -537,11 +541,8 @@ def relate(a, b, predicate: str) -> bool:
     ga, gb = _projected(a, project), _projected(b, project)
     shapely = _shapely()
     ga, gb = shapely.union_all(ga.geoms), shapely.union_all(gb.geoms)
-    if predicate == "intersects":
-        return bool(ga.intersects(gb))
-    if predicate == "contains":
-        return bool(ga.contains(gb))
-    return bool(ga.within(gb))
+    method = {"coveredby": "covered_by"}.get(predicate, predicate)
+    return bool(getattr(ga, method)(gb))
 
 
 def _check_planar_edges(value, what: str) -> None:
@@ -692,11 +693,13 @@ def _function_sql(name: str, args: list[str]) -> str:
         return f"__bq_geo_length({g[0]})"
     if name == "ST_AREA":
         return f"__bq_geo_area({g[0]})"
-    if name in ("ST_INTERSECTS", "ST_CONTAINS", "ST_WITHIN"):
+    if name in _PREDICATES:
         return f"__bq_geo_relate({g[0]}, {g[1]}, {_str(name[3:].lower())})"
     raise AssertionError(name)
 
 
+_PREDICATES = {"ST_INTERSECTS", "ST_DISJOINT", "ST_CONTAINS", "ST_WITHIN", "ST_COVERS",
+               "ST_COVEREDBY", "ST_EQUALS"}
 # name -> (fewest, most arguments, index of a use_spheroid / oriented flag that must be FALSE)
 FUNCTIONS = {
     "ST_GEOGPOINT": (2, 2, None), "ST_GEOGFROMTEXT": (1, 2, 1),
@@ -704,8 +707,7 @@ FUNCTIONS = {
     "ST_GEOGFROM": (1, 1, None), "ST_ASTEXT": (1, 1, None), "ST_ASGEOJSON": (1, 1, None),
     "ST_ASBINARY": (1, 1, None), "ST_X": (1, 1, None), "ST_Y": (1, 1, None),
     "ST_DISTANCE": (2, 3, 2), "ST_DWITHIN": (3, 4, 3), "ST_LENGTH": (1, 2, 1),
-    "ST_AREA": (1, 2, 1), "ST_INTERSECTS": (2, 2, None), "ST_CONTAINS": (2, 2, None),
-    "ST_WITHIN": (2, 2, None),
+    "ST_AREA": (1, 2, 1), **{name: (2, 2, None) for name in _PREDICATES},
 }
 
 
@@ -739,6 +741,38 @@ def rewrite(node):
             raise unsupported(f"{name} with {what} other than FALSE")
     sql = _function_sql(name, [a.sql(dialect="duckdb") for a in args])
     return exp.Paren(this=sqlglot.parse_one(sql, read="duckdb"))
+
+
+_MAKERS = {"ST_GEOGPOINT", "ST_GEOGFROMTEXT", "ST_GEOGFROMGEOJSON", "ST_GEOGFROMWKB",
+           "ST_GEOGFROM"}
+
+
+def _makes_geography(node) -> bool:
+    from sqlglot import exp
+
+    while isinstance(node, exp.Paren):
+        node = node.this
+    if isinstance(node, exp.Anonymous):
+        return node.name.upper() in _MAKERS
+    return isinstance(node, exp.Cast) and is_geography_type(node.to)
+
+
+def check_comparisons(tree) -> None:
+    """GEOGRAPHY is not comparable in BigQuery (=, <, IN, ...): refused where an operand is
+    visibly one (a constructor or a CAST); columns would need their types, unknown here."""
+    from sqlglot import exp
+
+    from labkit.bigquery.errors import invalid_query
+
+    for node in tree.find_all(exp.EQ, exp.NEQ, exp.LT, exp.LTE, exp.GT, exp.GTE, exp.In):
+        operands = [node.this, *(node.expressions if isinstance(node, exp.In)
+                                 else [node.expression])]
+        if any(_makes_geography(o) for o in operands if o is not None):
+            op = {"eq": "=", "neq": "!=", "lt": "<", "lte": "<=", "gt": ">", "gte": ">=",
+                  "in": "IN"}[node.key]
+            raise invalid_query(f"No matching signature for operator {op} for argument "
+                                "types of type GEOGRAPHY: GEOGRAPHY values cannot be "
+                                "compared; use ST_EQUALS or ST_DWITHIN")
 
 
 def is_geography_type(node) -> bool:

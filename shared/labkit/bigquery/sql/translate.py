@@ -152,6 +152,7 @@ def _reject_unsupported(tree: exp.Expression) -> None:
                 raise unsupported(f"The table-valued function {name.upper()}")
             raise _function_not_found(name if isinstance(func, exp.Anonymous)
                                       else name.lower(), table_valued=True)
+    geography.check_comparisons(tree)
     for node in tree.find_all(exp.Func):
         name = _function_name(node)
         if name.upper().startswith("ST_") and not geography.handles(name):
