@@ -5,8 +5,10 @@ the value's canonical WKT. Every value is parsed (WKT, GeoJSON, WKB as bytes or 
 validated and normalised when it is made (a load, an insertAll row, a query parameter,
 ST_GEOGFROMTEXT...), so reading one back is reading its text.
 
-What BigQuery documents (GoogleSQL "Geography functions", also in google/zetasql
-docs/geography_functions.md), and what this module does the same way:
+What BigQuery documents (GoogleSQL "Geography functions" and "Data types",
+https://cloud.google.com/bigquery/docs/reference/standard-sql/geography_functions, the same
+text as google/zetasql docs/geography_functions.md and data-types.md), and what this module
+does the same way:
 - edges are geodesics on a sphere; polygons read without `oriented` are the smaller of the
   two regions their rings bound, and print with the shell counterclockwise and the holes
   clockwise: a ring given the other way round is printed reversed, from its last vertex
@@ -18,15 +20,20 @@ docs/geography_functions.md), and what this module does the same way:
 - latitudes lie in [-90, 90]; ST_GEOGPOINT takes any longitude modulo 360, parsers want
   [-180, 180]; no Z or M coordinates;
 - ST_DISTANCE, ST_LENGTH and ST_AREA measure on a sphere (use_spheroid FALSE, the default).
-  BigQuery does not print the radius; 6371008.8 m (the IUGG mean Earth radius) is the one
-  its results match.
+  The docs do not give its radius: 6371008.8 m (the IUGG mean Earth radius) is assumed
+  here, not checked against a billed project.
+- ST_ASGEOJSON writes '{ "type": "Point", "coordinates": [1, 2] }', the spacing of the
+  docs' GeoJSON examples.
 - GeoJSON edges are planar: BigQuery adds vertices so each geodesic edge stays within 10 m
   of the planar one (ST_GEOGFROMGEOJSON, ST_ASGEOJSON). Where an edge needs such vertices
   here, the value is refused by name rather than given other vertices than BigQuery's.
 Predicates (ST_INTERSECTS, ST_DISJOINT, ST_CONTAINS, ST_WITHIN, ST_COVERS, ST_COVEREDBY,
-ST_EQUALS) are exact on the sphere for values
-within one hemisphere: the gnomonic projection about their centre maps geodesics to straight
-lines, where shapely decides them; wider values are refused by name.
+ST_EQUALS) and polygon validity are exact on the sphere for values within one hemisphere:
+the gnomonic projection about their centre maps geodesics to straight lines, where shapely
+decides them; values in disjoint caps are apart; other wide values are refused by name.
+Not done: BigQuery's snapping and its merging of a collection's overlapping parts (a point
+on a line stays a separate point here); GEOGRAPHY columns compared, grouped or ordered
+are refused only where the operand is visibly a GEOGRAPHY (check_comparisons).
 """
 
 from __future__ import annotations
@@ -648,11 +655,6 @@ def as_text_select(columns: list[str], types: list) -> str:
 
 def _str(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
-
-
-# BigQuery's ST_* functions that run here: name -> (arguments, SQL of them)
-def _args(n_min: int, n_max: int | None = None):
-    return n_min, n_max if n_max is not None else n_min
 
 
 def _null_safe(args: list[str], body: str) -> str:
