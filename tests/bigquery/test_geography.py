@@ -245,6 +245,19 @@ def test_rest_and_storage_read_give_the_same_geography(client, table_id):
         objects = read("to_dataframe", through_storage, geography_as_object=True)
         assert objects["geog"][0] == shapely_wkt.loads("POINT(0 0)")
         assert pandas.isna(objects["geog"][2])
+    # a row restriction is BigQuery SQL: the ST_* functions work there too
+    from google.cloud.bigquery_storage import types
+
+    project, dataset, table = table_id.split(".")
+    session = reader.create_read_session(
+        parent=f"projects/{project}", max_stream_count=1, read_session=types.ReadSession(
+            table=f"projects/{project}/datasets/{dataset}/tables/{table}",
+            data_format=types.DataFormat.ARROW, read_options=types.ReadSession.TableReadOptions(
+                selected_fields=["name"],
+                row_restriction="ST_INTERSECTS(geog, ST_GEOGFROMTEXT("
+                                "'POLYGON((0.5 0.1, 0.9 0.1, 0.9 0.4, 0.5 0.1))'))")))
+    picked = reader.read_rows(session.streams[0].name).to_arrow(session)
+    assert picked.column("name").to_pylist() == ["bar"]
 
 
 def test_extract_writes_geography_as_wkt(client, table_id, local_env):
