@@ -270,3 +270,28 @@ def test_extract_writes_geography_as_wkt(client, table_id, local_env):
         bigquery.ExtractJobConfig(destination_format="NEWLINE_DELIMITED_JSON"))).result()
     text = bucket.blob("out.json").download_as_text()
     assert json.loads(text.splitlines()[0]) == {"i": 1, "g": "POINT(1.5 2)"}
+
+
+def test_parquet_loads_take_wkb_and_text_and_refuse_other_types(client, table_id):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from shapely import wkb
+
+    schema = [bigquery.SchemaField("b", "GEOGRAPHY"), bigquery.SchemaField("t", "GEOGRAPHY")]
+    config = bigquery.LoadJobConfig(schema=schema, source_format="PARQUET")
+
+    def load(table: pa.Table):
+        data = io.BytesIO()
+        pq.write_table(table, data)
+        data.seek(0)
+        return client.load_table_from_file(data, table_id, job_config=config).result()
+
+    load(pa.table({"b": pa.array([wkb.dumps(shapely_wkt.loads("POINT(1 2)")), None]),
+                   "t": pa.array(["LINESTRING(0 0, 2.0 2.0)", None])}))
+    assert [list(r) for r in client.list_rows(table_id)] == [
+        ["POINT(1 2)", "LINESTRING(0 0, 2 2)"], [None, None]]
+    with pytest.raises(exceptions.BadRequest, match="GEOGRAPHY"):
+        load(pa.table({"b": pa.array([1, 2]), "t": pa.array(["POINT(0 0)", None])}))
+    with pytest.raises(exceptions.BadRequest, match="WKB"):
+        load(pa.table({"b": pa.array([b"\x01junk"]), "t": pa.array(["POINT(0 0)"])}))
+    assert client.get_table(table_id).num_rows == 2

@@ -324,7 +324,7 @@ def _parquet_geography(cur, source: str, fields: list[dict]) -> str:
             casts.append(f"{geography.from_wkb_sql(column)} AS {column}")
         elif kind == "VARCHAR":
             casts.append(f"{geography.from_text_sql(column)} AS {column}")
-        elif kind == "INTEGER" or kind == '"NULL"':  # a column of nulls only
+        elif kind == '"NULL"':  # a column of nulls only (pyarrow's null type)
             casts.append(f"CAST(NULL AS {geography.DUCK_TYPE}) AS {column}")
         elif kind != geography.DUCK_TYPE.upper():
             raise invalid(f"Field {name} is type GEOGRAPHY: a Parquet column of type {kind} "
