@@ -158,7 +158,7 @@ def test_error_shapes_and_survival(client, local_env):
     assert "Unrecognized name: no_such_column at [1:8]" in str(info.value)
     assert job.error_result["reason"] == "invalidQuery"
     with pytest.raises(exceptions.BadRequest) as info:
-        client.query_and_wait("SELECT ST_GEOGPOINT(1, 2)")
+        client.query_and_wait("SELECT ST_BUFFER(ST_GEOGPOINT(1, 2), 10)")
     assert "LAB_BACKEND=gcp" in info.value.message
     # raw bad requests in BigQuery's error shape, then the service still answers
     status, body = _raw(local_env, "POST", f"/bigquery/v2/projects/{client.project}/queries",

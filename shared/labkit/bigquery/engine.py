@@ -22,7 +22,7 @@ import duckdb
 import pyarrow as pa
 from sqlglot import exp
 
-from labkit.bigquery import bignumeric, locations, sessions, timestamp_picos
+from labkit.bigquery import bignumeric, geography, locations, sessions, timestamp_picos
 from labkit.bigquery import schema as bqschema
 from labkit.bigquery.errors import (
     BigQueryError,
@@ -488,6 +488,8 @@ class Engine:
             kind = item.args.get("kind")
             default = item.args.get("default") or None
             type_sql = kind.sql("duckdb") if kind is not None else None
+            if kind is not None and geography.is_geography_type(kind):
+                type_sql = geography.DUCK_TYPE
             value = expression_to_duckdb(default.sql("bigquery"), self._scope(ctx)) \
                 if default is not None else "NULL"
             if type_sql:
@@ -729,6 +731,11 @@ def duck_error(exc: duckdb.Error) -> BigQueryError:
     if timestamp_picos.FIELD in text:
         return unsupported("Functions, arithmetic and casts of a picosecond TIMESTAMP "
                            "(TIMESTAMP(12)) value other than comparing, sorting, MIN and MAX")
+    from labkit.bigquery.geography import udf_error
+
+    geography_error = udf_error(text)  # raised by a UDF behind an ST_* function
+    if geography_error is not None:
+        return geography_error
     match = _UNRECOGNIZED.search(text)
     if match:
         return invalid_query(f"Unrecognized name: {match.group(1)}")

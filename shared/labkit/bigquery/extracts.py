@@ -54,17 +54,21 @@ def run_extract(wh: Warehouse, extract: dict, workspace) -> dict:
     # DuckDB writes only into the service's scratch folder; the file then moves into the
     # bucket in one step, so readers never see a half-written object
     tmp = wh.scratch_dirs[-1] / f"extract_{secrets.token_hex(8)}.{_FORMATS[fmt]}"
+    from labkit.bigquery.geography import as_text_select
+
+    columns, types = wh.columns(project, dataset, table)
+    select = as_text_select(columns, types) if columns else "*"  # GEOGRAPHY as its WKT
     try:
         if fmt == "AVRO":
             from labkit.bigquery import avro, bignumeric
             from labkit.bigquery import schema as bqschema
 
-            rows = wh.cursor().sql(f"SELECT * FROM {wh.ref(project, dataset, table)}")
-            columns, types = wh.columns(project, dataset, table)
+            rows = wh.cursor().sql(f"SELECT {select} FROM {wh.ref(project, dataset, table)}")
             avro.write(bignumeric.to_arrow(rows)[2], bqschema.fields(columns, types), tmp,
                        (extract.get("compression") or "NONE").upper())
         else:
-            wh.cursor().execute(f"COPY (SELECT * FROM {wh.ref(project, dataset, table)}) TO "
+            wh.cursor().execute(f"COPY (SELECT {select} FROM {wh.ref(project, dataset, table)}) "
+                                f"TO "
                                 f"{_sql_str(str(tmp))} ({', '.join(options)})").fetchall()
         move_atomic(tmp, path)
     finally:

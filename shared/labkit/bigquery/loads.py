@@ -15,7 +15,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from labkit.bigquery import bignumeric, timestamp_picos
+from labkit.bigquery import bignumeric, geography, timestamp_picos
 from labkit.bigquery import schema as bqschema
 from labkit.bigquery.copies import refuse_snapshot_writes
 from labkit.bigquery.errors import BigQueryError, access_denied, duplicate, invalid, not_found
@@ -68,9 +68,11 @@ def _source_sql(path: Path, load: dict, fields: list[dict] | None,
 
 # Types whose text BigQuery reads in its own way, DuckDB's readers not: they are read as
 # text and decoded (_decoded). BYTES are base64 (line breaks allowed, as in MIME);
-# FLOAT64 takes "inf", "+inf", "-inf" and "nan"; INTERVAL is ISO 8601 or canonical.
+# FLOAT64 takes "inf", "+inf", "-inf" and "nan"; INTERVAL is ISO 8601 or canonical;
+# GEOGRAPHY is WKT, GeoJSON or WKB in hex (a JSON object is GeoJSON), stored normalised.
 # https://cloud.google.com/bigquery/docs/loading-data-cloud-storage-json#details_of_loading_json_data
 _DECODED = {
+    "GEOGRAPHY": lambda c, f: geography.from_text_sql(c),
     "BYTES": lambda c, f: f"from_base64({_base64_padded(c)})",
     "FLOAT": lambda c, f: f"CAST({c} AS DOUBLE)", "FLOAT64": lambda c, f: f"CAST({c} AS DOUBLE)",
     "INTERVAL": lambda c, f: bqschema.interval_from_text(c),
@@ -330,6 +332,9 @@ def _run_load(wh: Warehouse, load: dict, fields: list[dict] | None, fmt: str, pa
                 source = _decoded(source, fields)
             if load.get("autodetect") and not fields and fmt != "PARQUET":
                 source = _as_bigquery_detects(cur, source)
+            if fmt == "PARQUET":  # WKB (bytes) or text into GEOGRAPHY columns
+                source = _parquet_geography(cur, source, fields or (
+                    bqschema.fields(*wh.columns(project, dataset, table)) if exists else []))
             if fields and fmt == "PARQUET":
                 casts = ", ".join(f"{_parquet_cast(f, f['name'] in wide)} AS "
                                   f"{bqschema.quote(f['name'])}" for f in fields)
@@ -391,6 +396,34 @@ def _parquet_cast(f: dict, text: bool) -> str:
                       f"{f['name']} is a DECIMAL of more than 38 digits; it loads into a "
                       "BIGNUMERIC (without a precision) or a STRING field")
     return f"CAST({column} AS {bqschema.duck_type(f)})"
+
+
+def _parquet_geography(cur, source: str, fields: list[dict]) -> str:
+    """The Parquet source with its GEOGRAPHY columns read from WKB (binary columns, as
+    load_table_from_dataframe writes shapely and GeoSeries values) or text (WKT, GeoJSON,
+    hex WKB); top-level columns."""
+    names = {f["name"].lower() for f in fields if (f.get("type") or "").upper() == "GEOGRAPHY"
+             and (f.get("mode") or "").upper() != "REPEATED"}
+    if not names:
+        return source
+    casts = []
+    for row in cur.execute(f"DESCRIBE SELECT * FROM {source}").fetchall():
+        name, kind = row[0], str(row[1]).upper()
+        if name.lower() not in names:
+            continue
+        column = bqschema.quote(name)
+        if kind == "BLOB":
+            casts.append(f"{geography.from_wkb_sql(column)} AS {column}")
+        elif kind == "VARCHAR":
+            casts.append(f"{geography.from_text_sql(column)} AS {column}")
+        elif kind == '"NULL"':  # a column of nulls only (pyarrow's null type)
+            casts.append(f"CAST(NULL AS {geography.DUCK_TYPE}) AS {column}")
+        elif kind != geography.DUCK_TYPE.upper():
+            raise invalid(f"Field {name} is type GEOGRAPHY: a Parquet column of type {kind} "
+                          "cannot be loaded into it (WKB bytes or WKT text can)")
+    if not casts:
+        return source
+    return f"(SELECT * REPLACE ({', '.join(casts)}) FROM {source})"
 
 
 def _bad_records(cur, rejects: str | None, path: Path, fmt: str,
@@ -477,7 +510,9 @@ def insert_all(wh: Warehouse, project: str, dataset: str, table: str,
     selects = []
     for column, t in zip(columns, types, strict=True):
         path = _sql_str("$." + json.dumps(column))
-        if str(t) == "JSON":  # a string holds JSON text (what the client sends), parsed
+        if bqschema.marked(t) == "GEOGRAPHY":  # WKT or GeoJSON text, read and normalised
+            value = geography.from_text_sql(f"json_extract_string(r, {path})")
+        elif str(t) == "JSON":  # a string holds JSON text (what the client sends), parsed
             value = (f"CASE WHEN json_type(json_extract(r, {path})) = 'VARCHAR' THEN "
                      f"json(json_extract_string(r, {path})) ELSE json_extract(r, {path}) END")
         elif bqschema.marked(t) == "BIGNUMERIC":  # its text (or a JSON number)

@@ -29,7 +29,7 @@ _TO_DUCK = {
     "BIGNUMERIC": "DECIMAL(38,18)", "BIGDECIMAL": "DECIMAL(38,18)",
     "BOOLEAN": "BOOLEAN", "BOOL": "BOOLEAN", "STRING": "VARCHAR", "BYTES": "BLOB",
     "DATE": "DATE", "DATETIME": "TIMESTAMP", "TIMESTAMP": "TIMESTAMPTZ", "TIME": "TIME",
-    "JSON": "JSON", "GEOGRAPHY": "VARCHAR", "INTERVAL": "INTERVAL",
+    "JSON": "JSON", "INTERVAL": "INTERVAL",
 }
 
 
@@ -212,6 +212,8 @@ def duck_type(f: dict) -> str:
         from labkit.bigquery import bignumeric  # full precision: 76 digits
 
         inner = bignumeric.DUCK
+    elif kind == "GEOGRAPHY":  # its canonical WKT (labkit.bigquery.geography)
+        inner = marked_duck("GEOGRAPHY", "VARCHAR")
     elif kind in _TO_DUCK:
         inner = _TO_DUCK[kind]
         if kind in ("NUMERIC", "BIGNUMERIC") and f.get("precision"):
@@ -348,6 +350,9 @@ def cell_json(expr: str, t: duckdb.typing.DuckDBPyType, int64_timestamps: bool,
         from labkit.bigquery import bignumeric
 
         return f"coalesce('\"' || {bignumeric.text_sql(expr, t)} || '\"', 'null')"
+    if marked(t) == "GEOGRAPHY":
+        return (f"CASE WHEN {expr} IS NULL THEN 'null' ELSE "
+                f"to_json(struct_extract({expr}, '{marked_field('GEOGRAPHY')}'))::VARCHAR END")
     if t.id == "struct":
         parts = " || ',' || ".join(
             "'{\"v\":' || " + cell_json(f"struct_extract({expr}, {_sql_str(n)})", c,
@@ -395,6 +400,8 @@ def _py_value(value, f: dict, int64_timestamps: bool):
         element = {"name": "", "type": f["rangeElementType"]["type"]}
         start, end = (_py_value(value.get(b), element, int64_timestamps) for b in ("start", "end"))
         return f"[{start or 'UNBOUNDED'}, {end or 'UNBOUNDED'})"
+    if kind == "GEOGRAPHY":  # the marked STRUCT, as Arrow gives it
+        return value[marked_field("GEOGRAPHY")] if isinstance(value, dict) else str(value)
     if kind == "RECORD":
         if isinstance(value, tuple):  # a MAP entry
             value = dict(zip(("key", "value"), value, strict=False))

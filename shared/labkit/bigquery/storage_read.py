@@ -111,9 +111,14 @@ def arrow_type(f: dict) -> pa.DataType:
 
 def arrow_field(f: dict) -> pa.Field:
     kind = (f.get("type") or "").upper()
-    # BigQuery marks the types Arrow has no name for with an extension name
+    # BigQuery marks the types Arrow has no name for with an extension name (GEOGRAPHY also
+    # with its encoding), as google-cloud-bigquery labels the REST API's rows
     metadata = ({b"ARROW:extension:name": f"google:sqlType:{kind.lower()}".encode()}
-                if kind in ("GEOGRAPHY", "JSON") else None)
+                if kind in ("GEOGRAPHY", "JSON", "DATETIME") else None)
+    if kind == "GEOGRAPHY":
+        from labkit.bigquery.geography import ARROW_METADATA
+
+        metadata = ARROW_METADATA
     return pa.field(f["name"], arrow_type(f), (f.get("mode") or "").upper() != "REQUIRED",
                     metadata=metadata)
 

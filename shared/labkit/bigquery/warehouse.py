@@ -29,7 +29,7 @@ import duckdb
 import farmhash
 import pyarrow as pa
 
-from labkit.bigquery import bignumeric, timestamp_picos
+from labkit.bigquery import bignumeric, geography, timestamp_picos
 from labkit.bigquery import schema as bqschema
 from labkit.bigquery.sql.translate import PUBLIC_PROJECT, schema_name
 
@@ -74,6 +74,7 @@ class Warehouse:
         self.db.create_function("farm_fingerprint", _farm_fingerprint, ["VARCHAR"], "BIGINT")
         bignumeric.register(self.db)
         timestamp_picos.register(self.db)
+        geography.register(self.db)  # the UDFs behind the ST_* functions
         self._confine()
         self._local = threading.local()
         self._write_lock = threading.RLock()
@@ -342,7 +343,7 @@ def standard_type(t) -> str:
     """GoogleSQL type names as INFORMATION_SCHEMA.COLUMNS spells them."""
     if t.id in ("list", "array"):
         return f"ARRAY<{standard_type(t.children[0][1])}>"
-    if t.id == "struct":
+    if t.id == "struct" and not bqschema.marked(t):  # a marked one is GEOGRAPHY, ...
         return "STRUCT<" + ", ".join(f"{n} {standard_type(c)}" for n, c in t.children) + ">"
     legacy = bqschema.bq_type(t)
     return {"INTEGER": "INT64", "FLOAT": "FLOAT64", "BOOLEAN": "BOOL"}.get(legacy, legacy)

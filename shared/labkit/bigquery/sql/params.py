@@ -57,6 +57,10 @@ def _literal_sql(ptype: dict, pvalue: dict | None, nested: bool = False) -> str:
         return f"from_base64('{text}')"
     if kind in ("BIGNUMERIC", "BIGDECIMAL"):
         return _bignumeric_sql(text, type_sql, nested)
+    if kind == "GEOGRAPHY":  # WKT, read and normalised as ST_GEOGFROMTEXT reads it
+        from labkit.bigquery.geography import from_text_sql
+
+        return from_text_sql(f"'{text}'", "wkt")
     if kind == "TIMESTAMP":  # the client sends "2020-01-01 00:00:00+00:00" or "...Z"
         return f"CAST('{text}' AS TIMESTAMPTZ)"
     return f"CAST('{text}' AS {type_sql})"

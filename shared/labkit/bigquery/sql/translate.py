@@ -18,7 +18,9 @@ in tests/bigquery/test_translation.py):
   literal too wide for that, the full-precision value of labkit.bigquery.bignumeric;
 - anonymous result columns are named f0_, f1_, ... as BigQuery names them;
 - query parameters (@name, ?) and script variables are bound in place.
-FARM_FINGERPRINT is a UDF registered by the storage layer (pyfarmhash gives real values).
+FARM_FINGERPRINT is a UDF registered by the storage layer (pyfarmhash gives real values);
+so are the UDFs behind the ST_* functions of labkit.bigquery.geography (GEOGRAPHY is a
+marked STRUCT holding canonical WKT).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ErrorLevel, ParseError, TokenError
 
+from labkit.bigquery import geography
 from labkit.bigquery.errors import access_denied, invalid_query, not_found, unsupported
 from labkit.bigquery.sql import distance
 
@@ -150,9 +153,10 @@ def _reject_unsupported(tree: exp.Expression) -> None:
                 raise unsupported(f"The table-valued function {name.upper()}")
             raise _function_not_found(name if isinstance(func, exp.Anonymous)
                                       else name.lower(), table_valued=True)
+    geography.check_comparisons(tree)
     for node in tree.find_all(exp.Func):
         name = _function_name(node)
-        if name.upper().startswith("ST_"):
+        if name.upper().startswith("ST_") and not geography.handles(name):
             raise unsupported(f"The geography function {name.upper()}")
         lower = name.lower()
         if isinstance(node, exp.Anonymous) and (
@@ -463,6 +467,10 @@ def _rewrite(node: exp.Expression) -> exp.Expression:
         return _anon("get_current_timestamp")
     if distance.is_ml_distance(node):
         return distance.ml_distance(node)
+    if isinstance(node, exp.Func) and geography.handles(_function_name(node)):
+        return geography.rewrite(node)
+    if isinstance(node, exp.Cast) and geography.is_geography_type(node.to):
+        return geography.cast(node)
     if isinstance(node, exp.Anonymous) and node.name.upper() == "IEEE_DIVIDE":
         if len(node.expressions) != 2:
             raise invalid_query("No matching signature for function IEEE_DIVIDE: it takes "
@@ -475,6 +483,8 @@ def _rewrite(node: exp.Expression) -> exp.Expression:
             return _cast(node.copy(), "DOUBLE")
         return node
     if isinstance(node, exp.DataType):
+        if node.this == exp.DataType.Type.GEOGRAPHY:  # its WKT in a marked STRUCT
+            return exp.DataType.build(geography.DUCK_TYPE, dialect="duckdb")
         if node.this == exp.DataType.Type.DECIMAL and not node.expressions:
             return exp.DataType.build("DECIMAL(38,9)")
         params = [int(p.this.this) for p in node.expressions
