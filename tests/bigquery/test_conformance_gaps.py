@@ -598,3 +598,25 @@ def test_avro_types_bigquery_cannot_load_are_a_400(client, table_id, field_type,
         client.load_table_from_file(_avro_file([{"x": value}], schema), table_id,
                                     job_config=bigquery.LoadJobConfig(
                                         source_format="AVRO")).result()
+
+
+def test_intervals_beyond_arrow_nanoseconds_read_back_exactly(client, table_id):
+    from google.cloud import bigquery_storage
+
+    schema = [bigquery.SchemaField("i", "INTEGER"), bigquery.SchemaField("d", "INTERVAL")]
+    _load_json(client, table_id, [{"i": 0, "d": "P-10000Y0M-3660000DT-87840000H0M0S"},
+                                  {"i": 1, "d": "P1D"}], schema)
+    extreme = relativedelta(years=-10000, days=-3660000, hours=-87840000)
+    job = client.query(f"SELECT i, d FROM `{table_id}` ORDER BY i")
+    assert [r["d"] for r in job.result()] == [extreme, relativedelta(days=1)]
+    assert {r["i"]: r["d"] for r in client.list_rows(table_id)}[0] == extreme
+    # a later query reads the first one's anonymous results as INTERVALs again
+    d = job.destination
+    again = client.query(f"SELECT d + INTERVAL 1 DAY AS e FROM "
+                         f"`{d.project}.{d.dataset_id}.{d.table_id}` WHERE i = 0").result()
+    assert [r["e"] for r in again] == [extreme + relativedelta(days=1)]
+    reader = bigquery_storage.BigQueryReadClient()
+    small = client.query(f"SELECT d FROM `{table_id}` WHERE i = 1").result()
+    assert small.to_arrow(bqstorage_client=reader).column("d").to_pylist()[0].days == 1
+    with pytest.raises(exceptions.BadRequest, match="106751 days"):
+        client.list_rows(table_id).to_arrow(bqstorage_client=reader)

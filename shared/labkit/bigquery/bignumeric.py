@@ -4,8 +4,8 @@ DuckDB's DECIMAL stops at 38 digits, so a BIGNUMERIC column (one without a preci
 38 or less) is a marked STRUCT (schema.marked_duck) holding the value times 10^38 as an
 exact BIGNUM: it stores, compares, sorts, groups and joins exactly. Arrow has no BIGNUM
 (DuckDB hands it out as opaque bytes), so wherever rows leave DuckDB as Arrow the BIGNUM
-becomes its decimal text (`presentable`), which the REST cells, the Read API (decimal256)
-and Avro read. Expressions such as CAST(x AS BIGNUMERIC) stay DECIMAL(38, 18), whose
+becomes its decimal text (`TEXT`, arrow_rows.py), which the REST cells, the Read API
+(decimal256) and Avro read. Expressions such as CAST(x AS BIGNUMERIC) stay DECIMAL(38, 18), whose
 arithmetic DuckDB does.
 
 Range and rounding, as BigQuery documents them: -5.7896044618658097711785492504343953926634
@@ -110,7 +110,7 @@ def literal(value) -> str:
     return f"struct_pack(\"{FIELD}\" := CAST('{scaled(value)}' AS BIGNUM))"
 
 
-def _text_sql(expr: str) -> str:
+def stored_text_sql(expr: str) -> str:
     """SQL giving the decimal text of a stored BIGNUMERIC (NULL stays NULL)."""
     magnitude = f"ltrim(CAST(struct_extract({expr}, '{FIELD}') AS VARCHAR), '-')"
     # at least 39 digits, so the whole part is never empty (lpad would cut longer text)
@@ -129,43 +129,4 @@ def text_sql(expr: str, t: duckdb.typing.DuckDBPyType) -> str:
     inner = t.children[0][1]
     if inner.id == "varchar":
         return f"struct_extract({expr}, '{TEXT_FIELD}')"
-    return _text_sql(expr)
-
-
-def _holds_bignum(t: duckdb.typing.DuckDBPyType) -> bool:
-    if t.id in ("list", "array"):
-        return _holds_bignum(t.children[0][1])
-    if t.id == "struct":
-        return any(c.id == "bignum" or _holds_bignum(c) for _, c in t.children)
-    return False
-
-
-def presentable(expr: str, t: duckdb.typing.DuckDBPyType, depth: int = 0) -> str | None:
-    """SQL turning every stored BIGNUMERIC in a value of type t into its text form (the
-    `TEXT` marker), or None when t holds none."""
-    if not _holds_bignum(t):
-        return None
-    if schema.marked(t) == KIND:
-        return (f"CASE WHEN {expr} IS NULL THEN NULL ELSE "
-                f"struct_pack(\"{TEXT_FIELD}\" := {_text_sql(expr)}) END")
-    if t.id in ("list", "array"):
-        var = f"b{depth}"
-        inner = presentable(var, t.children[0][1], depth + 1) or var
-        return f"list_transform({expr}, lambda {var}: {inner})"
-    members = []
-    for name, child in t.children:
-        sub = f"struct_extract({expr}, {_sql_str(name)})"
-        members.append(f"{schema.quote(name)} := {presentable(sub, child, depth + 1) or sub}")
-    return f"CASE WHEN {expr} IS NULL THEN NULL ELSE struct_pack({', '.join(members)}) END"
-
-
-def to_arrow(rel: duckdb.DuckDBPyRelation):
-    """(columns, types, arrow table) of a relation, its BIGNUMERICs as text; types are the
-    arrow table's own."""
-    converted = [presentable(schema.quote(c), t) for c, t in zip(rel.columns, rel.types,
-                                                                  strict=True)]
-    if any(converted):
-        rel = rel.project(", ".join(f"{expr or schema.quote(c)} AS {schema.quote(c)}"
-                                    for c, expr in zip(rel.columns, converted, strict=True)))
-    return rel.columns, rel.types, rel.to_arrow_table()
-
+    return stored_text_sql(expr)

@@ -22,7 +22,7 @@ import duckdb
 import pyarrow as pa
 from sqlglot import exp
 
-from labkit.bigquery import bignumeric, geography, locations, sessions, timestamp_picos
+from labkit.bigquery import arrow_rows, bignumeric, geography, locations, sessions, timestamp_picos
 from labkit.bigquery import schema as bqschema
 from labkit.bigquery.errors import (
     BigQueryError,
@@ -241,7 +241,7 @@ class Engine:
             rel = cursor.sql(sql)
             if rel is None:
                 return None
-            return bignumeric.to_arrow(rel)
+            return arrow_rows.to_arrow(rel)
         except duckdb.Error as exc:
             raise duck_error(exc) from exc
 

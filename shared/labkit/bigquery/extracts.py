@@ -60,11 +60,11 @@ def run_extract(wh: Warehouse, extract: dict, workspace) -> dict:
     select = as_text_select(columns, types) if columns else "*"  # GEOGRAPHY as its WKT
     try:
         if fmt == "AVRO":
-            from labkit.bigquery import avro, bignumeric
+            from labkit.bigquery import arrow_rows, avro
             from labkit.bigquery import schema as bqschema
 
             rows = wh.cursor().sql(f"SELECT {select} FROM {wh.ref(project, dataset, table)}")
-            avro.write(bignumeric.to_arrow(rows)[2], bqschema.fields(columns, types), tmp,
+            avro.write(arrow_rows.to_arrow(rows)[2], bqschema.fields(columns, types), tmp,
                        (extract.get("compression") or "NONE").upper())
         else:
             wh.cursor().execute(f"COPY (SELECT {select} FROM {wh.ref(project, dataset, table)}) "

@@ -342,6 +342,11 @@ def cell_json(expr: str, t: duckdb.typing.DuckDBPyType, int64_timestamps: bool,
     if range_of(t):
         return (f"CASE WHEN {expr} IS NULL THEN 'null' ELSE "
                 f"{_range_json(expr, range_of(t), int64_timestamps)} END")
+    if marked(t) == "INTERVAL":  # as its parts (arrow_rows)
+        from labkit.bigquery.arrow_rows import interval_from_parts_sql
+
+        return (f"CASE WHEN {expr} IS NULL THEN 'null' ELSE "
+                f"{_interval_json(interval_from_parts_sql(expr))} END")
     if marked(t) == "TIMESTAMP_PICOS":
         from labkit.bigquery import timestamp_picos
 
@@ -355,15 +360,17 @@ def cell_json(expr: str, t: duckdb.typing.DuckDBPyType, int64_timestamps: bool,
                 f"to_json(struct_extract({expr}, '{marked_field('GEOGRAPHY')}'))::VARCHAR END")
     if t.id == "struct":
         parts = " || ',' || ".join(
-            "'{\"v\":' || " + cell_json(f"struct_extract({expr}, {_sql_str(n)})", c,
+            "'{\"v\":' || " + cell_json(f"struct_extract({expr}, {sql_literal(n)})", c,
                                          int64_timestamps, depth + 1) + " || '}'"
             for n, c in t.children)
         return f"CASE WHEN {expr} IS NULL THEN 'null' ELSE '{{\"f\":[' || {parts} || ']}}' END"
     return f"coalesce({_scalar_json(expr, t, int64_timestamps)}, 'null')"
 
 
-def _sql_str(value: str) -> str:
+def sql_literal(value: str) -> str:
+    """A SQL string literal."""
     return "'" + value.replace("'", "''") + "'"
+
 
 
 def row_json_sql(columns: list[str], types: list, int64_timestamps: bool) -> str:
@@ -432,6 +439,9 @@ def _py_value(value, f: dict, int64_timestamps: bool):
     if kind == "BYTES":
         import base64
         return base64.b64encode(value).decode()
+    if kind == "INTERVAL" and isinstance(value, dict):  # its parts (arrow_rows)
+        parts = next(iter(value.values()))
+        return interval_text(parts["months"], parts["days"], parts["micros"])
     if kind == "INTERVAL":  # arrow's month_day_nano_interval
         return interval_text(value.months, value.days, value.nanoseconds // 1000)
     return str(value)

@@ -17,7 +17,16 @@ from pathlib import Path
 
 import duckdb
 
-from labkit.bigquery import bignumeric, copies, extracts, ids, loads, locations, public_data, schema
+from labkit.bigquery import (
+    arrow_rows,
+    copies,
+    extracts,
+    ids,
+    loads,
+    locations,
+    public_data,
+    schema,
+)
 from labkit.bigquery import job_store as jobstore
 from labkit.bigquery.engine import Engine, Result, duck_error
 from labkit.bigquery.errors import BigQueryError, duplicate, invalid, not_found, unsupported
@@ -677,7 +686,7 @@ class BigQueryService:
         try:
             rel = cursor.sql(f"SELECT {cols} FROM {self.wh.ref(project, dataset, table)} "
                              f"LIMIT {count} OFFSET {start}")
-            _, types, page = bignumeric.to_arrow(rel)
+            _, types, page = arrow_rows.to_arrow(rel)
             fields = schema.fields(rel.columns, types)
         except duckdb.Error as exc:
             raise duck_error(exc) from exc

@@ -128,6 +128,9 @@ def _cast(array: pa.Array, target: pa.DataType) -> pa.Array:
     has none of, e.g. BIGNUMERIC as its text) gives its one field; lists and RECORDs are
     cast member by member."""
     kind = array.type
+    if pa.types.is_interval(target) and pa.types.is_struct(kind):  # parts (arrow_rows)
+        return _intervals(array)
+    kind = array.type
     if pa.types.is_struct(kind) and kind.num_fields == 1 and \
             kind.field(0).name.startswith("bq$") and not pa.types.is_struct(target):
         value = pc.struct_field(array, [0])
@@ -147,6 +150,24 @@ def _cast(array: pa.Array, target: pa.DataType) -> pa.Array:
         return pa.StructArray.from_arrays(children, fields=list(target),
                                           mask=array.is_null())
     return array.cast(target)
+
+
+_NANOS_MAX = 2 ** 63 - 1
+
+
+def _intervals(array: pa.Array) -> pa.Array:
+    """INTERVALs from their marked parts (months, days, microseconds) as month_day_nano; one
+    of more time than Arrow's nanoseconds hold (106,751 days) cannot be sent."""
+    values = []
+    for item in array.to_pylist():
+        parts = None if item is None else next(iter(item.values()))
+        if parts is not None and abs(parts["micros"]) * 1000 > _NANOS_MAX:
+            raise _invalid("An INTERVAL with more than 106751 days of hours, minutes and "
+                           "seconds cannot be read as Arrow")
+        values.append(None if parts is None else
+                      pa.scalar((parts["months"], parts["days"], parts["micros"] * 1000),
+                                pa.month_day_nano_interval()).as_py())
+    return pa.array(values, pa.month_day_nano_interval())
 
 
 def _conform(table: pa.Table, fields: list[dict]) -> pa.Table:

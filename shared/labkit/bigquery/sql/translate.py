@@ -321,7 +321,7 @@ def _resolve_tables(tree: exp.Expression, scope: Scope) -> None:
                                       "table for the first query)")
                 relation = f"__query_results_{next(_names)}"
                 scope.relations[relation] = results
-                replacement = exp.table_(exp.to_identifier(relation))
+                replacement = _results_relation(relation, results)
                 replacement.set("alias", table.args.get("alias")
                                 or exp.TableAlias(this=exp.to_identifier(name)))
                 table.replace(replacement)
@@ -444,6 +444,25 @@ def _ieee_divide(x: exp.Expression, y: exp.Expression) -> exp.Expression:
     return exp.Paren(this=exp.Case()
                      .when(exp.EQ(this=den.copy(), expression=exp.Literal.number(0)), special)
                      .else_(exp.Div(this=num, expression=den)))
+
+
+def _results_relation(relation: str, results) -> exp.Expression:
+    """The FROM item reading a query's anonymous results (Arrow, as arrow_rows leaves
+    them): its INTERVALs, which leave as their parts, read as INTERVALs again."""
+    from labkit.bigquery.arrow_rows import INTERVAL_FIELD, interval_from_parts_sql
+
+    parts = [f.name for f in results.schema
+             if f.type.num_fields == 1 and f.type.field(0).name == INTERVAL_FIELD]
+    if not parts:
+        return exp.table_(exp.to_identifier(relation))
+    replaced = ", ".join(f"{interval_from_parts_sql(_quoted(n))} AS {_quoted(n)}"
+                         for n in parts)
+    return exp.Subquery(this=sqlglot.parse_one(
+        f"SELECT * REPLACE ({replaced}) FROM {relation}", read="duckdb"))
+
+
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
 
 
 def _full_bignumeric_literal(node) -> bool:
