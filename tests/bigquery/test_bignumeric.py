@@ -130,3 +130,15 @@ def test_querying_anonymous_results_with_wide_values_is_refused_not_sorted_as_te
     with pytest.raises(exceptions.BadRequest, match="destination table"):
         client.query(f"SELECT b FROM `{anonymous.project}.{anonymous.dataset_id}."
                      f"{anonymous.table_id}` ORDER BY b").result()
+
+
+def test_wide_parameterized_columns_read_as_bignumeric_and_structs_insert_by_position(
+        client, dataset):
+    name = f"{dataset}.bn_{uuid.uuid4().hex[:8]}"
+    client.query(f"CREATE TABLE {name} (b BIGNUMERIC(37), s STRUCT<v INT64, w STRING>)").result()
+    client.query(f"INSERT INTO {name} (b, s) VALUES (BIGNUMERIC '42e30', STRUCT(7, 'x'))").result()
+    result = client.query(f"SELECT * FROM {name}").result()
+    assert result.schema[0].field_type == "BIGNUMERIC"  # 37 whole digits: no NUMERIC
+    reader = bigquery_storage.BigQueryReadClient()
+    row = result.to_arrow(bqstorage_client=reader).to_pylist()[0]
+    assert row == {"b": D("42e30"), "s": {"v": 7, "w": "x"}}

@@ -160,8 +160,10 @@ def bq_type(t: duckdb.typing.DuckDBPyType) -> str:
     if t.id in _INTEGERS:
         return "INTEGER"
     if t.id == "decimal":
-        scale = dict(t.children)["scale"]
-        return "BIGNUMERIC" if scale > 9 else "NUMERIC"
+        width = dict(t.children)
+        scale, whole = width["scale"], width["precision"] - width["scale"]
+        # NUMERIC holds 29 digits before the point and 9 after; wider is BIGNUMERIC(P, S)
+        return "BIGNUMERIC" if scale > 9 or whole > 29 else "NUMERIC"
     if t.id == "struct":
         kind = marked(t) or "RECORD"
         return "TIMESTAMP" if kind == "TIMESTAMP_PICOS" else kind
