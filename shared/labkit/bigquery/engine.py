@@ -22,7 +22,7 @@ import duckdb
 import pyarrow as pa
 from sqlglot import exp
 
-from labkit.bigquery import locations, sessions
+from labkit.bigquery import ids, locations, routines, sessions
 from labkit.bigquery import schema as bqschema
 from labkit.bigquery.errors import (
     BigQueryError,
@@ -31,7 +31,7 @@ from labkit.bigquery.errors import (
     not_found,
     unsupported,
 )
-from labkit.bigquery.sql import ddl
+from labkit.bigquery.sql import ddl, functions
 from labkit.bigquery.sql import params as sqlparams
 from labkit.bigquery.sql.script import split_statements
 from labkit.bigquery.sql.translate import (
@@ -63,6 +63,7 @@ class Result:
     ddl_operation: str | None = None
     ddl_target_table: dict | None = None
     ddl_target_dataset: dict | None = None
+    ddl_target_routine: dict | None = None
     bytes_processed: int = 0
     children: list[Result] = field(default_factory=list)
     statistics: dict | None = None  # more statistics.query fields (vectorSearchStatistics)
@@ -78,6 +79,7 @@ class _Context:
     positional: list
     variables: set[str]
     temp_tables: set[str] = field(default_factory=set)
+    temp_functions: dict[str, str] = field(default_factory=dict)  # name -> routineType
     in_transaction: bool = False
     transaction_id: str | None = None  # the open transaction's id, from BEGIN to its end
     location: locations.JobLocation | None = None  # where the job runs (checked per table)
@@ -95,6 +97,7 @@ class Engine:
         self._ml_lock = threading.Lock()
         self._local = threading.local()
         self.sessions = sessions.Sessions()
+        self.routines = routines.Routines(warehouse)
 
     # --- entry point ------------------------------------------------------------------------
 
@@ -127,6 +130,8 @@ class Engine:
                 cursor.execute(f"RESET VARIABLE {bqschema.quote(name)}")
             for name in ctx.temp_tables:
                 cursor.execute(f"DROP TABLE IF EXISTS temp.main.{bqschema.quote(name)}")
+            for name, kind in ctx.temp_functions.items():  # and its temporary functions
+                cursor.execute(routines.drop_sql({"routineType": kind}, _temp_macro(name)))
         if len(statements) == 1:
             return results[0]
         last = next((r for r in reversed(results) if r.table is not None), None)
@@ -162,6 +167,9 @@ class Engine:
                 raise BigQueryError(f"BigQuery ML is not available in this build"
                                     f"{': ' + self._ml_error if self._ml_error else ''}",
                                     "invalidQuery", "query")
+        function = functions.read(text)  # CREATE / DROP [TABLE] FUNCTION
+        if function is not None:
+            return self._function_ddl(function, ctx, dry_run)
         tree = parse(text)
         if ctx.session is not None and sessions.place(tree, ctx.session):
             self._session_dataset(ctx.session)
@@ -196,7 +204,98 @@ class Engine:
     def _scope(self, ctx: _Context) -> Scope:
         return Scope(ctx.project, ctx.dataset, self.wh, dict(ctx.named), list(ctx.positional),
                      set(ctx.variables), temp_tables=set(ctx.temp_tables),
-                     location=ctx.location)
+                     temp_functions=dict(ctx.temp_functions), location=ctx.location)
+
+    # --- functions (routines) ---------------------------------------------------------------
+
+    def _function_ddl(self, fn: functions.FunctionDDL, ctx: _Context, dry_run: bool) -> Result:
+        """CREATE [TABLE] FUNCTION and DROP [TABLE] FUNCTION: a permanent function is a
+        routine (labkit.bigquery.routines); a TEMP one lives until the script ends."""
+        if fn.temporary or (fn.action == "DROP" and len(fn.parts) == 1
+                            and fn.parts[0].lower() in ctx.temp_functions):
+            return self._temp_function(fn, ctx, dry_run)
+        if len(fn.parts) == 1 and not ctx.dataset:
+            raise invalid_query(f"Function \"{fn.parts[0]}\" must be qualified with a dataset "
+                                "(dataset.function), or be a TEMP FUNCTION")
+        if len(fn.parts) > 3:
+            raise invalid_query(f"Invalid function name: {'.'.join(fn.parts)}")
+        project, dataset, name = ([ctx.project, ctx.dataset] + fn.parts)[-3:] \
+            if len(fn.parts) == 1 else ([ctx.project] + fn.parts)[-3:]
+        ids.routine(name)
+        ref = {"projectId": project, "datasetId": dataset, "routineId": name}
+        if ctx.in_transaction:
+            raise _not_in_transaction(f"The statement {fn.statement_type.replace('_', ' ')}")
+        resource = {"routineReference": ref, **(fn.resource or {})}
+        if fn.action == "CREATE":
+            routines.check(resource)
+        if dry_run:
+            return Result(fn.statement_type)
+        done = Result(fn.statement_type, ddl_operation="SKIP", ddl_target_routine=ref)
+        with self.wh.write() as cur:
+            if not self.wh.dataset_exists(project, dataset):
+                if fn.action == "DROP" and fn.if_exists:
+                    return done
+                raise not_found("Dataset", f"{project}:{dataset}")
+            existing = self.wh.routine(project, dataset, name)
+            if fn.action == "DROP":
+                if existing is None:
+                    if fn.if_exists:
+                        return done
+                    raise not_found("Function", f"{project}:{dataset}.{name}")
+                if (existing["routineType"] == "TABLE_VALUED_FUNCTION") != fn.table:
+                    raise invalid_query(f"{project}:{dataset}.{name} is a "
+                                        f"{existing['routineType']}: use DROP "
+                                        f"{'TABLE ' if not fn.table else ''}FUNCTION")
+                self.routines.drop(cur, existing)
+                done.ddl_operation = "DROP"
+                return done
+            if existing is not None and fn.if_exists:
+                return done
+            if existing is not None and not fn.replace:
+                raise duplicate("Function", f"{project}:{dataset}.{name}")
+            self.routines.create(cur, resource, replace=existing)
+            done.ddl_operation = "REPLACE" if existing else "CREATE"
+            return done
+
+    def _temp_function(self, fn: functions.FunctionDDL, ctx: _Context, dry_run: bool) -> Result:
+        if len(fn.parts) != 1:
+            raise invalid_query("Temporary functions may not be qualified")
+        name = fn.parts[0]
+        key = name.lower()
+        done = Result(fn.statement_type, ddl_operation="SKIP")
+        existing = ctx.temp_functions.get(key)
+        if fn.action == "DROP":
+            if dry_run:
+                return Result(fn.statement_type)
+            ctx.cursor.execute(routines.drop_sql({"routineType": existing}, _temp_macro(key)))
+            del ctx.temp_functions[key]
+            done.ddl_operation = "DROP"
+            return done
+        resource = {"routineReference": {"projectId": ctx.project,
+                                         "datasetId": ctx.dataset or "", "routineId": name},
+                    **fn.resource}
+        routines.check(resource)
+        if dry_run:
+            return Result(fn.statement_type)
+        if existing is not None and fn.if_exists:
+            return done
+        if existing is not None and not fn.replace:
+            raise invalid_query(f"Temporary function {name} already exists")
+        if existing is not None:
+            ctx.cursor.execute(routines.drop_sql({"routineType": existing}, _temp_macro(key)))
+            del ctx.temp_functions[key]
+        macro = bqschema.quote(routines.TEMP_PREFIX + key)
+        routines.run_duckdb(ctx.cursor, routines.macro_sql(
+            resource, self.wh, macro, temporary=True, scope=self._scope(ctx)))
+        ctx.temp_functions[key] = resource["routineType"]
+        try:
+            routines.probe(ctx.cursor, resource, macro)
+        except BigQueryError:
+            ctx.cursor.execute(routines.drop_sql(resource, _temp_macro(key)))
+            del ctx.temp_functions[key]
+            raise
+        done.ddl_operation = "REPLACE" if existing else "CREATE"
+        return done
 
     # --- statements -------------------------------------------------------------------------
 
@@ -333,7 +432,8 @@ class Engine:
     def drop_dataset(self, cursor, project: str, dataset: str, contents: bool) -> None:
         """Drops a dataset (with its tables and models when `contents`)."""
         models = self._models(project, dataset)
-        if (self.wh.tables(project, dataset) or models) and not contents:
+        if (self.wh.tables(project, dataset) or models or self.wh.routines(project, dataset)) \
+                and not contents:
             raise BigQueryError(f"Dataset {project}:{dataset} is still in use", "resourceInUse")
         cursor.execute(f"DROP SCHEMA {bqschema.quote(schema_name(project, dataset))} CASCADE")
         self.wh.drop_dataset_meta(cursor, project, dataset)
@@ -619,6 +719,10 @@ def validate_dataset_id(dataset: str) -> None:
         raise BigQueryError(f"Invalid dataset ID \"{dataset}\". Dataset IDs must be "
                             "alphanumeric (plus underscores) and must be at most 1024 "
                             "characters long.", "invalid")
+
+
+def _temp_macro(name: str) -> str:
+    return f"temp.main.{bqschema.quote(routines.TEMP_PREFIX + name.lower())}"
 
 
 def _locate(exc: BigQueryError, text: str) -> None:
