@@ -22,7 +22,7 @@ import duckdb
 import pyarrow as pa
 from sqlglot import exp
 
-from labkit.bigquery import ids, locations, routines, sessions
+from labkit.bigquery import ids, locations, rounding, routines, sessions
 from labkit.bigquery import schema as bqschema
 from labkit.bigquery.errors import (
     BigQueryError,
@@ -473,8 +473,24 @@ class Engine:
             extra["view"] = {"query": tree.expression.sql("bigquery"), "useLegacySql": False}
         if not is_view and (declared := ddl.declared_fields(tree)):
             extra["schema"] = {"fields": declared}  # STRING(10), NUMERIC(9, 2)...
+        default_mode = None if is_view else \
+            self.wh.dataset_meta(project, dataset).get("defaultRoundingMode")
+        if default_mode == rounding.HALF_EVEN and tree.expression is not None and \
+                isinstance(tree.this, exp.Schema):
+            raise unsupported("CREATE TABLE (columns) AS query in a dataset whose "
+                              "defaultRoundingMode is ROUND_HALF_EVEN")
         columns_used = _columns_used(tree.expression) if tree.expression else set()
         self._run_create(tree, ctx, scope)
+        if default_mode:  # the new table inherits its dataset's rounding mode
+            extra["defaultRoundingMode"] = default_mode
+            fields = (extra.get("schema") or {}).get("fields") or []
+            named = {f["name"].lower() for f in fields}
+            columns, types = self.wh.columns(project, dataset, name)
+            fields = fields + [f for f in bqschema.fields(columns, types)
+                               if f["name"].lower() not in named]
+            extra["schema"] = {"fields": [
+                {k: v for k, v in f.items() if k != "mode"}
+                for f in rounding.inherit(fields, default_mode)]}
         self.wh.touch_table(ctx.cursor, project, dataset, name, created=True, extra=extra)
         return Result(kind, ddl_operation="REPLACE" if existing else "CREATE",
                       ddl_target_table=ref, bytes_processed=self._bytes(scope, columns_used))
@@ -537,6 +553,11 @@ class Engine:
             if self.wh.dataset_exists(project, dataset) and \
                     self.wh.table_kind(project, dataset, name) is None:
                 raise not_found("Table", f"{project}:{dataset}.{name}")
+            if self.wh.dataset_exists(project, dataset):  # ROUND_HALF_EVEN columns
+                half_even = rounding.half_even_columns(self.wh, project, dataset, name)
+                if half_even:
+                    rounding.rewrite_dml(tree, half_even,
+                                         self.wh.columns(project, dataset, name)[0])
         if isinstance(tree, exp.TruncateTable):
             to_duckdb(tree, scope)
             count = self._count(ctx.cursor, "DELETE FROM " + (
@@ -814,7 +835,7 @@ def _statement_type(tree: exp.Expression) -> str:
     return type(tree).__name__.upper()
 
 
-_UNRECOGNIZED = re.compile(r'Referenced column "?([^"\s]+)"? not found')
+_UNRECOGNIZED = re.compile(r'Referenced column "?([^"\s]+)"? (?:was )?not found')
 _DIVISION_BY_ZERO = re.compile(r"Division by zero in expression (.*?)\. Use TRY", re.DOTALL)
 _NO_FUNCTION = re.compile(r"(?:Scalar|Aggregate|Table) Function with name \"?(\w+)\"? does not "
                           r"exist", re.IGNORECASE)
