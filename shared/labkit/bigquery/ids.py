@@ -4,7 +4,8 @@ Rules and messages from BigQuery's documentation and errors: project ids are 6 t
 lowercase letters, digits and dashes, starting with a letter, optionally after a domain and
 a colon; dataset ids are letters, digits and underscores (at most 1024); table ids are
 Unicode letters, marks, numbers, connectors, dashes and spaces (at most 1024 bytes of UTF-8);
-job ids are letters, digits, underscores and dashes (at most 1024).
+job ids are letters, digits, underscores and dashes (at most 1024); routine ids are letters,
+digits and underscores (at most 256).
 """
 
 from __future__ import annotations

@@ -17,6 +17,8 @@ in tests/bigquery/test_translation.py):
 - NUMERIC is DECIMAL(38,9), BIGNUMERIC DECIMAL(38,18);
 - anonymous result columns are named f0_, f1_, ... as BigQuery names them;
 - query parameters (@name, ?) and script variables are bound in place.
+- calls of user-defined functions (routines, temporary functions) become calls of their
+  DuckDB macros (sql/calls.py).
 FARM_FINGERPRINT is a UDF registered by the storage layer (pyfarmhash gives real values).
 """
 
