@@ -105,6 +105,16 @@ def test_list_filters_by_type_and_pages(client):
             "GET", f"/projects/{client.project}/datasets/{dataset}/routines",
             query_params={"filter": "routineType:TABLE_VALUED_FUNCTION"})
         assert [r["routineReference"]["routineId"] for r in resource["routines"]] == ["tvf"]
+        masked = client._connection.api_request(
+            "GET", f"/projects/{client.project}/datasets/{dataset}/routines",
+            query_params={"readMask": "definitionBody,routine_type"})
+        assert masked["routines"][0] == {
+            "routineReference": listed[0].reference.to_api_repr(),
+            "definitionBody": "x * 3", "routineType": "SCALAR_FUNCTION"}
+        with pytest.raises(exceptions.BadRequest, match="readMask"):
+            client._connection.api_request(
+                "GET", f"/projects/{client.project}/datasets/{dataset}/routines/tvf",
+                query_params={"readMask": "nonsense"})
         with pytest.raises(exceptions.BadRequest, match="filter"):
             client._connection.api_request(
                 "GET", f"/projects/{client.project}/datasets/{dataset}/routines",
@@ -300,3 +310,17 @@ def test_routines_survive_a_restart(tmp_path):
     result = reopened.run("SELECT kept.sq(4) AS a, (SELECT SUM(x) FROM kept.upto(3)) AS b",
                           project="proj-ab")
     assert result.table.to_pylist() == [{"a": 16, "b": 6}]
+
+
+def test_a_routine_calls_another_and_a_view_calls_a_routine(client, dataset):
+    inner, outer = _name("inner"), _name("outer")
+    client.query(f"CREATE FUNCTION {dataset}.{inner}(x INT64) AS (x * 10)").result()
+    client.query(f"CREATE FUNCTION {dataset}.{outer}(x INT64) AS "
+                 f"(`{client.project}.{dataset}.{inner}`(x) + 1)").result()
+    client.query(f"CREATE VIEW {dataset}.v_{outer} AS SELECT {dataset}.{outer}(3) AS v").result()
+    assert _value(client, f"SELECT v FROM {dataset}.v_{outer}") == 31
+    client.query(f"CREATE OR REPLACE FUNCTION {dataset}.{inner}(x INT64) AS (x * 100)").result()
+    assert _value(client, f"SELECT {dataset}.{outer}(3)") == 301
+    rows = client.query("CREATE TEMP FUNCTION inc(x ANY TYPE) AS (x + 1); "
+                        "SELECT inc(1) AS a, inc(2.5) AS b").result()
+    assert [(r.a, r.b) for r in rows] == [(2, 3.5)]

@@ -256,10 +256,12 @@ class Routines:
                             f"{ref['datasetId']}/routines/{ref['routineId']}")
         return body
 
-    def get(self, project: str, dataset: str, routine: str) -> dict:
-        return self._shown(self._stored(project, dataset, routine))
+    def get(self, project: str, dataset: str, routine: str, read_mask: str | None = None) -> dict:
+        shown = self._shown(self._stored(project, dataset, routine))
+        return _masked(shown, read_mask) if read_mask else shown
 
-    def list(self, project: str, dataset: str, text: str | None) -> list[dict]:
+    def list(self, project: str, dataset: str, text: str | None,
+             read_mask: str | None = None) -> list[dict]:
         self._dataset(project, dataset)
         wanted = None
         if text:
@@ -268,7 +270,8 @@ class Routines:
                 raise invalid(f"Invalid filter: {text}; the filter is routineType:<type>, "
                               f"a type of {', '.join(_ALL_TYPES)}")
             wanted = value.strip()
-        return [{k: v for k, v in self._shown(r).items() if k in _LISTED}
+        return [_masked(self._shown(r), read_mask) if read_mask else
+                {k: v for k, v in self._shown(r).items() if k in _LISTED}
                 for r in self.wh.routines(project, dataset)
                 if wanted is None or r["routineType"] == wanted]
 
@@ -346,6 +349,20 @@ class Routines:
         project, dataset, routine = ref["projectId"], ref["datasetId"], ref["routineId"]
         run_duckdb(cur, drop_sql(resource, self.wh.ref(project, dataset, routine)))
         self.wh.set_routine(cur, project, dataset, routine, None)
+
+
+def _masked(resource: dict, read_mask: str) -> dict:
+    """readMask: only the fields it names (snake_case or camelCase), and the reference."""
+    wanted = {"routineReference"}
+    for path in read_mask.split(","):
+        name = re.sub(r"_([a-z])", lambda m: m.group(1).upper(), path.strip().split(".")[0])
+        if name not in _MASKABLE:
+            raise invalid(f"Invalid readMask: {path.strip()!r} is not a field of Routine")
+        wanted.add(name)
+    return {k: v for k, v in resource.items() if k in wanted}
+
+
+_MASKABLE = {*_FIELDS, "etag", "routineReference", "creationTime", "lastModifiedTime"}
 
 
 def _writable(project: str, dataset: str, routine: str) -> None:

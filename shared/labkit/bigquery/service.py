@@ -632,7 +632,8 @@ class BigQueryService:
         session closes; the hidden results dataset holds none)."""
         if jobstore.is_anonymous_dataset(dataset):
             return {}
-        items = self.engine.routines.list(project, dataset, request.arg("filter"))
+        items = self.engine.routines.list(project, dataset, request.arg("filter"),
+                                          request.arg("readMask"))
         page, token = _listing(items, request)
         body = {"routines": page} if page else {}
         if token:
@@ -643,7 +644,7 @@ class BigQueryService:
         return self.engine.routines.insert(project, dataset, request.json())
 
     def get_routine(self, request: Request, project: str, dataset: str, routine: str):
-        return self.engine.routines.get(project, dataset, routine)
+        return self.engine.routines.get(project, dataset, routine, request.arg("readMask"))
 
     def update_routine(self, request: Request, project: str, dataset: str, routine: str):
         return self.engine.routines.update(project, dataset, routine, request.json(),
