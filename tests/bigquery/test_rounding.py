@@ -121,3 +121,25 @@ def test_query_results_written_to_a_table_round_half_to_even(client, even):
     client.query("SELECT 1 AS i, CAST('2.5' AS NUMERIC) AS v UNION ALL "
                  "SELECT 2, CAST('5.5' AS NUMERIC)", job_config=config).result()
     assert _values(client, table) == [D(2), D(6)]
+
+
+def test_ddl_options_set_the_modes(client):
+    name = f"opt_{uuid.uuid4().hex[:8]}"
+    client.query(f"CREATE SCHEMA {name} OPTIONS(default_rounding_mode = 'ROUND_HALF_EVEN')"
+                 ).result()
+    try:
+        assert client.get_dataset(name).default_rounding_mode == "ROUND_HALF_EVEN"
+        client.query(f"CREATE TABLE {name}.t (i INT64, v NUMERIC(4, 0), "
+                     "w NUMERIC(4, 0) OPTIONS(rounding_mode = 'ROUND_HALF_AWAY_FROM_ZERO'))"
+                     ).result()
+        fields = client.get_table(f"{name}.t").schema
+        assert [f.rounding_mode for f in fields[1:]] == ["ROUND_HALF_EVEN",
+                                                         "ROUND_HALF_AWAY_FROM_ZERO"]
+        client.query(f"INSERT {name}.t (i, v, w) VALUES (1, 2.5, 2.5)").result()
+        row = list(client.query(f"SELECT v, w FROM {name}.t").result())[0]
+        assert (row.v, row.w) == (D(2), D(3))
+        with pytest.raises(exceptions.BadRequest, match="rounding_mode"):
+            client.query(f"CREATE TABLE {name}.u (v NUMERIC OPTIONS(rounding_mode = 'UP'))"
+                         ).result()
+    finally:
+        client.delete_dataset(name, delete_contents=True)

@@ -473,21 +473,28 @@ class Engine:
             extra["view"] = {"query": tree.expression.sql("bigquery"), "useLegacySql": False}
         if not is_view and (declared := ddl.declared_fields(tree)):
             extra["schema"] = {"fields": declared}  # STRING(10), NUMERIC(9, 2)...
-        default_mode = None if is_view else \
+        default_mode = None if is_view else extra.get("defaultRoundingMode") or \
             self.wh.dataset_meta(project, dataset).get("defaultRoundingMode")
-        if default_mode == rounding.HALF_EVEN and tree.expression is not None and \
-                isinstance(tree.this, exp.Schema):
+        column_modes = rounding.column_options(tree)  # v NUMERIC OPTIONS(rounding_mode=...)
+        if rounding.HALF_EVEN in (default_mode, *column_modes.values()) and \
+                tree.expression is not None and isinstance(tree.this, exp.Schema):
             raise unsupported("CREATE TABLE (columns) AS query in a dataset whose "
                               "defaultRoundingMode is ROUND_HALF_EVEN")
         columns_used = _columns_used(tree.expression) if tree.expression else set()
         self._run_create(tree, ctx, scope)
-        if default_mode:  # the new table inherits its dataset's rounding mode
-            extra["defaultRoundingMode"] = default_mode
-            fields = (extra.get("schema") or {}).get("fields") or []
+        if default_mode or column_modes:  # the new table inherits its dataset's mode
+            if default_mode:
+                extra["defaultRoundingMode"] = default_mode
+            fields = [{**f, "roundingMode": column_modes[f["name"].lower()]}
+                      if f["name"].lower() in column_modes else f
+                      for f in (extra.get("schema") or {}).get("fields") or []]
             named = {f["name"].lower() for f in fields}
             columns, types = self.wh.columns(project, dataset, name)
             fields = fields + [f for f in bqschema.fields(columns, types)
                                if f["name"].lower() not in named]
+            fields = [{**f, "roundingMode": column_modes[f["name"].lower()]}
+                      if f["name"].lower() in column_modes else f for f in fields]
+            rounding.check_fields(fields)
             extra["schema"] = {"fields": [
                 {k: v for k, v in f.items() if k != "mode"}
                 for f in rounding.inherit(fields, default_mode)]}
@@ -803,6 +810,9 @@ def _options(tree: exp.Expression) -> dict:
                 out["description"] = value
             elif key == "friendly_name":
                 out["friendlyName"] = value
+            elif key == "default_rounding_mode":
+                rounding.check(value, "default_rounding_mode")
+                out["defaultRoundingMode"] = value
         elif isinstance(prop, exp.LocationProperty) and isinstance(prop.this, exp.Literal):
             out["location"] = prop.this.this
     return out

@@ -54,6 +54,27 @@ def inherit(fields: list[dict], default: str | None) -> list[dict]:
             and not f.get("roundingMode") else f for f in fields]
 
 
+def column_options(tree: exp.Expression) -> dict[str, str]:
+    """{lower-case column: mode} from CREATE TABLE's `c NUMERIC OPTIONS(rounding_mode=...)`,
+    each option taken off the column (DuckDB has none)."""
+    schema = tree.this if isinstance(tree.this, exp.Schema) else None
+    out = {}
+    for column in schema.expressions if schema else []:
+        for constraint in list(column.args.get("constraints") or []):
+            if not isinstance(constraint.args.get("kind"), exp.Properties):
+                continue
+            for prop in list(constraint.args["kind"].expressions):
+                if isinstance(prop, exp.Property) and prop.name.lower() == "rounding_mode":
+                    value = prop.args.get("value")
+                    mode = value.this if isinstance(value, exp.Literal) else None
+                    check("?" if mode is None else mode, f"rounding_mode of column {column.name}")
+                    out[column.name.lower()] = mode
+                    prop.pop()
+            if not constraint.args["kind"].expressions:
+                constraint.pop()
+    return out
+
+
 def half_even_columns(wh, project: str, dataset: str, table: str) -> dict[str, tuple[int, int]]:
     """{lower-case column: (precision, scale)} of the table's ROUND_HALF_EVEN columns."""
     declared = ((wh.table_meta(project, dataset, table).get("schema") or {})
