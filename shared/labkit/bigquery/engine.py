@@ -22,7 +22,17 @@ import duckdb
 import pyarrow as pa
 from sqlglot import exp
 
-from labkit.bigquery import arrow_rows, bignumeric, geography, locations, sessions, timestamp_picos
+from labkit.bigquery import (
+    arrow_rows,
+    bignumeric,
+    geography,
+    ids,
+    locations,
+    rounding,
+    routines,
+    sessions,
+    timestamp_picos,
+)
 from labkit.bigquery import schema as bqschema
 from labkit.bigquery.errors import (
     BigQueryError,
@@ -31,7 +41,7 @@ from labkit.bigquery.errors import (
     not_found,
     unsupported,
 )
-from labkit.bigquery.sql import ddl, marked_dml
+from labkit.bigquery.sql import ddl, functions, marked_dml
 from labkit.bigquery.sql import params as sqlparams
 from labkit.bigquery.sql.script import split_statements
 from labkit.bigquery.sql.translate import (
@@ -63,6 +73,7 @@ class Result:
     ddl_operation: str | None = None
     ddl_target_table: dict | None = None
     ddl_target_dataset: dict | None = None
+    ddl_target_routine: dict | None = None
     bytes_processed: int = 0
     children: list[Result] = field(default_factory=list)
     statistics: dict | None = None  # more statistics.query fields (vectorSearchStatistics)
@@ -78,6 +89,7 @@ class _Context:
     positional: list
     variables: set[str]
     temp_tables: set[str] = field(default_factory=set)
+    temp_functions: dict[str, str] = field(default_factory=dict)  # name -> routineType
     in_transaction: bool = False
     transaction_id: str | None = None  # the open transaction's id, from BEGIN to its end
     location: locations.JobLocation | None = None  # where the job runs (checked per table)
@@ -95,6 +107,7 @@ class Engine:
         self._ml_lock = threading.Lock()
         self._local = threading.local()
         self.sessions = sessions.Sessions()
+        self.routines = routines.Routines(warehouse)
 
     # --- entry point ------------------------------------------------------------------------
 
@@ -127,6 +140,8 @@ class Engine:
                 cursor.execute(f"RESET VARIABLE {bqschema.quote(name)}")
             for name in ctx.temp_tables:
                 cursor.execute(f"DROP TABLE IF EXISTS temp.main.{bqschema.quote(name)}")
+            for name, kind in ctx.temp_functions.items():  # and its temporary functions
+                cursor.execute(routines.drop_sql({"routineType": kind}, _temp_macro(name)))
         if len(statements) == 1:
             return results[0]
         last = next((r for r in reversed(results) if r.table is not None), None)
@@ -162,6 +177,9 @@ class Engine:
                 raise BigQueryError(f"BigQuery ML is not available in this build"
                                     f"{': ' + self._ml_error if self._ml_error else ''}",
                                     "invalidQuery", "query")
+        function = functions.read(text)  # CREATE / DROP [TABLE] FUNCTION
+        if function is not None:
+            return self._function_ddl(function, ctx, dry_run)
         tree = parse(text)
         if ctx.session is not None and sessions.place(tree, ctx.session):
             self._session_dataset(ctx.session)
@@ -196,7 +214,98 @@ class Engine:
     def _scope(self, ctx: _Context) -> Scope:
         return Scope(ctx.project, ctx.dataset, self.wh, dict(ctx.named), list(ctx.positional),
                      set(ctx.variables), temp_tables=set(ctx.temp_tables),
-                     location=ctx.location)
+                     temp_functions=dict(ctx.temp_functions), location=ctx.location)
+
+    # --- functions (routines) ---------------------------------------------------------------
+
+    def _function_ddl(self, fn: functions.FunctionDDL, ctx: _Context, dry_run: bool) -> Result:
+        """CREATE [TABLE] FUNCTION and DROP [TABLE] FUNCTION: a permanent function is a
+        routine (labkit.bigquery.routines); a TEMP one lives until the script ends."""
+        if fn.temporary or (fn.action == "DROP" and len(fn.parts) == 1
+                            and fn.parts[0].lower() in ctx.temp_functions):
+            return self._temp_function(fn, ctx, dry_run)
+        if len(fn.parts) == 1 and not ctx.dataset:
+            raise invalid_query(f"Function \"{fn.parts[0]}\" must be qualified with a dataset "
+                                "(dataset.function), or be a TEMP FUNCTION")
+        if len(fn.parts) > 3:
+            raise invalid_query(f"Invalid function name: {'.'.join(fn.parts)}")
+        project, dataset, name = ([ctx.project, ctx.dataset] + fn.parts)[-3:] \
+            if len(fn.parts) == 1 else ([ctx.project] + fn.parts)[-3:]
+        ids.routine(name)
+        ref = {"projectId": project, "datasetId": dataset, "routineId": name}
+        if ctx.in_transaction:
+            raise _not_in_transaction(f"The statement {fn.statement_type.replace('_', ' ')}")
+        resource = {"routineReference": ref, **(fn.resource or {})}
+        if fn.action == "CREATE":
+            routines.check(resource)
+        if dry_run:
+            return Result(fn.statement_type)
+        done = Result(fn.statement_type, ddl_operation="SKIP", ddl_target_routine=ref)
+        with self.wh.write() as cur:
+            if not self.wh.dataset_exists(project, dataset):
+                if fn.action == "DROP" and fn.if_exists:
+                    return done
+                raise not_found("Dataset", f"{project}:{dataset}")
+            existing = self.wh.routine(project, dataset, name)
+            if fn.action == "DROP":
+                if existing is None:
+                    if fn.if_exists:
+                        return done
+                    raise not_found("Function", f"{project}:{dataset}.{name}")
+                if (existing["routineType"] == "TABLE_VALUED_FUNCTION") != fn.table:
+                    raise invalid_query(f"{project}:{dataset}.{name} is a "
+                                        f"{existing['routineType']}: use DROP "
+                                        f"{'TABLE ' if not fn.table else ''}FUNCTION")
+                self.routines.drop(cur, existing)
+                done.ddl_operation = "DROP"
+                return done
+            if existing is not None and fn.if_exists:
+                return done
+            if existing is not None and not fn.replace:
+                raise duplicate("Function", f"{project}:{dataset}.{name}")
+            self.routines.create(cur, resource, replace=existing)
+            done.ddl_operation = "REPLACE" if existing else "CREATE"
+            return done
+
+    def _temp_function(self, fn: functions.FunctionDDL, ctx: _Context, dry_run: bool) -> Result:
+        if len(fn.parts) != 1:
+            raise invalid_query("Temporary functions may not be qualified")
+        name = fn.parts[0]
+        key = name.lower()
+        done = Result(fn.statement_type, ddl_operation="SKIP")
+        existing = ctx.temp_functions.get(key)
+        if fn.action == "DROP":
+            if dry_run:
+                return Result(fn.statement_type)
+            ctx.cursor.execute(routines.drop_sql({"routineType": existing}, _temp_macro(key)))
+            del ctx.temp_functions[key]
+            done.ddl_operation = "DROP"
+            return done
+        resource = {"routineReference": {"projectId": ctx.project,
+                                         "datasetId": ctx.dataset or "", "routineId": name},
+                    **fn.resource}
+        routines.check(resource)
+        if dry_run:
+            return Result(fn.statement_type)
+        if existing is not None and fn.if_exists:
+            return done
+        if existing is not None and not fn.replace:
+            raise invalid_query(f"Temporary function {name} already exists")
+        if existing is not None:
+            ctx.cursor.execute(routines.drop_sql({"routineType": existing}, _temp_macro(key)))
+            del ctx.temp_functions[key]
+        macro = bqschema.quote(routines.TEMP_PREFIX + key)
+        routines.run_duckdb(ctx.cursor, routines.macro_sql(
+            resource, self.wh, macro, temporary=True, scope=self._scope(ctx)))
+        ctx.temp_functions[key] = resource["routineType"]
+        try:
+            routines.probe(ctx.cursor, resource, macro)
+        except BigQueryError:
+            ctx.cursor.execute(routines.drop_sql(resource, _temp_macro(key)))
+            del ctx.temp_functions[key]
+            raise
+        done.ddl_operation = "REPLACE" if existing else "CREATE"
+        return done
 
     # --- statements -------------------------------------------------------------------------
 
@@ -333,7 +442,8 @@ class Engine:
     def drop_dataset(self, cursor, project: str, dataset: str, contents: bool) -> None:
         """Drops a dataset (with its tables and models when `contents`)."""
         models = self._models(project, dataset)
-        if (self.wh.tables(project, dataset) or models) and not contents:
+        if (self.wh.tables(project, dataset) or models or self.wh.routines(project, dataset)) \
+                and not contents:
             raise BigQueryError(f"Dataset {project}:{dataset} is still in use", "resourceInUse")
         cursor.execute(f"DROP SCHEMA {bqschema.quote(schema_name(project, dataset))} CASCADE")
         self.wh.drop_dataset_meta(cursor, project, dataset)
@@ -373,8 +483,31 @@ class Engine:
             extra["view"] = {"query": tree.expression.sql("bigquery"), "useLegacySql": False}
         if not is_view and (declared := ddl.declared_fields(tree)):
             extra["schema"] = {"fields": declared}  # STRING(10), NUMERIC(9, 2)...
+        default_mode = None if is_view else extra.get("defaultRoundingMode") or \
+            self.wh.dataset_meta(project, dataset).get("defaultRoundingMode")
+        column_modes = rounding.column_options(tree)  # v NUMERIC OPTIONS(rounding_mode=...)
+        if rounding.HALF_EVEN in (default_mode, *column_modes.values()) and \
+                tree.expression is not None and isinstance(tree.this, exp.Schema):
+            raise unsupported("CREATE TABLE (columns) AS query in a dataset whose "
+                              "defaultRoundingMode is ROUND_HALF_EVEN")
         columns_used = _columns_used(tree.expression) if tree.expression else set()
         self._run_create(tree, ctx, scope)
+        if default_mode or column_modes:  # the new table inherits its dataset's mode
+            if default_mode:
+                extra["defaultRoundingMode"] = default_mode
+            fields = [{**f, "roundingMode": column_modes[f["name"].lower()]}
+                      if f["name"].lower() in column_modes else f
+                      for f in (extra.get("schema") or {}).get("fields") or []]
+            named = {f["name"].lower() for f in fields}
+            columns, types = self.wh.columns(project, dataset, name)
+            fields = fields + [f for f in bqschema.fields(columns, types)
+                               if f["name"].lower() not in named]
+            fields = [{**f, "roundingMode": column_modes[f["name"].lower()]}
+                      if f["name"].lower() in column_modes else f for f in fields]
+            rounding.check_fields(fields)
+            extra["schema"] = {"fields": [
+                {k: v for k, v in f.items() if k != "mode"}
+                for f in rounding.inherit(fields, default_mode)]}
         self.wh.touch_table(ctx.cursor, project, dataset, name, created=True, extra=extra)
         return Result(kind, ddl_operation="REPLACE" if existing else "CREATE",
                       ddl_target_table=ref, bytes_processed=self._bytes(scope, columns_used))
@@ -437,6 +570,11 @@ class Engine:
             if self.wh.dataset_exists(project, dataset) and \
                     self.wh.table_kind(project, dataset, name) is None:
                 raise not_found("Table", f"{project}:{dataset}.{name}")
+            if self.wh.dataset_exists(project, dataset):  # ROUND_HALF_EVEN columns
+                half_even = rounding.half_even_columns(self.wh, project, dataset, name)
+                if half_even:
+                    rounding.rewrite_dml(tree, half_even,
+                                         self.wh.columns(project, dataset, name)[0])
         if isinstance(tree, exp.TruncateTable):
             to_duckdb(tree, scope)
             count = self._count(ctx.cursor, "DELETE FROM " + (
@@ -625,6 +763,10 @@ def validate_dataset_id(dataset: str) -> None:
                             "characters long.", "invalid")
 
 
+def _temp_macro(name: str) -> str:
+    return f"temp.main.{bqschema.quote(routines.TEMP_PREFIX + name.lower())}"
+
+
 def _locate(exc: BigQueryError, text: str) -> None:
     """Adds BigQuery's " at [line:column]" to an unrecognized name, found in the user's SQL
     (DuckDB's positions refer to the translated SQL)."""
@@ -682,6 +824,9 @@ def _options(tree: exp.Expression) -> dict:
                 out["description"] = value
             elif key == "friendly_name":
                 out["friendlyName"] = value
+            elif key == "default_rounding_mode":
+                rounding.check(value, "default_rounding_mode")
+                out["defaultRoundingMode"] = value
         elif isinstance(prop, exp.LocationProperty) and isinstance(prop.this, exp.Literal):
             out["location"] = prop.this.this
     return out
@@ -714,7 +859,7 @@ def _statement_type(tree: exp.Expression) -> str:
     return type(tree).__name__.upper()
 
 
-_UNRECOGNIZED = re.compile(r'Referenced column "?([^"\s]+)"? not found')
+_UNRECOGNIZED = re.compile(r'Referenced column "?([^"\s]+)"? (?:was )?not found')
 _DIVISION_BY_ZERO = re.compile(r"Division by zero in expression (.*?)\. Use TRY", re.DOTALL)
 _NO_FUNCTION = re.compile(r"(?:Scalar|Aggregate|Table) Function with name \"?(\w+)\"? does not "
                           r"exist", re.IGNORECASE)

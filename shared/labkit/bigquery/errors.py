@@ -12,7 +12,9 @@ _STATUS = {
     "resourceInUse": (400, "FAILED_PRECONDITION"),
     "notFound": (404, "NOT_FOUND"),
     "duplicate": (409, "ALREADY_EXISTS"),
+    "conditionNotMet": (412, "FAILED_PRECONDITION"),
     "accessDenied": (403, "PERMISSION_DENIED"),
+    "methodNotAllowed": (405, "UNIMPLEMENTED"),
     "notImplemented": (501, "UNIMPLEMENTED"),
     "backendError": (500, "INTERNAL"),
 }

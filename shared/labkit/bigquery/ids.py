@@ -4,7 +4,8 @@ Rules and messages from BigQuery's documentation and errors: project ids are 6 t
 lowercase letters, digits and dashes, starting with a letter, optionally after a domain and
 a colon; dataset ids are letters, digits and underscores (at most 1024); table ids are
 Unicode letters, marks, numbers, connectors, dashes and spaces (at most 1024 bytes of UTF-8);
-job ids are letters, digits, underscores and dashes (at most 1024).
+job ids are letters, digits, underscores and dashes (at most 1024); routine ids are letters,
+digits and underscores (at most 256).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ _PROJECT = re.compile(r"^(?:[a-z0-9][a-z0-9.-]*[a-z0-9]:)?[a-z][a-z0-9-]{4,61}[a
 _DATASET = re.compile(r"^[A-Za-z0-9_]{1,1024}$")
 _JOB = re.compile(r"^[A-Za-z0-9_-]{1,1024}$")
 _MODEL = re.compile(r"^[A-Za-z0-9_]{1,1024}$")
+_ROUTINE = re.compile(r"^[A-Za-z0-9_]{1,256}$")
 _TABLE_CATEGORIES = ("L", "M", "N", "Pc", "Pd", "Zs")
 
 
@@ -65,8 +67,17 @@ def model(value: object) -> str:
     return value
 
 
+def routine(value: object) -> str:
+    """Routine ids: letters, digits and underscores, at most 256 (RoutineReference)."""
+    if not isinstance(value, str) or not _ROUTINE.match(value):
+        raise _invalid(f"Invalid routine ID \"{value}\". Routine IDs must contain only "
+                       "letters (a-z, A-Z), numbers (0-9), or underscores (_), and must be at "
+                       "most 256 characters long.")
+    return value
+
+
 _BY_PARAM = {"project": project, "dataset": dataset, "table": table, "job_id": job,
-             "model": model}
+             "model": model, "routine": routine}
 
 
 def check_params(params: dict) -> None:

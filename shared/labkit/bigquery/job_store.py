@@ -200,6 +200,8 @@ def query_statistics(result: Result | None, dry_run: bool) -> dict:
         stats["ddlTargetTable"] = result.ddl_target_table
     if result.ddl_target_dataset:
         stats["ddlTargetDataset"] = result.ddl_target_dataset
+    if result.ddl_target_routine:
+        stats["ddlTargetRoutine"] = result.ddl_target_routine
     stats.update(result.statistics or {})
     return stats
 

@@ -15,10 +15,17 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from labkit.bigquery import bignumeric, geography, timestamp_picos
+from labkit.bigquery import bignumeric, geography, rounding, timestamp_picos
 from labkit.bigquery import schema as bqschema
 from labkit.bigquery.copies import refuse_snapshot_writes
-from labkit.bigquery.errors import BigQueryError, access_denied, duplicate, invalid, not_found
+from labkit.bigquery.errors import (
+    BigQueryError,
+    access_denied,
+    duplicate,
+    invalid,
+    not_found,
+    unsupported,
+)
 from labkit.bigquery.sql.ddl import length_check
 from labkit.bigquery.sql.translate import PUBLIC_PROJECT, schema_name
 from labkit.bigquery.warehouse import Warehouse
@@ -327,6 +334,11 @@ def _run_load(wh: Warehouse, load: dict, fields: list[dict] | None, fmt: str, pa
                     fields = bqschema.fields(columns, types)
             if not exists and not fields and fmt != "PARQUET" and not load.get("autodetect"):
                 raise invalid("No schema specified on job or table.")
+            default_mode = wh.dataset_meta(project, dataset).get("defaultRoundingMode")
+            if fields and not exists:  # a new table inherits its dataset's rounding mode
+                rounding.check_fields(fields)
+                fields = rounding.inherit(fields, default_mode)
+            half_even = _half_even(wh, project, dataset, table, fields, exists, fmt)
             source = _source_sql(path, load, fields, rejects if max_bad else None)
             if fmt != "PARQUET":
                 source = _decoded(source, fields)
@@ -336,14 +348,20 @@ def _run_load(wh: Warehouse, load: dict, fields: list[dict] | None, fmt: str, pa
                 source = _parquet_geography(cur, source, fields or (
                     bqschema.fields(*wh.columns(project, dataset, table)) if exists else []))
             if fields and fmt == "PARQUET":
-                casts = ", ".join(f"{_parquet_cast(f, f['name'] in wide)} AS "
-                                  f"{bqschema.quote(f['name'])}" for f in fields)
+                casts = ", ".join(  # ROUND_HALF_EVEN columns are cast once rounded
+                    f"{bqschema.quote(f['name'])}" if f["name"].lower() in half_even else
+                    f"{_parquet_cast(f, f['name'] in wide)} AS {bqschema.quote(f['name'])}"
+                    for f in fields)
                 source = f"(SELECT {casts} FROM {source})"
             declared = None
             if fmt == "PARQUET" and not fields:
                 source, declared = _decimal_targets(cur, source, load.get("decimalTargetTypes"),
                                                     wide)
                 source = _bignumerics_stored(cur, source)
+                if default_mode and not exists:
+                    declared = rounding.inherit(declared or [], default_mode) or None
+            if half_even:
+                source = _rounded(cur, source, half_even)
             before = wh.num_rows(project, dataset, table) if exists else 0
             replace = not exists or (write == "WRITE_TRUNCATE" and (fields or not positional))
             if replace:
@@ -426,6 +444,39 @@ def _parquet_geography(cur, source: str, fields: list[dict]) -> str:
     return f"(SELECT * REPLACE ({', '.join(casts)}) FROM {source})"
 
 
+def _half_even(wh: Warehouse, project: str, dataset: str, table: str,
+               fields: list[dict] | None, exists, fmt: str) -> dict[str, tuple[int, int]]:
+    """The destination's ROUND_HALF_EVEN columns {name: (precision, scale)}: those of the
+    table, or of the load's schema for a new table. Text formats are read straight into
+    the column's DECIMAL (which rounds half away from zero), so they are refused."""
+    if exists:
+        out = rounding.half_even_columns(wh, project, dataset, table)
+    else:
+        out = {}
+        for f in fields or []:
+            if f.get("roundingMode") == rounding.HALF_EVEN:
+                t = bqschema.duck_type(f)
+                if not t.startswith("DECIMAL("):
+                    raise unsupported(f"ROUND_HALF_EVEN on field {f['name']} (a BIGNUMERIC "
+                                      "wider than 38 digits)")
+                precision, scale = (int(x) for x in t[len("DECIMAL("):-1].split(","))
+                out[f["name"].lower()] = (precision, scale)
+    if out and fmt != "PARQUET":
+        raise unsupported(f"{fmt} loads into ROUND_HALF_EVEN columns (Parquet loads and "
+                          "query results round them)")
+    return out
+
+
+def _rounded(cur, source: str, half_even: dict[str, tuple[int, int]]) -> str:
+    """The source with its values for ROUND_HALF_EVEN columns rounded to their scale."""
+    present = {row[0].lower(): row[0] for row in
+               cur.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()}
+    casts = ", ".join(
+        f"{rounding.rounded_sql(bqschema.quote(present[n]), *half_even[n])} AS "
+        f"{bqschema.quote(present[n])}" for n in half_even if n in present)
+    return f"(SELECT * REPLACE ({casts}) FROM {source})" if casts else source
+
+
 def _bad_records(cur, rejects: str | None, path: Path, fmt: str,
                  loaded: int) -> tuple[int, list[dict]]:
     """(bad rows skipped, errors[] entries for the first few) of a load that skips rows."""
@@ -479,6 +530,7 @@ def insert_all(wh: Warehouse, project: str, dataset: str, table: str,
     rows = body.get("rows") or []
     columns, types = wh.columns(project, dataset, table)
     known = {c.lower(): c for c in columns}
+    half_even = rounding.half_even_columns(wh, project, dataset, table)
     errors, good = [], []
     for index, row in enumerate(rows):
         values = row.get("json") if isinstance(row, dict) else None
@@ -492,8 +544,9 @@ def insert_all(wh: Warehouse, project: str, dataset: str, table: str,
                 "reason": "invalid", "location": unknown[0], "debugInfo": "",
                 "message": f"no such field: {unknown[0]}."}]})
             continue
-        good.append((index, {known[k.lower()]: v for k, v in values.items()
-                             if k.lower() in known}))
+        good.append((index, {known[k.lower()]: (
+            rounding.round_json_value(v, half_even[k.lower()][1]) if k.lower() in half_even
+            else v) for k, v in values.items() if k.lower() in known}))
     if errors and not body.get("skipInvalidRows"):
         bad = {e["index"] for e in errors}
         return errors + [{"index": i, "errors": [{"reason": "stopped", "location": "",

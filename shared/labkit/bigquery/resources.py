@@ -6,7 +6,7 @@ import hashlib
 import json
 import re
 
-from labkit.bigquery import locations
+from labkit.bigquery import locations, rounding
 from labkit.bigquery import schema as bqschema
 from labkit.bigquery.engine import Engine, validate_dataset_id
 from labkit.bigquery.errors import (
@@ -23,12 +23,13 @@ from labkit.bigquery.warehouse import LOCATION, NO_SCHEMA, Warehouse, now_ms
 
 _DATASET_FIELDS = ("description", "friendlyName", "labels", "defaultTableExpirationMs",
                    "defaultPartitionExpirationMs", "access", "defaultCollation",
-                   "maxTimeTravelHours", "storageBillingModel", "isCaseInsensitive")
+                   "maxTimeTravelHours", "storageBillingModel", "isCaseInsensitive",
+                   "defaultRoundingMode")
 # tableConstraints: primary and foreign keys, which BigQuery keeps as metadata and does not
 # enforce (NOT ENFORCED) https://cloud.google.com/bigquery/docs/primary-foreign-keys
 _TABLE_FIELDS = ("description", "friendlyName", "labels", "expirationTime",
                  "timePartitioning", "rangePartitioning", "clustering",
-                 "requirePartitionFilter", "tableConstraints")
+                 "requirePartitionFilter", "tableConstraints", "defaultRoundingMode")
 
 
 def _etag(resource: dict) -> str:
@@ -83,6 +84,7 @@ class Resources:
         project = ref.get("projectId") or project
         _writable(project, f"Dataset {project}:{dataset}")
         validate_dataset_id(dataset)
+        rounding.check(body.get("defaultRoundingMode"), "defaultRoundingMode")
         location = locations.dataset_location(body.get("location"))
         with self.wh.write() as cur:
             if self.wh.dataset_exists(project, dataset):
@@ -97,6 +99,7 @@ class Resources:
     def patch_dataset(self, project: str, dataset: str, body: dict, replace: bool) -> dict:
         _writable(project, f"Dataset {project}:{dataset}")
         self.dataset(project, dataset)
+        rounding.check((body or {}).get("defaultRoundingMode"), "defaultRoundingMode")
         with self.wh.write() as cur:
             self._patch_dataset_meta(cur, project, dataset, body, replace)
         return self.dataset(project, dataset)
@@ -213,6 +216,15 @@ class Resources:
         fields = (body.get("schema") or {}).get("fields") or []
         view = body.get("view")
         extra = {k: body[k] for k in _TABLE_FIELDS if k in body}
+        # a new table takes its dataset's default rounding mode, its decimal fields the
+        # table's (REST reference: Dataset.defaultRoundingMode, Table.defaultRoundingMode)
+        rounding.check(extra.get("defaultRoundingMode"), "defaultRoundingMode")
+        default_mode = extra.get("defaultRoundingMode") or \
+            self.wh.dataset_meta(project, dataset).get("defaultRoundingMode")
+        if default_mode and not view:
+            extra["defaultRoundingMode"] = default_mode
+        rounding.check_fields(fields)
+        fields = rounding.inherit(fields, default_mode)
         if self.wh.table_kind(project, dataset, table):
             stored = self._stored_name(project, dataset, table)
             if stored != table and not self._case_insensitive(project, dataset):
@@ -299,12 +311,25 @@ class Resources:
                     else:
                         meta[key] = body[key]
             new_fields = (body.get("schema") or {}).get("fields")
+            rounding.check(meta.get("defaultRoundingMode"), "defaultRoundingMode")
             if new_fields and kind == "TABLE":
+                rounding.check_fields(new_fields)
+                new_fields = self._inherit_on_patch(project, dataset, table, meta, new_fields)
                 self._evolve_schema(cur, project, dataset, table, new_fields)
                 meta["schema"] = {"fields": new_fields}
             meta["lastModifiedTime"] = now_ms()
             self.wh.set_table_meta(cur, project, dataset, table, meta)
         return self.table(project, dataset, table)
+
+    def _inherit_on_patch(self, project: str, dataset: str, table: str, meta: dict,
+                          new_fields: list[dict]) -> list[dict]:
+        """A decimal field the patch adds takes the table's default rounding mode; one
+        that exists keeps its own (changing the default does not change existing fields)."""
+        have = {c.lower() for c in self.wh.columns(project, dataset, table)[0]}
+        added = rounding.inherit([f for f in new_fields if f["name"].lower() not in have],
+                                 meta.get("defaultRoundingMode"))
+        by_name = {f["name"].lower(): f for f in added}
+        return [by_name.get(f["name"].lower(), f) for f in new_fields]
 
     def _evolve_schema(self, cur, project, dataset, table, new_fields: list[dict]) -> None:
         """BigQuery lets a patch add NULLABLE columns; dropping or retyping needs DDL."""
@@ -376,7 +401,7 @@ def _overlay(actual: list[dict], declared: list[dict]) -> list[dict]:
         if d:
             f = dict(f)
             for key in ("description", "policyTags", "maxLength", "precision", "scale",
-                        "defaultValueExpression"):
+                        "defaultValueExpression", "roundingMode"):
                 if key in d and not (key == "policyTags" and not (d[key] or {}).get("names")):
                     f[key] = d[key]  # an emptied policy tag list is no policyTags at all
             if (d.get("mode") or "").upper() == "REQUIRED" and f["mode"] == "NULLABLE":

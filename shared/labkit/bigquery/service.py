@@ -42,6 +42,7 @@ P = r"/bigquery/v2/projects/(?P<project>[^/]+)"
 D = P + r"/datasets/(?P<dataset>[^/]+)"
 T = D + r"/tables/(?P<table>[^/]+)"
 M = D + r"/models/(?P<model>[^/]+)"
+R = D + r"/routines/(?P<routine>[^/]+)"
 UPLOAD = r"/upload/bigquery/v2/projects/(?P<project>[^/]+)/jobs"
 
 
@@ -148,6 +149,11 @@ class BigQueryService:
             ("DELETE", D, self.delete_dataset),
             ("GET", D + "/tables", self.list_tables),
             ("GET", D + "/routines", self.list_routines),
+            ("POST", D + "/routines", self.insert_routine),
+            ("GET", R, self.get_routine),
+            ("PUT", R, self.update_routine),
+            ("PATCH", R, self.patch_routine),
+            ("DELETE", R, self.delete_routine),
             ("POST", D + "/tables", self.insert_table),
             ("GET", T, self.get_table),
             ("PATCH", T, self.patch_table),
@@ -628,13 +634,39 @@ class BigQueryService:
             body["nextPageToken"] = token
         return body
 
+    # --- routines (labkit.bigquery.routines) ---------------------------------------------
+
     def list_routines(self, request: Request, project: str, dataset: str):
-        """routines.list of an existing dataset: empty, since no routine exists locally
-        (routines.insert and CREATE FUNCTION run with LAB_BACKEND=gcp). BigQuery DataFrames
-        lists its session dataset's routines when the session closes."""
-        if not jobstore.is_anonymous_dataset(dataset):  # the hidden results dataset exists
-            self.resources.dataset(project, dataset)  # an unknown dataset is a 404
-        return {}
+        """routines.list (BigQuery DataFrames lists its session dataset's routines when the
+        session closes; the hidden results dataset holds none)."""
+        if jobstore.is_anonymous_dataset(dataset):
+            return {}
+        items = self.engine.routines.list(project, dataset, request.arg("filter"),
+                                          request.arg("readMask"))
+        page, token = _listing(items, request)
+        body = {"routines": page} if page else {}
+        if token:
+            body["nextPageToken"] = token
+        return body
+
+    def insert_routine(self, request: Request, project: str, dataset: str):
+        return self.engine.routines.insert(project, dataset, request.json())
+
+    def get_routine(self, request: Request, project: str, dataset: str, routine: str):
+        return self.engine.routines.get(project, dataset, routine, request.arg("readMask"))
+
+    def update_routine(self, request: Request, project: str, dataset: str, routine: str):
+        return self.engine.routines.update(project, dataset, routine, request.json(),
+                                           request.headers.get("if-match"))
+
+    def patch_routine(self, request: Request, project: str, dataset: str, routine: str):
+        """The REST API has no routines.patch (v2 discovery document): what BigQuery says."""
+        raise BigQueryError("Routines have no patch method: routines.update (PUT) replaces "
+                            "the whole routine", "methodNotAllowed")
+
+    def delete_routine(self, request: Request, project: str, dataset: str, routine: str):
+        self.engine.routines.delete(project, dataset, routine)
+        return Response(204)
 
     def insert_table(self, request: Request, project: str, dataset: str):
         body = request.json()

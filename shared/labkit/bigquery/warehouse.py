@@ -71,6 +71,11 @@ class Warehouse:
                         "(project VARCHAR, dataset VARCHAR, resource VARCHAR)")
         self.db.execute(f"CREATE TABLE IF NOT EXISTS {META}.tables "
                         "(project VARCHAR, dataset VARCHAR, table_id VARCHAR, resource VARCHAR)")
+        # routines (user-defined functions): their REST resources; each is also a DuckDB
+        # macro in its dataset's schema (labkit.bigquery.routines)
+        self.db.execute(f"CREATE TABLE IF NOT EXISTS {META}.routines "
+                        "(project VARCHAR, dataset VARCHAR, routine_id VARCHAR, "
+                        "resource VARCHAR)")
         self.db.create_function("farm_fingerprint", _farm_fingerprint, ["VARCHAR"], "BIGINT")
         bignumeric.register(self.db)
         timestamp_picos.register(self.db)
@@ -250,8 +255,34 @@ class Warehouse:
         meta.update(extra or {})
         self.set_table_meta(cur, project, dataset, table, meta)
 
+    def routine(self, project: str, dataset: str, routine: str,
+                exact: bool = False) -> dict | None:
+        """A routine's REST resource, or None. SQL names a function in any case (as DuckDB's
+        macro names are); the REST API by its exact id (exact=True)."""
+        match = "routine_id = ?" if exact else "lower(routine_id) = lower(?)"
+        rows = self.cursor().execute(
+            f"SELECT resource FROM {META}.routines WHERE project = ? AND dataset = ? "
+            f"AND {match}", [project, dataset, routine]).fetchall()
+        return json.loads(rows[0][0]) if rows else None
+
+    def routines(self, project: str, dataset: str) -> list[dict]:
+        rows = self.cursor().execute(
+            f"SELECT resource FROM {META}.routines WHERE project = ? AND dataset = ? "
+            "ORDER BY routine_id", [project, dataset]).fetchall()
+        return [json.loads(r[0]) for r in rows]
+
+    def set_routine(self, cur, project: str, dataset: str, routine: str,
+                    resource: dict | None) -> None:
+        cur.execute(f"DELETE FROM {META}.routines WHERE project = ? AND dataset = ? "
+                    "AND lower(routine_id) = lower(?)", [project, dataset, routine])
+        if resource is not None:
+            cur.execute(f"INSERT INTO {META}.routines VALUES (?, ?, ?, ?)",
+                        [project, dataset, routine, json.dumps(resource)])
+
     def drop_dataset_meta(self, cur, project: str, dataset: str) -> None:
         cur.execute(f"DELETE FROM {META}.tables WHERE project = ? AND dataset = ?",
+                    [project, dataset])
+        cur.execute(f"DELETE FROM {META}.routines WHERE project = ? AND dataset = ?",
                     [project, dataset])
         self.set_dataset_meta(cur, project, dataset, None)
 

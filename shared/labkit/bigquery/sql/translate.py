@@ -18,6 +18,8 @@ in tests/bigquery/test_translation.py):
   literal too wide for that, the full-precision value of labkit.bigquery.bignumeric;
 - anonymous result columns are named f0_, f1_, ... as BigQuery names them;
 - query parameters (@name, ?) and script variables are bound in place.
+- calls of user-defined functions (routines, temporary functions) become calls of their
+  DuckDB macros (sql/calls.py).
 FARM_FINGERPRINT is a UDF registered by the storage layer (pyfarmhash gives real values);
 so are the UDFs behind the ST_* functions of labkit.bigquery.geography (GEOGRAPHY is a
 marked STRUCT holding canonical WKT).
@@ -36,7 +38,7 @@ from sqlglot.errors import ErrorLevel, ParseError, TokenError
 
 from labkit.bigquery import geography
 from labkit.bigquery.errors import access_denied, invalid_query, not_found, unsupported
-from labkit.bigquery.sql import distance
+from labkit.bigquery.sql import calls, distance
 
 logging.getLogger("sqlglot").setLevel(logging.ERROR)  # "Unsupported property" chatter
 
@@ -51,6 +53,7 @@ class Catalog(Protocol):
     def information_schema(self, project: str, dataset: str | None, view: str) -> Any: ...
     def table_meta(self, project: str, dataset: str, table: str) -> dict: ...
     def query_results(self, project: str, dataset: str, table: str) -> Any: ...
+    def routine(self, project: str, dataset: str, routine: str) -> dict | None: ...
 
 
 @dataclass
@@ -64,13 +67,20 @@ class Scope:
     variables: set[str] = field(default_factory=set)
     relations: dict[str, Any] = field(default_factory=dict)  # temp names -> arrow tables
     temp_tables: set[str] = field(default_factory=set)  # a script's CREATE TEMP TABLEs
+    temp_functions: dict[str, str] = field(default_factory=dict)  # its TEMP FUNCTIONs: type
     read_tables: list[tuple[str, str, str]] = field(default_factory=list)
     location: Any = None  # labkit.bigquery.locations.JobLocation: every dataset touched
 
 
 def parse(sql: str) -> exp.Expression:
     try:
-        tree = sqlglot.parse_one(sql, read="bigquery")
+        try:
+            tree = sqlglot.parse_one(sql, read="bigquery")
+        except ParseError:
+            unwrapped = _unwrap_leading_joins(sql)
+            if unwrapped == sql:
+                raise
+            tree = sqlglot.parse_one(unwrapped, read="bigquery")
     except ParseError as exc:
         err = exc.errors[0] if exc.errors else {}
         where = f" at [{err.get('line')}:{err.get('col')}]" if err.get("line") else ""
@@ -83,8 +93,41 @@ def parse(sql: str) -> exp.Expression:
     return tree
 
 
+def _unwrap_leading_joins(sql: str) -> str:
+    """`FROM (UNNEST(a) x JOIN ... ON ...)`: sqlglot cannot read a parenthesised join that
+    starts with UNNEST. As the first item of FROM the parentheses change nothing (joins
+    associate to the left), so they are dropped; the original error stands if it still
+    does not parse."""
+    from sqlglot.dialects.bigquery import BigQuery
+    from sqlglot.tokens import TokenType
+
+    try:
+        tokens = BigQuery().tokenize(sql)
+    except TokenError:
+        return sql
+    cuts = []
+    for i in range(len(tokens) - 2):
+        if not (tokens[i].token_type == TokenType.FROM
+                and tokens[i + 1].token_type == TokenType.L_PAREN
+                and tokens[i + 2].token_type == TokenType.UNNEST):
+            continue
+        depth, joined = 0, False
+        for token in tokens[i + 1:]:
+            depth += token.token_type == TokenType.L_PAREN
+            depth -= token.token_type == TokenType.R_PAREN
+            joined = joined or (depth == 1 and token.token_type == TokenType.JOIN)
+            if depth == 0:
+                if joined:
+                    cuts += [tokens[i + 1].start, token.start]
+                break
+    for at in sorted(cuts, reverse=True):
+        sql = sql[:at] + " " + sql[at + 1:]
+    return sql
+
+
 def to_duckdb(tree: exp.Expression, scope: Scope) -> str:
     """Rewrites `tree` (in place) and returns the DuckDB SQL."""
+    calls.resolve(tree, scope)  # user-defined functions first: they are not DuckDB's
     _reject_unsupported(tree)
     _bind(tree, scope)
     for select in list(tree.find_all(exp.Select)):
@@ -147,7 +190,8 @@ def _reject_unsupported(tree: exp.Expression) -> None:
     duck_tables = _duckdb_table_functions()
     for table in tree.find_all(exp.Table):
         func = table.this
-        if isinstance(func, exp.Func) and not isinstance(func, exp.Unnest):
+        if isinstance(func, exp.Func) and not isinstance(func, exp.Unnest) \
+                and not func.meta.get(calls.ROUTINE):
             name = _function_name(func)
             if name.upper() in _BIGQUERY_TVFS:
                 raise unsupported(f"The table-valued function {name.upper()}")
@@ -155,6 +199,8 @@ def _reject_unsupported(tree: exp.Expression) -> None:
                                       else name.lower(), table_valued=True)
     geography.check_comparisons(tree)
     for node in tree.find_all(exp.Func):
+        if node.meta.get(calls.ROUTINE):
+            continue
         name = _function_name(node)
         if name.upper().startswith("ST_") and not geography.handles(name):
             raise unsupported(f"The geography function {name.upper()}")
@@ -568,6 +614,14 @@ def _rewrite(node: exp.Expression) -> exp.Expression:
         limit = node.this
         return _anon("list_slice", exp.ArrayAgg(this=limit.this.copy()), exp.Literal.number(1),
                      limit.expression.copy())
+    if isinstance(node, exp.Anonymous) and node.name.upper() in ("RANGE_START", "RANGE_END") \
+            and not node.meta.get(calls.ROUTINE):
+        # a RANGE is a struct of its bounds here (NULL: unbounded, as BigQuery returns it)
+        if len(node.expressions) != 1:
+            raise invalid_query(f"No matching signature for function {node.name.upper()}: it "
+                                "takes 1 argument")
+        return _anon("struct_extract", node.expressions[0].copy(), exp.Literal.string(
+            "start" if node.name.upper() == "RANGE_START" else "end"))
     if isinstance(node, exp.Anonymous) and node.name.upper() == "RANGE" \
             and len(node.expressions) == 2:
         # RANGE(start, end): a struct of its bounds (NULL: unbounded), typed as one list
